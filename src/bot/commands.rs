@@ -1,0 +1,47 @@
+//! Slash commands and their per-language registration with setMyCommands.
+
+use teloxide::{prelude::*, types::BotCommand, utils::command::BotCommands};
+
+use super::BotT;
+use crate::{domain::Lang, i18n::t};
+
+/// Descriptions shown by Telegram come from the locales (see
+/// [`register_commands`]); the derive only parses.
+#[derive(BotCommands, Clone, Debug, PartialEq)]
+#[command(rename_rule = "lowercase")]
+pub enum Command {
+    Start(String),
+    Help,
+    Cancel,
+    Language,
+}
+
+fn commands(lang: Lang) -> Vec<BotCommand> {
+    [
+        ("start", t(lang, "command-start")),
+        ("help", t(lang, "command-help")),
+        ("cancel", t(lang, "command-cancel")),
+        ("language", t(lang, "command-language")),
+    ]
+    .into_iter()
+    .map(|(name, description)| BotCommand::new(name, description))
+    .collect()
+}
+
+/// Registers the command list in English (the default) and in Russian for
+/// Russian-speaking clients. Failure is logged, not fatal.
+pub async fn register_commands(bot: &BotT) {
+    let mut result = bot.set_my_commands(commands(Lang::En)).await.map(|_| ());
+    for lang in Lang::ALL {
+        if result.is_ok() {
+            result = bot
+                .set_my_commands(commands(lang))
+                .language_code(lang.code())
+                .await
+                .map(|_| ());
+        }
+    }
+    if let Err(error) = result {
+        tracing::warn!(%error, "setMyCommands failed; the command menu may be outdated");
+    }
+}

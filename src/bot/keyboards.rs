@@ -1,0 +1,106 @@
+//! Every keyboard the bot shows, built from localised labels.
+
+use teloxide::types::{
+    ButtonRequest, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup,
+};
+
+use super::callbacks::{Callback, Topic};
+use crate::{
+    domain::{Account, Lang},
+    i18n::t,
+};
+
+fn button(label: String, callback: Callback) -> InlineKeyboardButton {
+    InlineKeyboardButton::callback(label, callback.encode())
+}
+
+fn topic_label(lang: Lang, topic: Topic) -> String {
+    let key = match topic {
+        Topic::ForgotPassword => "menu-forgot-password",
+        Topic::AccountLocked => "menu-account-locked",
+        Topic::LostTwoFactor => "menu-lost-2fa",
+        Topic::LostContact => "menu-lost-contact",
+        Topic::SubscriptionExpired => "menu-subscription-expired",
+        Topic::Support => "menu-support",
+    };
+    t(lang, key)
+}
+
+/// The main menu: one problem per row.
+pub fn main_menu(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(
+        Topic::ALL.map(|topic| vec![button(topic_label(lang, topic), Callback::Topic(topic))]),
+    )
+}
+
+pub fn back_to_menu(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[button(t(lang, "button-back-to-menu"), Callback::Menu)]])
+}
+
+/// Support and the menu, for dead ends the bot cannot resolve itself.
+pub fn support_or_menu(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(
+            topic_label(lang, Topic::Support),
+            Callback::Topic(Topic::Support),
+        )],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// The request-contact button, and a way out.
+pub fn share_contact(lang: Lang) -> KeyboardMarkup {
+    KeyboardMarkup::new([
+        [KeyboardButton::new(t(lang, "button-share-phone")).request(ButtonRequest::Contact)],
+        [KeyboardButton::new(t(lang, "button-cancel"))],
+    ])
+    .resize_keyboard()
+    .one_time_keyboard()
+}
+
+/// True if `text` is the cancel button's label in any language.
+pub fn is_cancel_label(text: &str) -> bool {
+    Lang::ALL
+        .iter()
+        .any(|&lang| t(lang, "button-cancel") == text.trim())
+}
+
+pub fn pick_account(lang: Lang, accounts: &[Account]) -> InlineKeyboardMarkup {
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = accounts
+        .iter()
+        .map(|a| vec![button(a.masked_login(), Callback::PickAccount(a.id))])
+        .collect();
+    rows.push(vec![button(t(lang, "button-back-to-menu"), Callback::Menu)]);
+    InlineKeyboardMarkup::new(rows)
+}
+
+pub fn languages() -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        Lang::ALL.map(|lang| button(t(lang, "language-name"), Callback::Language(lang)))
+    ])
+}
+
+pub fn not_me(lang: Lang, account_id: i64) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(
+            t(lang, "button-not-me"),
+            Callback::NotMe(account_id),
+        )],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// A lockout is lifted by a password reset: offer it first.
+pub fn locked_next_steps(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(
+            topic_label(lang, Topic::ForgotPassword),
+            Callback::Topic(Topic::ForgotPassword),
+        )],
+        [button(
+            topic_label(lang, Topic::Support),
+            Callback::Topic(Topic::Support),
+        )],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}

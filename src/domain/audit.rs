@@ -1,0 +1,35 @@
+//! The security events that are written to the audit table.
+
+/// Every security-relevant decision, as stored in `audit_events.event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    ContactVerified,
+    ContactRefused,
+    AccountNotFound,
+    ResetLinkIssued,
+    ResetLinkRateLimited,
+    ResetLinkUsed,
+    ResetLinkExpired,
+    ResetLinkInvalid,
+    PasswordRejected,
+    PasswordChanged,
+    PasswordChangeDisputed,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::ContactVerified => "contact_verified",
+            AuditEvent::ContactRefused => "contact_refused",
+            AuditEvent::AccountNotFound => "account_not_found",
+            AuditEvent::ResetLinkIssued => "reset_link_issued",
+            AuditEvent::ResetLinkRateLimited => "reset_link_rate_limited",
+            AuditEvent::ResetLinkUsed => "reset_link_used",
+            AuditEvent::ResetLinkExpired => "reset_link_expired",
+            AuditEvent::ResetLinkInvalid => "reset_link_invalid",
+            AuditEvent::PasswordRejected => "password_rejected",
+            AuditEvent::PasswordChanged => "password_changed",
+            AuditEvent::PasswordChangeDisputed => "password_change_disputed",
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! `GET/POST /reset/<token>`: the localised page where a new password is set.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use super::HttpState;
+use crate::{
+    domain::{Lang, PasswordRejection, password},
+    i18n::{arg, t, t_args},
+    recovery::ResetFailure,
+};
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    lang: &'static str,
+    title: String,
+    heading: String,
+    message: Option<String>,
+    error: Option<String>,
+    form: Option<FormLabels>,
+}
+
+struct FormLabels {
+    account: String,
+    rules: String,
+    password: String,
+    confirm: String,
+    submit: String,
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+pub async fn show(
+    State(state): State<HttpState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match state.recovery.open_reset_link(&token).await {
+        Ok(Some(view)) => page(StatusCode::OK, form_page(view.lang, &view.login, None)),
+        Ok(None) => page(StatusCode::NOT_FOUND, invalid_page(browser_lang(&headers))),
+        Err(error) => internal_error(error, browser_lang(&headers)),
+    }
+}
+
+pub async fn submit(
+    State(state): State<HttpState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    let view = match state.recovery.open_reset_link(&token).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return page(StatusCode::NOT_FOUND, invalid_page(browser_lang(&headers))),
+        Err(error) => return internal_error(error, browser_lang(&headers)),
+    };
+    match state
+        .recovery
+        .complete_reset(&token, form.password, form.password_confirm)
+        .await
+    {
+        Ok(Ok(done)) => {
+            let notifier = state.notifier.clone();
+            let notice = done.clone();
+            tokio::spawn(async move { notifier.password_changed(&notice).await });
+            page(
+                StatusCode::OK,
+                ResetPage {
+                    lang: done.lang.code(),
+                    title: t(done.lang, "page-title"),
+                    heading: t(done.lang, "page-done-heading"),
+                    message: Some(t(done.lang, "page-done-text")),
+                    error: None,
+                    form: None,
+                },
+            )
+        }
+        Ok(Err(ResetFailure::Rejected { reason, lang })) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form_page(lang, &view.login, Some(rejection_text(lang, reason))),
+        ),
+        Ok(Err(ResetFailure::InvalidLink)) => page(StatusCode::NOT_FOUND, invalid_page(view.lang)),
+        Err(error) => internal_error(error, view.lang),
+    }
+}
+
+fn form_page(lang: Lang, login: &str, error: Option<String>) -> ResetPage {
+    ResetPage {
+        lang: lang.code(),
+        title: t(lang, "page-title"),
+        heading: t(lang, "page-heading"),
+        message: None,
+        error,
+        form: Some(FormLabels {
+            account: t_args(lang, "page-account", &[("login", arg(login))]),
+            rules: t_args(
+                lang,
+                "page-rules",
+                &[
+                    ("min", password::MIN_CHARS.into()),
+                    ("max", password::MAX_CHARS.into()),
+                ],
+            ),
+            password: t(lang, "page-password"),
+            confirm: t(lang, "page-confirm"),
+            submit: t(lang, "page-submit"),
+        }),
+    }
+}
+
+/// One page for unknown, expired, used and revoked links alike.
+fn invalid_page(lang: Lang) -> ResetPage {
+    ResetPage {
+        lang: lang.code(),
+        title: t(lang, "page-title"),
+        heading: t(lang, "page-invalid-heading"),
+        message: Some(t(lang, "page-invalid-text")),
+        error: None,
+        form: None,
+    }
+}
+
+fn rejection_text(lang: Lang, reason: PasswordRejection) -> String {
+    match reason {
+        PasswordRejection::TooShort => t_args(
+            lang,
+            "password-too-short",
+            &[("min", password::MIN_CHARS.into())],
+        ),
+        PasswordRejection::TooLong => t_args(
+            lang,
+            "password-too-long",
+            &[("max", password::MAX_CHARS.into())],
+        ),
+        PasswordRejection::TooWeak => t(lang, "password-too-weak"),
+        PasswordRejection::ContainsIdentity => t(lang, "password-contains-identity"),
+        PasswordRejection::Mismatch => t(lang, "password-mismatch"),
+        PasswordRejection::SameAsCurrent => t(lang, "password-same-as-current"),
+    }
+}
+
+fn internal_error(error: crate::recovery::RecoveryError, lang: Lang) -> Response {
+    tracing::error!(%error, "reset page failed");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ResetPage {
+            lang: lang.code(),
+            title: t(lang, "page-title"),
+            heading: t(lang, "page-error-heading"),
+            message: Some(t(lang, "page-error-text")),
+            error: None,
+            form: None,
+        },
+    )
+}
+
+/// The page language when the link itself does not say: Accept-Language.
+fn browser_lang(headers: &HeaderMap) -> Lang {
+    Lang::from_code(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Renders with headers that keep the token in the URL private: no
+/// referrer, no caching, no framing.
+fn page(status: StatusCode, page: ResetPage) -> Response {
+    let body = match page.render() {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "reset page template failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut response = (status, Html(body)).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}

@@ -1,0 +1,144 @@
+//! The `crm-recovery-bot` command line: run, migrate, import accounts.
+
+use std::{fs::File, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use crm_recovery_bot::{
+    app::{self, AppOptions},
+    config::{Config, DatabaseConfig},
+    recovery::import_accounts,
+    store::Store,
+    telemetry,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "crm-recovery-bot",
+    version,
+    about = "Telegram bot that gets CRM users back into their accounts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bot (long polling) and the HTTP server until Ctrl-C or SIGTERM.
+    Run,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage CRM accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Load accounts from a CSV file with a header row (upsert by login).
+    Import { file: PathBuf },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        eprintln!("error: .env is unreadable: {error}");
+        return ExitCode::from(2);
+    }
+    telemetry::init();
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run => {
+            let config = match Config::from_env() {
+                Ok(config) => config,
+                Err(error) => return Ok(config_error(error)),
+            };
+            let app = app::start(config, AppOptions::default()).await?;
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            app.stop().await;
+        }
+        Command::Migrate => {
+            let database = match DatabaseConfig::from_env() {
+                Ok(database) => database,
+                Err(error) => return Ok(config_error(error)),
+            };
+            let store = Store::connect(&database).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::Accounts {
+            command: AccountsCommand::Import { file },
+        } => {
+            let database = match DatabaseConfig::from_env() {
+                Ok(database) => database,
+                Err(error) => return Ok(config_error(error)),
+            };
+            let input = File::open(&file)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+            let store = Store::connect(&database).await?;
+            store.migrate().await?;
+            let report = import_accounts(&store, input, chrono::Utc::now()).await?;
+            for (line, reason) in &report.rejected {
+                eprintln!("line {line}: {reason}");
+            }
+            println!(
+                "imported {} account(s), skipped {} row(s)",
+                report.imported,
+                report.rejected.len()
+            );
+            if !report.rejected.is_empty() {
+                return Ok(ExitCode::from(3));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_error(error: crm_recovery_bot::config::ConfigError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}
+
+/// Ctrl-C, or SIGTERM from a container runtime.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

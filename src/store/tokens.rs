@@ -1,0 +1,138 @@
+//! The `reset_tokens` table: hashes of one-time reset links.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Store, StoreResult, from_unix, to_unix};
+use crate::domain::TokenHash;
+
+/// A reset link as stored (never the token itself).
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub id: i64,
+    pub account_id: i64,
+    pub tg_user_id: i64,
+    pub language: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// When this account's links issued since `since` were created, oldest first.
+    pub async fn reset_links_issued_since(
+        &self,
+        account_id: i64,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let rows = sqlx::query(
+            "SELECT created_at FROM reset_tokens WHERE account_id = $1 AND created_at > $2 \
+             ORDER BY created_at",
+        )
+        .bind(account_id)
+        .bind(to_unix(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(from_unix(row.try_get("created_at")?)))
+            .collect()
+    }
+
+    /// Stores a new link and revokes the account's older unused ones, atomically.
+    pub async fn insert_reset_token(
+        &self,
+        account_id: i64,
+        hash: &TokenHash,
+        tg_user_id: i64,
+        language: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE reset_tokens SET revoked_at = $1 \
+             WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(to_unix(now))
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO reset_tokens (account_id, token_hash, tg_user_id, language, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(account_id)
+        .bind(&hash.0)
+        .bind(tg_user_id)
+        .bind(language)
+        .bind(to_unix(now))
+        .bind(to_unix(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn reset_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>> {
+        let row = sqlx::query(
+            "SELECT id, account_id, tg_user_id, language, created_at, expires_at, used_at, \
+                 revoked_at FROM reset_tokens WHERE token_hash = $1",
+        )
+        .bind(&hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(StoredToken {
+                id: row.try_get("id")?,
+                account_id: row.try_get("account_id")?,
+                tg_user_id: row.try_get("tg_user_id")?,
+                language: row.try_get("language")?,
+                created_at: from_unix(row.try_get("created_at")?),
+                expires_at: from_unix(row.try_get("expires_at")?),
+                used_at: row.try_get::<Option<i64>, _>("used_at")?.map(from_unix),
+                revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_unix),
+            })
+        })
+        .transpose()
+    }
+
+    /// Spends the token and sets the new password in one transaction. The
+    /// conditional UPDATE is the single point where concurrent uses race:
+    /// exactly one sees a row to change. Returns false if the token was
+    /// already used, revoked or expired.
+    pub async fn spend_token_and_set_password(
+        &self,
+        token_id: i64,
+        account_id: i64,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE reset_tokens SET used_at = $1 \
+             WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
+        )
+        .bind(to_unix(now))
+        .bind(token_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if spent != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        // A successful reset also lifts any lockout, and bumping the
+        // credentials version tells the CRM to drop old sessions.
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $1, credentials_version = credentials_version + 1, \
+                 failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3",
+        )
+        .bind(password_hash)
+        .bind(to_unix(now))
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,62 @@
+//! The `telegram_users` table: language choice and the verified phone link.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Store, StoreResult, to_unix};
+use crate::domain::{Lang, Phone};
+
+impl Store {
+    /// The language the user chose with /language, if any.
+    pub async fn chosen_language(&self, tg_user_id: i64) -> StoreResult<Option<Lang>> {
+        let row = sqlx::query("SELECT language FROM telegram_users WHERE tg_user_id = $1")
+            .bind(tg_user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|row| row.try_get::<Option<String>, _>("language"))
+            .transpose()?
+            .flatten()
+            .and_then(|code| Lang::parse(&code)))
+    }
+
+    pub async fn choose_language(
+        &self,
+        tg_user_id: i64,
+        lang: Lang,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO telegram_users (tg_user_id, language, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tg_user_id) DO UPDATE SET language = excluded.language, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(tg_user_id)
+        .bind(lang.code())
+        .bind(to_unix(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Remembers that this Telegram user proved this phone, and when.
+    pub async fn remember_verified_phone(
+        &self,
+        tg_user_id: i64,
+        phone: &Phone,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO telegram_users (tg_user_id, verified_phone, verified_at, updated_at) \
+             VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (tg_user_id) DO UPDATE SET verified_phone = excluded.verified_phone, \
+                 verified_at = excluded.verified_at, updated_at = excluded.updated_at",
+        )
+        .bind(tg_user_id)
+        .bind(phone.as_str())
+        .bind(to_unix(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
