@@ -1,0 +1,369 @@
+//! Test support: a database per test (SQLite file, or a fresh PostgreSQL
+//! database when `TEST_DATABASE_URL` is set), the fake Bot API server, and
+//! the real application spawned against both.
+#![allow(dead_code)]
+
+pub mod telegram;
+
+use std::{
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use crm_recovery_bot::{
+    app::{self, AppOptions, RunningApp},
+    clock::{Clock, ManualClock},
+    config::{Config, DatabaseConfig, ResetPolicy},
+    domain::Lang,
+    i18n,
+    recovery::{self, ImportReport},
+    store::Store,
+};
+use sqlx::{Connection, Executor, PgConnection};
+use teloxide::adaptors::throttle::Limits;
+use tempfile::TempDir;
+
+pub use telegram::{FakeTelegram, Sent, TgUser};
+
+/// Runs each named scenario `async fn(TestDb)` as two tests: on SQLite, and
+/// on PostgreSQL when `TEST_DATABASE_URL` is set (`.ci/run` sets it).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario($crate::support::TestDb::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::support::TestDb::postgres().await {
+                    Some(db) => super::$scenario(db).await,
+                    None => eprintln!("TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
+                }
+            }
+        }
+    )*};
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub config: DatabaseConfig,
+    _dir: Option<TempDir>,
+    /// `(server URL, database name)` of a PostgreSQL database to drop.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Self {
+            config: DatabaseConfig::parse(&url).expect("sqlite url"),
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A fresh database on the server of `TEST_DATABASE_URL`, or `None`.
+    pub async fn postgres() -> Option<Self> {
+        let server = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "crmbot_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            Utc::now().timestamp_micros() % 1_000_000
+        );
+        let mut admin = PgConnection::connect(&server)
+            .await
+            .expect("TEST_DATABASE_URL reachable");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create test database");
+        let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Some(Self {
+            config: DatabaseConfig::parse(url.as_str()).expect("postgres url"),
+            _dir: None,
+            postgres: Some((server, name)),
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(mut admin) = PgConnection::connect(&server).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = admin.execute(sqlx::AssertSqlSafe(sql)).await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// The start of every test's clock: a fixed, ordinary weekday morning.
+pub fn test_start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .expect("literal")
+        .to_utc()
+}
+
+/// No throttling delays in tests; 429 handling is tested explicitly.
+fn generous_limits() -> Limits {
+    Limits {
+        messages_per_sec_chat: 1000,
+        messages_per_min_chat: 60_000,
+        messages_per_min_channel_or_supergroup: 60_000,
+        messages_per_sec_overall: 1000,
+    }
+}
+
+/// The real application, started against a fake Telegram and a test database.
+pub struct TestApp {
+    pub tg: FakeTelegram,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub store: Store,
+    config: Config,
+    app: Option<RunningApp>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb) -> Self {
+        let tg = FakeTelegram::start().await;
+        let clock = ManualClock::new(test_start());
+        let config = Config {
+            telegram_token: "123:TEST".into(),
+            telegram_api_url: tg.api_url(),
+            database: db.config.clone(),
+            support_chat_id: None,
+            public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
+            http_addr: "127.0.0.1:0".parse().expect("literal"),
+            api_token: None,
+            default_time_zone: chrono_tz::Tz::UTC,
+            reset: ResetPolicy::default(),
+        };
+        let mut test = Self {
+            tg,
+            clock,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            base_url: String::new(),
+            store: Store::connect(&db.config).await.expect("test store"),
+            config,
+            app: None,
+        };
+        test.start().await;
+        test
+    }
+
+    async fn start(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        self.base_url = format!("http://{addr}");
+        self.config.public_base_url = self.base_url.parse().expect("url");
+        let options = AppOptions {
+            clock: std::sync::Arc::new(self.clock.clone()),
+            http_listener: Some(listener),
+            telegram_limits: generous_limits(),
+        };
+        let app = app::start(self.config.clone(), options)
+            .await
+            .expect("app starts");
+        // Polling has begun once the first getUpdates arrives.
+        self.tg.wait_for_call("getupdates").await;
+        self.app = Some(app);
+    }
+
+    /// Stops the bot as an operator would (SIGTERM) and starts it again on
+    /// the same database.
+    pub async fn restart(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+        self.start().await;
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+        self.store.close().await;
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Loads accounts as the `accounts import` command does.
+    pub async fn import(&self, csv: &str) -> ImportReport {
+        recovery::import_accounts(&self.store, csv.as_bytes(), self.now())
+            .await
+            .expect("import")
+    }
+
+    /// `/start` → "I forgot my password" → the request-contact prompt.
+    pub async fn open_forgot_password(&self, user: &TgUser) -> Sent {
+        self.tg.send_text(user, "/start");
+        let menu = self.tg.next_sent(user.id).await;
+        let data = menu
+            .callback_data_for(&i18n::t(user_lang(user), "menu-forgot-password"))
+            .expect("menu has the forgot-password button");
+        self.tg.press_button(user, &menu, &data);
+        let prompt = self.tg.next_sent(user.id).await;
+        assert_eq!(
+            prompt.text_str(),
+            i18n::t(user_lang(user), "reset-ask-phone")
+        );
+        prompt
+    }
+
+    /// From the prompt, shares the user's own phone and returns the message
+    /// after "number confirmed".
+    pub async fn share_own_phone(&self, user: &TgUser, phone: &str) -> Sent {
+        self.tg.send_contact(user, phone, Some(user.id));
+        let confirmed = self.tg.next_sent(user.id).await;
+        assert_eq!(
+            confirmed.text_str(),
+            i18n::t(user_lang(user), "reset-phone-verified")
+        );
+        assert!(
+            confirmed.removes_keyboard(),
+            "the contact keyboard is closed"
+        );
+        self.tg.next_sent(user.id).await
+    }
+
+    pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path_or_url))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post_password(
+        &self,
+        url: &str,
+        password: &str,
+        confirm: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(url))
+            .form(&[("password", password), ("password_confirm", confirm)])
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{}", self.base_url, path_or_url)
+        }
+    }
+
+    pub async fn audit_events(&self) -> Vec<String> {
+        self.store
+            .audit_trail()
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|r| r.event)
+            .collect()
+    }
+}
+
+/// The language the bot should pick for this test user.
+pub fn user_lang(user: &TgUser) -> Lang {
+    Lang::from_code(user.language_code.as_deref())
+}
+
+/// `text` as askama escapes it inside an HTML page.
+pub fn in_html(text: &str) -> String {
+    text.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+/// The reset link inside a "here is your link" message.
+pub fn link_in(message: &Sent) -> String {
+    message
+        .text_str()
+        .split_whitespace()
+        .find(|word| word.contains("/reset/"))
+        .unwrap_or_else(|| panic!("no reset link in {:?}", message.text))
+        .to_owned()
+}
+
+/// Accounts used across the journeys. Phones are valid mobile numbers.
+pub const ACCOUNTS_CSV: &str = "\
+login,email,phone,full_name,company,password,locale,time_zone
+ivan.petrov,ivan@example.com,+79161234567,Ivan Petrov,Acme,Old-Password-2024!,ru,Europe/Moscow
+anna.smith,anna@example.com,+447911123456,Anna Smith,Globex,,en,
+olga.one,olga@example.com,+79261112233,Olga Sidorova,Acme,,ru,
+olga.two,olga2@example.com,+79261112233,Olga Sidorova,Initech,,ru,
+";
+
+pub const IVAN_PHONE: &str = "79161234567";
+pub const ANNA_PHONE: &str = "447911123456";
+pub const OLGA_PHONE: &str = "79261112233";
+
+pub fn ivan() -> TgUser {
+    TgUser::new(1001, "Иван", Some("ru"))
+}
+
+pub fn anna() -> TgUser {
+    TgUser::new(1002, "Anna", Some("en"))
+}
+
+pub fn olga() -> TgUser {
+    TgUser::new(1003, "Ольга", Some("ru-RU"))
+}
+
+/// Waits until `check` holds, re-checking when the fake Telegram sees
+/// traffic; for effects (database rows) that follow a message.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
