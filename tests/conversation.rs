@@ -1,0 +1,226 @@
+//! The conversation around the flows: restarts, languages, commands, the
+//! menu's other topics, and Telegram's own errors.
+
+mod support;
+
+use crm_recovery_bot::{bot::State, domain::Lang, i18n::t};
+use std::sync::Arc;
+use support::*;
+use teloxide::{dispatching::dialogue::Storage, types::ChatId};
+
+on_both_backends!(
+    restart_mid_conversation_resumes_the_dialogue,
+    unreadable_stored_state_falls_back_to_the_menu,
+    language_follows_the_client_and_can_be_changed,
+    commands_are_registered_in_both_languages,
+    help_and_unknown_commands_answer_with_a_way_back,
+    other_topics_explain_and_offer_next_steps,
+    stale_or_unknown_buttons_are_answered,
+    rate_limited_telegram_replies_are_retried,
+);
+
+async fn restart_mid_conversation_resumes_the_dialogue(db: TestDb) {
+    let mut app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let user = ivan();
+    app.open_forgot_password(&user).await;
+
+    app.restart().await;
+
+    let link_message = app.share_own_phone(&user, IVAN_PHONE).await;
+    let link = link_in(&link_message);
+    assert!(
+        link.starts_with(&app.base_url),
+        "the new process serves the link"
+    );
+    assert_eq!(app.get(&link).await.status(), reqwest::StatusCode::OK);
+    app.stop().await;
+}
+
+async fn unreadable_stored_state_falls_back_to_the_menu(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let user = anna();
+    // A state written by some older version of the bot.
+    sqlx::query("INSERT INTO dialogues (chat_id, state, updated_at) VALUES ($1, $2, 0)")
+        .bind(user.id)
+        .bind(r#"{"v":1,"state":{"step":"waiting_for_fax"}}"#)
+        .execute(&sqlx::AnyPool::connect(&db.config.url).await.unwrap())
+        .await
+        .unwrap();
+    let storage = Arc::new(app.store.clone());
+    let state = <_ as Storage<State>>::get_dialogue(storage, ChatId(user.id))
+        .await
+        .unwrap();
+    assert_eq!(state, None);
+
+    app.tg.send_text(&user, "hello");
+    let menu = app.tg.next_sent(user.id).await;
+    assert_eq!(menu.text_str(), t(Lang::En, "menu-prompt"));
+    app.stop().await;
+}
+
+async fn language_follows_the_client_and_can_be_changed(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let user = anna();
+    app.tg.send_text(&user, "/start");
+    assert!(
+        app.tg
+            .next_sent(user.id)
+            .await
+            .text_str()
+            .starts_with("Hello, Anna!")
+    );
+
+    app.tg.send_text(&user, "/language");
+    let picker = app.tg.next_sent(user.id).await;
+    assert_eq!(picker.text_str(), t(Lang::En, "language-prompt"));
+    let russian = picker
+        .callback_data_for(&t(Lang::Ru, "language-name"))
+        .unwrap();
+    app.tg.press_button(&user, &picker, &russian);
+    let confirmed = app.tg.next_sent(user.id).await;
+    assert_eq!(confirmed.text_str(), t(Lang::Ru, "language-set"));
+    assert!(
+        confirmed
+            .callback_data_for(&t(Lang::Ru, "menu-forgot-password"))
+            .is_some()
+    );
+
+    // Remembered, though the client still says English.
+    app.tg.send_text(&user, "/start");
+    assert!(
+        app.tg
+            .next_sent(user.id)
+            .await
+            .text_str()
+            .starts_with("Здравствуйте, Anna!")
+    );
+    app.stop().await;
+}
+
+async fn commands_are_registered_in_both_languages(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let calls = app.tg.calls("setmycommands");
+    let for_lang = |code: Option<&str>| {
+        calls
+            .iter()
+            .find(|c| c.params.get("language_code").and_then(|v| v.as_str()) == code)
+            .unwrap_or_else(|| panic!("no setMyCommands for {code:?}"))
+    };
+    for (code, lang) in [
+        (None, Lang::En),
+        (Some("en"), Lang::En),
+        (Some("ru"), Lang::Ru),
+    ] {
+        let commands = &for_lang(code).params["commands"];
+        let names: Vec<&str> = commands
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["start", "help", "cancel", "language"]);
+        assert_eq!(commands[0]["description"], t(lang, "command-start"));
+    }
+    app.stop().await;
+}
+
+async fn help_and_unknown_commands_answer_with_a_way_back(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let user = ivan();
+    app.tg.send_text(&user, "/help");
+    let help = app.tg.next_sent(user.id).await;
+    assert_eq!(help.text_str(), t(Lang::Ru, "help-text"));
+    assert_eq!(help.parse_mode.as_deref(), Some("HTML"));
+    let back = help
+        .callback_data_for(&t(Lang::Ru, "button-back-to-menu"))
+        .unwrap();
+    app.tg.press_button(&user, &help, &back);
+    assert_eq!(
+        app.tg.next_sent(user.id).await.text_str(),
+        t(Lang::Ru, "menu-prompt")
+    );
+
+    app.tg.send_text(&user, "/frobnicate");
+    let unknown = app.tg.next_sent(user.id).await;
+    assert_eq!(unknown.text_str(), t(Lang::Ru, "unknown-command"));
+    assert!(
+        unknown
+            .callback_data_for(&t(Lang::Ru, "menu-forgot-password"))
+            .is_some()
+    );
+    app.stop().await;
+}
+
+async fn other_topics_explain_and_offer_next_steps(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let user = anna();
+    app.tg.send_text(&user, "/start");
+    let menu = app.tg.next_sent(user.id).await;
+    for (label, text) in [
+        ("menu-account-locked", "topic-account-locked"),
+        ("menu-lost-2fa", "topic-lost-2fa"),
+        ("menu-lost-contact", "topic-lost-contact"),
+        ("menu-subscription-expired", "topic-subscription-expired"),
+        ("menu-support", "topic-support"),
+    ] {
+        let data = menu.callback_data_for(&t(Lang::En, label)).unwrap();
+        let pressed = app.tg.press_button(&user, &menu, &data);
+        app.tg.wait_callback_answer(&pressed).await;
+        let answer = app.tg.next_sent(user.id).await;
+        assert_eq!(answer.text_str(), t(Lang::En, text));
+        assert!(
+            answer
+                .callback_data_for(&t(Lang::En, "button-back-to-menu"))
+                .is_some(),
+            "{label}"
+        );
+    }
+    // A locked account is offered the reset, which lifts the lockout.
+    let locked = menu
+        .callback_data_for(&t(Lang::En, "menu-account-locked"))
+        .unwrap();
+    app.tg.press_button(&user, &menu, &locked);
+    let answer = app.tg.next_sent(user.id).await;
+    let reset = answer
+        .callback_data_for(&t(Lang::En, "menu-forgot-password"))
+        .unwrap();
+    app.tg.press_button(&user, &answer, &reset);
+    assert_eq!(
+        app.tg.next_sent(user.id).await.text_str(),
+        t(Lang::En, "reset-ask-phone")
+    );
+    app.stop().await;
+}
+
+async fn stale_or_unknown_buttons_are_answered(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let user = anna();
+    app.tg.send_text(&user, "/start");
+    let menu = app.tg.next_sent(user.id).await;
+    let pressed = app.tg.press_button(&user, &menu, "v0:something-old");
+    let answer = app.tg.wait_callback_answer(&pressed).await;
+    assert_eq!(answer.params["text"], t(Lang::En, "button-stale"));
+    app.stop().await;
+}
+
+async fn rate_limited_telegram_replies_are_retried(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let user = anna();
+    app.tg.fail_next(
+        "sendmessage",
+        429,
+        "Too Many Requests: retry after 1",
+        Some(1),
+    );
+    app.tg.send_text(&user, "/start");
+    let menu = app.tg.next_sent(user.id).await;
+    assert!(menu.text_str().starts_with("Hello, Anna!"));
+    let attempts = app.tg.calls("sendmessage");
+    assert!(
+        attempts[0].failed && !attempts[1].failed,
+        "first refused, then retried"
+    );
+    assert!(attempts[1].at.duration_since(attempts[0].at) >= std::time::Duration::from_millis(900));
+    app.stop().await;
+}
