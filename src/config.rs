@@ -87,8 +87,8 @@ impl Default for ResetPolicy {
     }
 }
 
-/// Everything `run` needs.
-#[derive(Debug, Clone)]
+/// Everything `run` needs. Debug output hides the secrets.
+#[derive(Clone)]
 pub struct Config {
     pub telegram_token: String,
     pub telegram_api_url: Url,
@@ -99,6 +99,22 @@ pub struct Config {
     pub api_token: Option<String>,
     pub default_time_zone: Tz,
     pub reset: ResetPolicy,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("telegram_token", &"***")
+            .field("telegram_api_url", &self.telegram_api_url.as_str())
+            .field("database", &self.database.backend)
+            .field("support_chat_id", &self.support_chat_id)
+            .field("public_base_url", &self.public_base_url.as_str())
+            .field("http_addr", &self.http_addr)
+            .field("api_token", &self.api_token.as_ref().map(|_| "***"))
+            .field("default_time_zone", &self.default_time_zone)
+            .field("reset", &self.reset)
+            .finish()
+    }
 }
 
 impl Config {

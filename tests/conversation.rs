@@ -17,6 +17,7 @@ on_both_backends!(
     other_topics_explain_and_offer_next_steps,
     stale_or_unknown_buttons_are_answered,
     rate_limited_telegram_replies_are_retried,
+    database_failure_gets_an_apology_not_silence,
 );
 
 async fn restart_mid_conversation_resumes_the_dialogue(db: TestDb) {
@@ -222,5 +223,40 @@ async fn rate_limited_telegram_replies_are_retried(db: TestDb) {
         "first refused, then retried"
     );
     assert!(attempts[1].at.duration_since(attempts[0].at) >= std::time::Duration::from_millis(900));
+    app.stop().await;
+}
+
+async fn database_failure_gets_an_apology_not_silence(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let user = ivan();
+    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    sqlx::query("ALTER TABLE dialogues RENAME TO dialogues_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    app.tg.send_text(&user, "/start");
+    let apology = app.tg.next_sent(user.id).await;
+    assert_eq!(apology.text_str(), t(Lang::Ru, "internal-error"));
+    assert!(
+        apology
+            .callback_data_for(&t(Lang::Ru, "button-back-to-menu"))
+            .is_some()
+    );
+
+    // The bot is still alive and recovers when the database does.
+    sqlx::query("ALTER TABLE dialogues_away RENAME TO dialogues")
+        .execute(&pool)
+        .await
+        .unwrap();
+    app.tg.send_text(&user, "/start");
+    assert!(
+        app.tg
+            .next_sent(user.id)
+            .await
+            .text_str()
+            .starts_with("Здравствуйте, Иван!")
+    );
+    pool.close().await;
     app.stop().await;
 }

@@ -40,7 +40,7 @@ language-set = Done, I'll speak English from now on.
 
 topic-account-locked = After several wrong passwords the CRM locks the account for a while (usually 10–30 minutes) and then unlocks it by itself.
 
-    Don't want to wait? Setting a new password unlocks the account at once: choose «I forgot my password».
+    Don't want to wait? Setting a new password unlocks the account at once: choose “I forgot my password”.
 topic-lost-2fa = If you saved backup codes when you turned on two-step verification, sign in with one of them.
 
     No codes? Support will confirm your identity and reset two-step verification.
@@ -57,6 +57,8 @@ topic-subscription-expired = If the CRM says your company's subscription has exp
     • ask your company's administrator or accounting to renew it.
 
     Access comes back as soon as the licence is extended.
-topic-support = Support requests through this bot are not open yet. Until then, please contact your company's CRM administrator.
+topic-support = Talking to support through this bot is not available yet. For now, please contact your company's CRM administrator: they can reach the CRM support team for you.
 
 not-me-recorded = Thank you. We have recorded that you did not change this password, and support will contact you. Until then, don't share any codes or links with anyone.
+
+internal-error = Sorry, something went wrong on our side. Please try again in a minute.

@@ -4,7 +4,7 @@ reset-ask-phone = To confirm it's you, share your phone number with the button b
 button-share-phone = 📱 Share my phone number
 button-cancel = Cancel
 
-reset-contact-expected = Please tap «📱 Share my phone number» below; I can't accept a typed number or other messages here.
+reset-contact-expected = Please tap “📱 Share my phone number” below; I can't accept a typed number or other messages here.
 reset-contact-not-own = That is not your own contact. For your safety I can only accept your own number, shared with the button below.
 reset-contact-no-user = This contact isn't linked to a Telegram account, so it can't confirm who you are. Please share your own number with the button below.
 reset-contact-invalid = I couldn't read that phone number. Please share your number with the button below.
@@ -23,5 +23,5 @@ reset-rate-limited = Too many reset links have been requested for this account. 
 
 password-changed = The password of your CRM account { $login } has just been changed. You can sign in with the new one now.
 
-    If you didn't do this, tap «It wasn't me» right away.
+    If you didn't do this, tap “It wasn't me” right away.
 button-not-me = 🚨 It wasn't me

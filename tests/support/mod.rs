@@ -5,10 +5,7 @@
 
 pub mod telegram;
 
-use std::{
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
-};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Utc};
 use crm_recovery_bot::{
@@ -349,21 +346,4 @@ pub fn anna() -> TgUser {
 
 pub fn olga() -> TgUser {
     TgUser::new(1003, "Ольга", Some("ru-RU"))
-}
-
-/// Waits until `check` holds, re-checking when the fake Telegram sees
-/// traffic; for effects (database rows) that follow a message.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
