@@ -1,0 +1,169 @@
+//! Prints how long the recovery steps take: `cargo bench --bench recovery`.
+//! Uses a temporary SQLite file, or `BENCH_DATABASE_URL` (e.g. the local
+//! PostgreSQL) when set. Figures, not pass/fail: targets are read from here.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crm_recovery_bot::{
+    clock::SystemClock,
+    config::{DatabaseConfig, ResetPolicy},
+    domain::{Lang, NewPassword, Phone},
+    recovery::{IssueOutcome, Recovery, hash_password, import_accounts},
+    store::Store,
+};
+
+const ACCOUNTS: usize = 300;
+
+fn report(what: &str, runs: usize, total: Duration) {
+    let per = total / runs as u32;
+    let rate = runs as f64 / total.as_secs_f64();
+    println!(
+        "{what:<48} {runs:>5} runs  {:>9.3} ms/op  {rate:>9.1} op/s",
+        per.as_secs_f64() * 1e3
+    );
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let database = DatabaseConfig::parse(&url).expect("database url");
+    let store = Store::connect(&database).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    println!("backend: {:?}", store.backend());
+
+    let mut csv = String::from("login,email,phone,full_name,company\n");
+    for i in 0..ACCOUNTS {
+        csv.push_str(&format!(
+            "bench{i},bench{i}@example.com,+7916{i:07},Bench {i},Acme\n"
+        ));
+    }
+    let start = Instant::now();
+    let imported = import_accounts(&store, csv.as_bytes(), chrono::Utc::now())
+        .await
+        .expect("import");
+    report(
+        "import CSV row (no password)",
+        imported.imported,
+        start.elapsed(),
+    );
+
+    let runs = 10;
+    let start = Instant::now();
+    for _ in 0..runs {
+        hash_password("correct horse battery staple".into())
+            .await
+            .expect("hash");
+    }
+    report("argon2id hash (m=19 MiB, t=2, p=1)", runs, start.elapsed());
+
+    let runs = 500;
+    let start = Instant::now();
+    for _ in 0..runs {
+        let checked = NewPassword::parse(
+            "correct horse battery staple",
+            "correct horse battery staple",
+            &["bench1", "bench1@example.com"],
+        );
+        assert!(checked.is_ok());
+    }
+    report("password policy check (zxcvbn)", runs, start.elapsed());
+
+    let recovery = Recovery::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        ResetPolicy::default(),
+        "https://crm.example.com".parse().expect("url"),
+    );
+    let mut links = Vec::new();
+    let start = Instant::now();
+    for i in 0..ACCOUNTS {
+        let phone = Phone::parse(&format!("+7916{i:07}")).expect("phone");
+        let account = recovery
+            .store
+            .accounts_by_phone(&phone)
+            .await
+            .expect("lookup");
+        let outcome = recovery
+            .issue_reset_link(1, &phone, account[0].id, Lang::En)
+            .await
+            .expect("issue");
+        let IssueOutcome::Issued { url, .. } = outcome else {
+            panic!("not issued")
+        };
+        links.push(url);
+    }
+    report(
+        "look up phone + issue reset link",
+        ACCOUNTS,
+        start.elapsed(),
+    );
+
+    let start = Instant::now();
+    for link in &links {
+        let token = link.rsplit('/').next().expect("token");
+        assert!(
+            recovery
+                .open_reset_link(token)
+                .await
+                .expect("open")
+                .is_some()
+        );
+    }
+    report("open reset page lookup", links.len(), start.elapsed());
+
+    let runs = 20;
+    let start = Instant::now();
+    for link in links.iter().take(runs) {
+        let token = link.rsplit('/').next().expect("token");
+        let password = "correct horse battery staple".to_owned();
+        let done = recovery
+            .complete_reset(token, password.clone(), password)
+            .await
+            .expect("reset");
+        assert!(done.is_ok());
+    }
+    report(
+        "complete reset (policy + argon2id + commit)",
+        runs,
+        start.elapsed(),
+    );
+
+    // Concurrency: many resets at once must not block the runtime threads.
+    let runs = 20;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for link in links.iter().skip(20).take(runs) {
+        let recovery = recovery.clone();
+        let token = link.rsplit('/').next().expect("token").to_owned();
+        tasks.push(tokio::spawn(async move {
+            let password = "purple elephant dancing quietly".to_owned();
+            recovery
+                .complete_reset(&token, password.clone(), password)
+                .await
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.expect("join").expect("reset").is_ok());
+    }
+    report(
+        "complete reset, 20 concurrent (wall clock/op)",
+        runs,
+        start.elapsed(),
+    );
+
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+    }
+    store.close().await;
+}
