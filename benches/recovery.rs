@@ -20,10 +20,7 @@ const ACCOUNTS: usize = 300;
 fn report(what: &str, runs: usize, total: Duration) {
     let per = total / runs as u32;
     let rate = runs as f64 / total.as_secs_f64();
-    println!(
-        "{what:<48} {runs:>5} runs  {:>9.3} ms/op  {rate:>9.1} op/s",
-        per.as_secs_f64() * 1e3
-    );
+    println!("{what:<48} {runs:>5} runs  {:>9.3} ms/op  {rate:>9.1} op/s", per.as_secs_f64() * 1e3);
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -44,26 +41,17 @@ async fn main() {
 
     let mut csv = String::from("login,email,phone,full_name,company\n");
     for i in 0..ACCOUNTS {
-        csv.push_str(&format!(
-            "bench{i},bench{i}@example.com,+7916{i:07},Bench {i},Acme\n"
-        ));
+        csv.push_str(&format!("bench{i},bench{i}@example.com,+7916{i:07},Bench {i},Acme\n"));
     }
     let start = Instant::now();
-    let imported = import_accounts(&store, csv.as_bytes(), chrono::Utc::now())
-        .await
-        .expect("import");
-    report(
-        "import CSV row (no password)",
-        imported.imported,
-        start.elapsed(),
-    );
+    let imported =
+        import_accounts(&store, csv.as_bytes(), chrono::Utc::now()).await.expect("import");
+    report("import CSV row (no password)", imported.imported, start.elapsed());
 
     let runs = 10;
     let start = Instant::now();
     for _ in 0..runs {
-        hash_password("correct horse battery staple".into())
-            .await
-            .expect("hash");
+        hash_password("correct horse battery staple".into()).await.expect("hash");
     }
     report("argon2id hash (m=19 MiB, t=2, p=1)", runs, start.elapsed());
 
@@ -89,36 +77,18 @@ async fn main() {
     let start = Instant::now();
     for i in 0..ACCOUNTS {
         let phone = Phone::parse(&format!("+7916{i:07}")).expect("phone");
-        let account = recovery
-            .store
-            .accounts_by_phone(&phone)
-            .await
-            .expect("lookup");
-        let outcome = recovery
-            .issue_reset_link(1, &phone, account[0].id, Lang::En)
-            .await
-            .expect("issue");
-        let IssueOutcome::Issued { url, .. } = outcome else {
-            panic!("not issued")
-        };
+        let account = recovery.store.accounts_by_phone(&phone).await.expect("lookup");
+        let outcome =
+            recovery.issue_reset_link(1, &phone, account[0].id, Lang::En).await.expect("issue");
+        let IssueOutcome::Issued { url, .. } = outcome else { panic!("not issued") };
         links.push(url);
     }
-    report(
-        "look up phone + issue reset link",
-        ACCOUNTS,
-        start.elapsed(),
-    );
+    report("look up phone + issue reset link", ACCOUNTS, start.elapsed());
 
     let start = Instant::now();
     for link in &links {
         let token = link.rsplit('/').next().expect("token");
-        assert!(
-            recovery
-                .open_reset_link(token)
-                .await
-                .expect("open")
-                .is_some()
-        );
+        assert!(recovery.open_reset_link(token).await.expect("open").is_some());
     }
     report("open reset page lookup", links.len(), start.elapsed());
 
@@ -127,17 +97,10 @@ async fn main() {
     for link in links.iter().take(runs) {
         let token = link.rsplit('/').next().expect("token");
         let password = "correct horse battery staple".to_owned();
-        let done = recovery
-            .complete_reset(token, password.clone(), password)
-            .await
-            .expect("reset");
+        let done = recovery.complete_reset(token, password.clone(), password).await.expect("reset");
         assert!(done.is_ok());
     }
-    report(
-        "complete reset (policy + argon2id + commit)",
-        runs,
-        start.elapsed(),
-    );
+    report("complete reset (policy + argon2id + commit)", runs, start.elapsed());
 
     // Concurrency: many resets at once must not block the runtime threads.
     let runs = 20;
@@ -148,19 +111,13 @@ async fn main() {
         let token = link.rsplit('/').next().expect("token").to_owned();
         tasks.push(tokio::spawn(async move {
             let password = "purple elephant dancing quietly".to_owned();
-            recovery
-                .complete_reset(&token, password.clone(), password)
-                .await
+            recovery.complete_reset(&token, password.clone(), password).await
         }));
     }
     for task in tasks {
         assert!(task.await.expect("join").expect("reset").is_ok());
     }
-    report(
-        "complete reset, 20 concurrent (wall clock/op)",
-        runs,
-        start.elapsed(),
-    );
+    report("complete reset, 20 concurrent (wall clock/op)", runs, start.elapsed());
 
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);

@@ -57,13 +57,8 @@ pub fn telegram_client(config: &Config, limits: Limits) -> BotT {
 
 /// Connects, migrates, checks the Bot API answers, then serves.
 pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<RunningApp> {
-    let store = Store::connect(&config.database)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot apply database migrations")?;
+    let store = Store::connect(&config.database).await.context("cannot open the database")?;
+    store.migrate().await.context("cannot apply database migrations")?;
     let recovery = Recovery::new(
         store.clone(),
         options.clock,
@@ -73,15 +68,9 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
 
     let bot = telegram_client(&config, options.telegram_limits);
     let me = bot.get_me().await.with_context(|| {
-        format!(
-            "the Telegram Bot API at {} did not answer getMe",
-            config.telegram_api_url
-        )
+        format!("the Telegram Bot API at {} did not answer getMe", config.telegram_api_url)
     })?;
-    tracing::info!(
-        username = me.username(),
-        "connected to the Telegram Bot API"
-    );
+    tracing::info!(username = me.username(), "connected to the Telegram Bot API");
     bot::register_commands(&bot).await;
 
     let listener = match options.http_listener {
@@ -92,44 +81,28 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     };
     let http_addr = listener.local_addr()?;
     let http_shutdown = CancellationToken::new();
-    let http_state = HttpState {
-        recovery: recovery.clone(),
-        notifier: TelegramNotifier::new(bot.clone()),
-    };
+    let http_state =
+        HttpState { recovery: recovery.clone(), notifier: TelegramNotifier::new(bot.clone()) };
     let http_task = tokio::spawn(http::serve(listener, http_state, http_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
-    let settings = BotSettings {
-        default_time_zone: config.default_time_zone,
-    };
+    let settings = BotSettings { default_time_zone: config.default_time_zone };
     let mut dispatcher = Dispatcher::builder(bot.clone(), bot::schema::schema())
         .dependencies(dptree::deps![recovery, Arc::new(store.clone()), settings])
         .default_handler(|_| async {})
-        .error_handler(LoggingErrorHandler::with_custom_text(
-            "a bot handler failed",
-        ))
+        .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();
     let dispatcher_shutdown = dispatcher.shutdown_token();
     let polling = update_listeners::polling_default(bot).await;
     let bot_task = tokio::spawn(async move {
         let polling_errors = LoggingErrorHandler::with_custom_text("getUpdates failed");
-        if let Err(error) = dispatcher
-            .try_dispatch_with_listener(polling, polling_errors)
-            .await
-        {
+        if let Err(error) = dispatcher.try_dispatch_with_listener(polling, polling_errors).await {
             tracing::error!(%error, "the bot stopped: getMe failed");
         }
     });
     tracing::info!("bot is polling for updates");
 
-    Ok(RunningApp {
-        http_addr,
-        store,
-        dispatcher_shutdown,
-        http_shutdown,
-        bot_task,
-        http_task,
-    })
+    Ok(RunningApp { http_addr, store, dispatcher_shutdown, http_shutdown, bot_task, http_task })
 }
 
 impl RunningApp {

@@ -46,10 +46,7 @@ impl DatabaseConfig {
         } else {
             return Err(invalid("expected sqlite://PATH or postgres://USER@HOST/DB"));
         };
-        let config = Self {
-            url: url.to_owned(),
-            backend,
-        };
+        let config = Self { url: url.to_owned(), backend };
         if backend == Backend::Sqlite && config.sqlite_path().is_none() && !url.contains(":memory:")
         {
             return Err(invalid("sqlite URL has no file path"));
@@ -80,10 +77,7 @@ pub struct ResetPolicy {
 
 impl Default for ResetPolicy {
     fn default() -> Self {
-        Self {
-            link_ttl: Duration::minutes(15),
-            links_per_hour: 3,
-        }
+        Self { link_ttl: Duration::minutes(15), links_per_hour: 3 }
     }
 }
 
@@ -130,10 +124,7 @@ impl Config {
             database: DatabaseConfig::from_env()?,
             support_chat_id: parse_optional("SUPPORT_CHAT_ID")?,
             public_base_url: parse_url("PUBLIC_BASE_URL", "http://localhost:8080")?,
-            http_addr: parse_or(
-                "HTTP_ADDR",
-                "127.0.0.1:8080".parse().expect("valid literal"),
-            )?,
+            http_addr: parse_or("HTTP_ADDR", "127.0.0.1:8080".parse().expect("valid literal"))?,
             api_token: optional("API_TOKEN"),
             default_time_zone: parse_or("DEFAULT_TIME_ZONE", Tz::UTC)?,
             reset: ResetPolicy {
@@ -154,10 +145,7 @@ impl Config {
 
 /// A variable's value, treating empty as unset.
 fn optional(name: &str) -> Option<String> {
-    env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn parse_optional<T: FromStr>(name: &'static str) -> Result<Option<T>, ConfigError>
@@ -165,10 +153,7 @@ where
     T::Err: std::fmt::Display,
 {
     optional(name)
-        .map(|raw| {
-            raw.parse()
-                .map_err(|e| ConfigError::Invalid(name, format!("{raw:?}: {e}")))
-        })
+        .map(|raw| raw.parse().map_err(|e| ConfigError::Invalid(name, format!("{raw:?}: {e}"))))
         .transpose()
 }
 
@@ -203,10 +188,7 @@ fn parse_url(name: &'static str, default: &str) -> Result<Url, ConfigError> {
     let raw = optional(name).unwrap_or_else(|| default.to_owned());
     let url = Url::parse(&raw).map_err(|e| ConfigError::Invalid(name, format!("{raw:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::Invalid(
-            name,
-            format!("{raw:?}: expected an http(s) URL"),
-        ));
+        return Err(ConfigError::Invalid(name, format!("{raw:?}: expected an http(s) URL")));
     }
     Ok(url)
 }
@@ -217,20 +199,13 @@ mod tests {
 
     #[test]
     fn database_urls_are_classified() {
+        assert_eq!(DatabaseConfig::parse("sqlite://data/x.db").unwrap().backend, Backend::Sqlite);
         assert_eq!(
-            DatabaseConfig::parse("sqlite://data/x.db").unwrap().backend,
-            Backend::Sqlite
-        );
-        assert_eq!(
-            DatabaseConfig::parse("postgres://postgres@127.0.0.1:5432/test")
-                .unwrap()
-                .backend,
+            DatabaseConfig::parse("postgres://postgres@127.0.0.1:5432/test").unwrap().backend,
             Backend::Postgres
         );
         assert_eq!(
-            DatabaseConfig::parse("sqlite://data/x.db?mode=rwc")
-                .unwrap()
-                .sqlite_path(),
+            DatabaseConfig::parse("sqlite://data/x.db?mode=rwc").unwrap().sqlite_path(),
             Some(PathBuf::from("data/x.db"))
         );
     }

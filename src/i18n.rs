@@ -29,20 +29,14 @@ fn id(lang: Lang) -> &'static LanguageIdentifier {
 /// The message `key` in `lang`. A missing key is a bug caught by the locale
 /// tests; at run time it is logged and the key itself is shown.
 pub fn t(lang: Lang, key: &str) -> String {
-    LOCALES
-        .try_lookup(id(lang), key)
-        .unwrap_or_else(|| missing(lang, key))
+    LOCALES.try_lookup(id(lang), key).unwrap_or_else(|| missing(lang, key))
 }
 
 /// The message `key` in `lang` with named arguments.
 pub fn t_args(lang: Lang, key: &str, args: &[(&'static str, FluentValue<'static>)]) -> String {
-    let args: HashMap<Cow<'static, str>, FluentValue<'static>> = args
-        .iter()
-        .map(|(name, value)| (Cow::Borrowed(*name), value.clone()))
-        .collect();
-    LOCALES
-        .try_lookup_with_args(id(lang), key, &args)
-        .unwrap_or_else(|| missing(lang, key))
+    let args: HashMap<Cow<'static, str>, FluentValue<'static>> =
+        args.iter().map(|(name, value)| (Cow::Borrowed(*name), value.clone())).collect();
+    LOCALES.try_lookup_with_args(id(lang), key, &args).unwrap_or_else(|| missing(lang, key))
 }
 
 /// Shorthand for a string argument.
@@ -62,9 +56,7 @@ mod tests {
     use super::*;
 
     fn keys(lang: &str) -> BTreeSet<String> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("locales")
-            .join(lang);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("locales").join(lang);
         let mut keys = BTreeSet::new();
         for entry in fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -111,20 +103,14 @@ mod tests {
         let en = keys("en");
         let known: BTreeSet<&str> = en.iter().map(|k| k.split_once(':').unwrap().1).collect();
         let mut unknown = Vec::new();
-        visit(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-            &mut |text| {
-                for key in used_keys(text) {
-                    if !known.contains(key.as_str()) {
-                        unknown.push(key);
-                    }
+        visit(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut |text| {
+            for key in used_keys(text) {
+                if !known.contains(key.as_str()) {
+                    unknown.push(key);
                 }
-            },
-        );
-        assert!(
-            unknown.is_empty(),
-            "keys used in src/ but missing from locales: {unknown:?}"
-        );
+            }
+        });
+        assert!(unknown.is_empty(), "keys used in src/ but missing from locales: {unknown:?}");
     }
 
     /// Keys passed as literals to `t(`, `t_args(` or `key!(`.
@@ -158,10 +144,7 @@ mod tests {
         let text = t_args(
             Lang::En,
             "reset-link-sent",
-            &[
-                ("url", arg("https://x.test/reset/abc")),
-                ("expires", arg("12:00 UTC")),
-            ],
+            &[("url", arg("https://x.test/reset/abc")), ("expires", arg("12:00 UTC"))],
         );
         assert!(text.contains("https://x.test/reset/abc"));
         assert!(!text.contains('\u{2068}'));

@@ -82,9 +82,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             store.migrate().await?;
             println!("migrations applied");
         }
-        Command::Accounts {
-            command: AccountsCommand::Import { file },
-        } => {
+        Command::Accounts { command: AccountsCommand::Import { file } } => {
             let database = match DatabaseConfig::from_env() {
                 Ok(database) => database,
                 Err(error) => return Ok(config_error(error)),

@@ -7,8 +7,5 @@ pub fn init() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
     // A second init (tests spawning several apps) is harmless.
-    let _ = fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -6,10 +6,7 @@ mod support;
 use crm_recovery_bot::recovery::verify_password;
 use support::*;
 
-on_both_backends!(
-    csv_with_bad_rows_imports_the_good_ones,
-    reimport_updates_by_login
-);
+on_both_backends!(csv_with_bad_rows_imports_the_good_ones, reimport_updates_by_login);
 
 async fn csv_with_bad_rows_imports_the_good_ones(db: TestDb) {
     let app = TestApp::spawn(&db).await;
@@ -33,31 +30,14 @@ good.two,two@example.com,79161234574,Two,Globex,,,
     assert!(report.rejected[2].1.starts_with("phone"));
     assert!(report.rejected[6].1.starts_with("unreadable row"));
 
-    let one = app
-        .store
-        .account_by_login("good.one")
-        .await
-        .unwrap()
-        .unwrap();
+    let one = app.store.account_by_login("good.one").await.unwrap().unwrap();
     assert_eq!(one.phone.as_str(), "+79161234567");
     assert_eq!(one.time_zone.as_deref(), Some("Europe/Moscow"));
-    assert_eq!(
-        one.license_expires_at.unwrap().to_rfc3339(),
-        "2027-01-31T23:59:59+00:00"
-    );
+    assert_eq!(one.license_expires_at.unwrap().to_rfc3339(), "2027-01-31T23:59:59+00:00");
     let hash = one.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"), "never stored in clear");
-    assert!(
-        verify_password("Secret-Pass-123".into(), hash)
-            .await
-            .unwrap()
-    );
-    let two = app
-        .store
-        .account_by_login("good.two")
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(verify_password("Secret-Pass-123".into(), hash).await.unwrap());
+    let two = app.store.account_by_login("good.two").await.unwrap().unwrap();
     assert_eq!(two.phone.as_str(), "+79161234574", "normalised to E.164");
     assert!(two.password_hash.is_none());
     app.stop().await;
@@ -66,23 +46,14 @@ good.two,two@example.com,79161234574,Two,Globex,,,
 async fn reimport_updates_by_login(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     app.import(ACCOUNTS_CSV).await;
-    let before = app
-        .store
-        .account_by_login("anna.smith")
-        .await
-        .unwrap()
-        .unwrap();
+    let before = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
     let report = app
         .import("login,email,phone,full_name,company\nanna.smith,anna@globex.com,+447911123456,Anna Smith,Globex\n")
         .await;
     assert_eq!((report.imported, report.rejected.len()), (1, 0));
-    let after = app
-        .store
-        .account_by_login("anna.smith")
-        .await
-        .unwrap()
-        .unwrap();
+    let after = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
     assert_eq!(after.id, before.id);
     assert_eq!(after.email, "anna@globex.com");
+    assert_eq!(after.locale.as_deref(), Some("en"), "absent columns keep stored values");
     app.stop().await;
 }

@@ -7,13 +7,9 @@ fn bot() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crm-recovery-bot"));
     let dir = tempfile::tempdir().unwrap().keep();
     command.current_dir(dir);
-    for name in [
-        "TELOXIDE_TOKEN",
-        "DATABASE_URL",
-        "TELEGRAM_API_URL",
-        "PUBLIC_BASE_URL",
-        "HTTP_ADDR",
-    ] {
+    for name in
+        ["TELOXIDE_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL", "PUBLIC_BASE_URL", "HTTP_ADDR"]
+    {
         command.env_remove(name);
     }
     command
@@ -29,10 +25,7 @@ fn one_line_error(output: std::process::Output) -> String {
 #[test]
 fn missing_token_names_the_variable() {
     let stderr = one_line_error(bot().arg("run").output().unwrap());
-    assert!(
-        stderr.starts_with("error: TELOXIDE_TOKEN is not set"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: TELOXIDE_TOKEN is not set"), "{stderr}");
 }
 
 #[test]
@@ -44,15 +37,8 @@ fn malformed_database_url_names_the_variable() {
         .output()
         .unwrap();
     let stderr = one_line_error(output);
-    assert!(
-        stderr.starts_with("error: DATABASE_URL is invalid"),
-        "{stderr}"
-    );
-    let output = bot()
-        .args(["migrate"])
-        .env("DATABASE_URL", "nonsense")
-        .output()
-        .unwrap();
+    assert!(stderr.starts_with("error: DATABASE_URL is invalid"), "{stderr}");
+    let output = bot().args(["migrate"]).env("DATABASE_URL", "nonsense").output().unwrap();
     assert!(one_line_error(output).contains("DATABASE_URL"));
 }
 
@@ -66,17 +52,10 @@ fn bad_numbers_and_urls_name_their_variable() {
         ("DEFAULT_TIME_ZONE", "Mars/Base"),
         ("SUPPORT_CHAT_ID", "group"),
     ] {
-        let output = bot()
-            .arg("run")
-            .env("TELOXIDE_TOKEN", "1:x")
-            .env(name, value)
-            .output()
-            .unwrap();
+        let output =
+            bot().arg("run").env("TELOXIDE_TOKEN", "1:x").env(name, value).output().unwrap();
         let stderr = one_line_error(output);
-        assert!(
-            stderr.starts_with(&format!("error: {name} is invalid")),
-            "{name}: {stderr}"
-        );
+        assert!(stderr.starts_with(&format!("error: {name} is invalid")), "{name}: {stderr}");
     }
 }
 
@@ -85,25 +64,14 @@ fn migrate_and_import_create_the_default_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("accounts.csv");
     std::fs::write(&csv, "login,email,phone,full_name,company\nivan,ivan@example.com,+79161234567,Ivan,Acme\nbad,bad,+79161234567,Bad,Acme\n").unwrap();
-    let status = bot()
-        .current_dir(dir.path())
-        .arg("migrate")
-        .status()
-        .unwrap();
+    let status = bot().current_dir(dir.path()).arg("migrate").status().unwrap();
     assert!(status.success());
     assert!(dir.path().join("data/crm-recovery-bot.db").exists());
-    let output = bot()
-        .current_dir(dir.path())
-        .args(["accounts", "import"])
-        .arg(&csv)
-        .output()
-        .unwrap();
+    let output =
+        bot().current_dir(dir.path()).args(["accounts", "import"]).arg(&csv).output().unwrap();
     assert_eq!(output.status.code(), Some(3), "some rows were skipped");
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("line 3: email"), "{stderr}");
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        stdout.contains("imported 1 account(s), skipped 1 row(s)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("imported 1 account(s), skipped 1 row(s)"), "{stdout}");
 }

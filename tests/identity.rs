@@ -20,11 +20,7 @@ on_both_backends!(
 async fn expect_refusal(app: &TestApp, user: &TgUser, key: &str) {
     let refusal = app.tg.next_sent(user.id).await;
     assert_eq!(refusal.text_str(), t(user_lang(user), key));
-    assert_eq!(
-        refusal.keyboard_buttons()[0]["request_contact"],
-        true,
-        "button offered again"
-    );
+    assert_eq!(refusal.keyboard_buttons()[0]["request_contact"], true, "button offered again");
 }
 
 async fn someone_elses_contact_is_refused(db: TestDb) {
@@ -38,10 +34,7 @@ async fn someone_elses_contact_is_refused(db: TestDb) {
 
     let trail = app.store.audit_trail().await.unwrap();
     let refused = trail.iter().find(|r| r.event == "contact_refused").unwrap();
-    assert_eq!(
-        (refused.tg_user_id, refused.outcome.as_str()),
-        (Some(user.id), "not_own_contact")
-    );
+    assert_eq!((refused.tg_user_id, refused.outcome.as_str()), (Some(user.id), "not_own_contact"));
     assert!(
         app.store
             .reset_links_issued_since(1, test_start() - chrono::Duration::hours(1))
@@ -61,8 +54,7 @@ async fn forwarded_own_contact_is_refused(db: TestDb) {
     app.import(ACCOUNTS_CSV).await;
     let user = ivan();
     app.open_forgot_password(&user).await;
-    app.tg
-        .send_forwarded_contact(&user, IVAN_PHONE, Some(user.id));
+    app.tg.send_forwarded_contact(&user, IVAN_PHONE, Some(user.id));
     expect_refusal(&app, &user, "reset-contact-not-own").await;
     app.stop().await;
 }
@@ -75,11 +67,7 @@ async fn contact_without_user_id_is_refused(db: TestDb) {
     app.tg.send_contact(&user, ANNA_PHONE, None);
     expect_refusal(&app, &user, "reset-contact-no-user").await;
     let trail = app.store.audit_trail().await.unwrap();
-    assert!(
-        trail
-            .iter()
-            .any(|r| r.event == "contact_refused" && r.outcome == "no_user_id")
-    );
+    assert!(trail.iter().any(|r| r.event == "contact_refused" && r.outcome == "no_user_id"));
     app.stop().await;
 }
 
@@ -105,23 +93,10 @@ async fn unknown_phone_gets_a_neutral_answer_and_support(db: TestDb) {
     let answer = app.share_own_phone(&user, "79031234567").await;
     assert_eq!(answer.text_str(), t(Lang::En, "reset-no-account"));
     let buttons: Vec<String> = answer.inline_buttons().into_iter().map(|b| b.0).collect();
-    assert_eq!(
-        buttons,
-        [
-            t(Lang::En, "menu-support"),
-            t(Lang::En, "button-back-to-menu")
-        ]
-    );
+    assert_eq!(buttons, [t(Lang::En, "menu-support"), t(Lang::En, "button-back-to-menu")]);
     let trail = app.store.audit_trail().await.unwrap();
-    let miss = trail
-        .iter()
-        .find(|r| r.event == "account_not_found")
-        .unwrap();
-    assert_eq!(
-        miss.detail.as_deref(),
-        Some("+79*******67"),
-        "phone masked in the audit"
-    );
+    let miss = trail.iter().find(|r| r.event == "account_not_found").unwrap();
+    assert_eq!(miss.detail.as_deref(), Some("+79*******67"), "phone masked in the audit");
     app.stop().await;
 }
 
@@ -134,14 +109,7 @@ async fn several_accounts_on_one_phone_are_picked_by_masked_login(db: TestDb) {
     assert_eq!(choice.text_str(), t(Lang::Ru, "reset-choose-account"));
     let buttons = choice.inline_buttons();
     let labels: Vec<&str> = buttons.iter().map(|b| b.0.as_str()).collect();
-    assert_eq!(
-        labels,
-        [
-            "ol****ne",
-            "ol****wo",
-            t(Lang::Ru, "button-back-to-menu").as_str()
-        ]
-    );
+    assert_eq!(labels, ["ol****ne", "ol****wo", t(Lang::Ru, "button-back-to-menu").as_str()]);
 
     // Typing instead of choosing keeps the choice open.
     app.tg.send_text(&user, "olga.two");
@@ -149,16 +117,8 @@ async fn several_accounts_on_one_phone_are_picked_by_masked_login(db: TestDb) {
     assert_eq!(hint.text_str(), t(Lang::Ru, "reset-choose-account-hint"));
 
     // A forged pick of someone else's account is refused.
-    let anna_id = app
-        .store
-        .account_by_login("anna.smith")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-    let forged = app
-        .tg
-        .press_button(&user, &choice, &format!("acct:{anna_id}"));
+    let anna_id = app.store.account_by_login("anna.smith").await.unwrap().unwrap().id;
+    let forged = app.tg.press_button(&user, &choice, &format!("acct:{anna_id}"));
     let answer = app.tg.wait_callback_answer(&forged).await;
     assert_eq!(answer.params["text"], t(Lang::Ru, "button-stale"));
 
@@ -166,10 +126,7 @@ async fn several_accounts_on_one_phone_are_picked_by_masked_login(db: TestDb) {
     app.tg.press_button(&user, &choice, &second);
     let link = link_in(&app.tg.next_sent(user.id).await);
     let html = app.get(&link).await.text().await.unwrap();
-    assert!(
-        html.contains("olga.two"),
-        "the link is for the chosen account"
-    );
+    assert!(html.contains("olga.two"), "the link is for the chosen account");
 
     // The same button again, after the link was sent, is stale.
     let again = app.tg.press_button(&user, &choice, &second);
@@ -187,18 +144,12 @@ async fn cancel_returns_to_the_menu_from_the_contact_step(db: TestDb) {
     assert_eq!(cancelled.text_str(), t(Lang::En, "cancelled"));
     assert!(cancelled.removes_keyboard());
     let menu = app.tg.next_sent(user.id).await;
-    assert!(
-        menu.callback_data_for(&t(Lang::En, "menu-forgot-password"))
-            .is_some()
-    );
+    assert!(menu.callback_data_for(&t(Lang::En, "menu-forgot-password")).is_some());
 
     // The keyboard's own Cancel button does the same.
     app.open_forgot_password(&user).await;
     app.tg.send_text(&user, &t(Lang::En, "button-cancel"));
-    assert_eq!(
-        app.tg.next_sent(user.id).await.text_str(),
-        t(Lang::En, "cancelled")
-    );
+    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "cancelled"));
     app.tg.next_sent(user.id).await;
 
     // Back in the menu, a contact is not taken as a reset request.

@@ -27,11 +27,7 @@ async fn happy_path_in_russian(db: TestDb) {
 
     app.tg.send_text(&user, "/start");
     let menu = app.tg.next_sent(user.id).await;
-    assert!(
-        menu.text_str().starts_with("Здравствуйте, Иван!"),
-        "{}",
-        menu.text_str()
-    );
+    assert!(menu.text_str().starts_with("Здравствуйте, Иван!"), "{}", menu.text_str());
     let labels: Vec<String> = menu.inline_buttons().into_iter().map(|b| b.0).collect();
     for key in [
         "menu-forgot-password",
@@ -41,15 +37,10 @@ async fn happy_path_in_russian(db: TestDb) {
         "menu-subscription-expired",
         "menu-support",
     ] {
-        assert!(
-            labels.contains(&t(Lang::Ru, key)),
-            "menu lacks {key}: {labels:?}"
-        );
+        assert!(labels.contains(&t(Lang::Ru, key)), "menu lacks {key}: {labels:?}");
     }
 
-    let data = menu
-        .callback_data_for(&t(Lang::Ru, "menu-forgot-password"))
-        .unwrap();
+    let data = menu.callback_data_for(&t(Lang::Ru, "menu-forgot-password")).unwrap();
     let pressed = app.tg.press_button(&user, &menu, &data);
     app.tg.wait_callback_answer(&pressed).await;
     let prompt = app.tg.next_sent(user.id).await;
@@ -59,21 +50,14 @@ async fn happy_path_in_russian(db: TestDb) {
     assert_eq!(buttons[0]["request_contact"], true);
 
     let link_message = app.share_own_phone(&user, IVAN_PHONE).await;
-    assert!(
-        link_message
-            .text_str()
-            .starts_with("Ваша ссылка для нового пароля")
-    );
+    assert!(link_message.text_str().starts_with("Ваша ссылка для нового пароля"));
     // Ivan's account is in Moscow: 09:00 UTC + 15 min is 12:15 there.
     assert!(
         link_message.text_str().contains("12:15 (Europe/Moscow)"),
         "{}",
         link_message.text_str()
     );
-    assert!(
-        link_message.link_preview_disabled(),
-        "previews would spend the link"
-    );
+    assert!(link_message.link_preview_disabled(), "previews would spend the link");
     assert!(link_message.protect_content());
     let link = link_in(&link_message);
     assert!(link.starts_with(&format!("{}/reset/", app.base_url)));
@@ -91,59 +75,27 @@ async fn happy_path_in_russian(db: TestDb) {
     let new_password = "вечерний звон гремит над рекой";
     let done = app.post_password(&link, new_password, new_password).await;
     assert_eq!(done.status(), StatusCode::OK);
-    assert!(
-        done.text()
-            .await
-            .unwrap()
-            .contains(&t(Lang::Ru, "page-done-heading"))
-    );
+    assert!(done.text().await.unwrap().contains(&t(Lang::Ru, "page-done-heading")));
 
-    let account = app
-        .store
-        .account_by_login("ivan.petrov")
-        .await
-        .unwrap()
-        .unwrap();
+    let account = app.store.account_by_login("ivan.petrov").await.unwrap().unwrap();
     let hash = account.password_hash.clone().unwrap();
     assert!(hash.starts_with("$argon2id$"));
-    assert!(
-        verify_password(new_password.into(), hash.clone())
-            .await
-            .unwrap()
-    );
-    assert!(
-        !verify_password("Old-Password-2024!".into(), hash)
-            .await
-            .unwrap()
-    );
+    assert!(verify_password(new_password.into(), hash.clone()).await.unwrap());
+    assert!(!verify_password("Old-Password-2024!".into(), hash).await.unwrap());
     assert_eq!(account.credentials_version, 1, "old sessions are dropped");
 
     let notice = app.tg.next_sent(user.id).await;
     assert!(notice.text_str().contains("ivan.petrov"));
     assert!(notice.text_str().starts_with("Пароль вашего аккаунта CRM"));
-    assert!(
-        notice
-            .callback_data_for(&t(Lang::Ru, "button-not-me"))
-            .is_some()
-    );
+    assert!(notice.callback_data_for(&t(Lang::Ru, "button-not-me")).is_some());
 
     let events = app.audit_events().await;
-    for expected in [
-        "contact_verified",
-        "reset_link_issued",
-        "reset_link_used",
-        "password_changed",
-    ] {
-        assert!(
-            events.iter().any(|e| e == expected),
-            "{expected} missing from {events:?}"
-        );
+    for expected in ["contact_verified", "reset_link_issued", "reset_link_used", "password_changed"]
+    {
+        assert!(events.iter().any(|e| e == expected), "{expected} missing from {events:?}");
     }
     let trail = app.store.audit_trail().await.unwrap();
-    let changed = trail
-        .iter()
-        .find(|r| r.event == "password_changed")
-        .unwrap();
+    let changed = trail.iter().find(|r| r.event == "password_changed").unwrap();
     assert_eq!(changed.tg_user_id, Some(user.id));
     assert_eq!(changed.account_id, Some(account.id));
     assert_eq!(changed.outcome, "ok");
@@ -159,11 +111,7 @@ async fn happy_path_in_english(db: TestDb) {
     let link_message = app.share_own_phone(&user, ANNA_PHONE).await;
     assert!(link_message.text_str().starts_with("Here is your link"));
     // Anna has no time zone: the default (UTC) is shown.
-    assert!(
-        link_message.text_str().contains("09:15 (UTC)"),
-        "{}",
-        link_message.text_str()
-    );
+    assert!(link_message.text_str().contains("09:15 (UTC)"), "{}", link_message.text_str());
     let link = link_in(&link_message);
 
     let html = app.get(&link).await.text().await.unwrap();
@@ -173,17 +121,8 @@ async fn happy_path_in_english(db: TestDb) {
     let password = "correct horse battery staple";
     let done = app.post_password(&link, password, password).await;
     assert_eq!(done.status(), StatusCode::OK);
-    let account = app
-        .store
-        .account_by_login("anna.smith")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        verify_password(password.into(), account.password_hash.unwrap())
-            .await
-            .unwrap()
-    );
+    let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    assert!(verify_password(password.into(), account.password_hash.unwrap()).await.unwrap());
     let notice = app.tg.next_sent(user.id).await;
     assert!(notice.text_str().contains("anna.smith"));
     assert!(notice.callback_data_for("It wasn't me").is_some());
@@ -200,21 +139,9 @@ async fn weak_and_mismatched_passwords_are_explained_on_the_page(db: TestDb) {
     for (password, confirm, key) in [
         ("short", "short", "password-too-short"),
         ("password123", "password123", "password-too-weak"),
-        (
-            "Ivan.Petrov-Zebra-Quilt-91",
-            "Ivan.Petrov-Zebra-Quilt-91",
-            "password-contains-identity",
-        ),
-        (
-            "correct horse battery staple",
-            "correct horse battery stable",
-            "password-mismatch",
-        ),
-        (
-            "Old-Password-2024!",
-            "Old-Password-2024!",
-            "password-same-as-current",
-        ),
+        ("Ivan.Petrov-Zebra-Quilt-91", "Ivan.Petrov-Zebra-Quilt-91", "password-contains-identity"),
+        ("correct horse battery staple", "correct horse battery stable", "password-mismatch"),
+        ("Old-Password-2024!", "Old-Password-2024!", "password-same-as-current"),
     ] {
         let response = app.post_password(&link, password, confirm).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{key}");
@@ -224,10 +151,7 @@ async fn weak_and_mismatched_passwords_are_explained_on_the_page(db: TestDb) {
             key,
             &[("min", 10.into()), ("max", 128.into())],
         );
-        assert!(
-            html.contains(&in_html(&expected)),
-            "{key}: page lacks {expected:?}"
-        );
+        assert!(html.contains(&in_html(&expected)), "{key}: page lacks {expected:?}");
     }
     let too_long = "Зебра-".repeat(22);
     let response = app.post_password(&link, &too_long, &too_long).await;
@@ -235,16 +159,8 @@ async fn weak_and_mismatched_passwords_are_explained_on_the_page(db: TestDb) {
 
     // The link survived the refusals and still works.
     let password = "вечерний звон гремит над рекой";
-    assert_eq!(
-        app.post_password(&link, password, password).await.status(),
-        StatusCode::OK
-    );
-    let rejected = app
-        .audit_events()
-        .await
-        .iter()
-        .filter(|e| *e == "password_rejected")
-        .count();
+    assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::OK);
+    let rejected = app.audit_events().await.iter().filter(|e| *e == "password_rejected").count();
     assert_eq!(rejected, 6);
     app.stop().await;
 }
@@ -257,11 +173,7 @@ async fn expired_link_is_refused(db: TestDb) {
     let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
 
     app.advance(chrono::Duration::minutes(14));
-    assert_eq!(
-        app.get(&link).await.status(),
-        StatusCode::OK,
-        "still valid at 14 minutes"
-    );
+    assert_eq!(app.get(&link).await.status(), StatusCode::OK, "still valid at 14 minutes");
     app.advance(chrono::Duration::minutes(1));
     let page = app.get(&link).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
@@ -269,23 +181,10 @@ async fn expired_link_is_refused(db: TestDb) {
     assert!(html.contains(&in_html(&t(Lang::En, "page-invalid-heading"))));
     assert!(!html.contains("<form"));
     let password = "correct horse battery staple";
-    assert_eq!(
-        app.post_password(&link, password, password).await.status(),
-        StatusCode::NOT_FOUND
-    );
-    let account = app
-        .store
-        .account_by_login("anna.smith")
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::NOT_FOUND);
+    let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
     assert!(account.password_hash.is_none(), "nothing was changed");
-    assert!(
-        app.audit_events()
-            .await
-            .iter()
-            .any(|e| e == "reset_link_expired")
-    );
+    assert!(app.audit_events().await.iter().any(|e| e == "reset_link_expired"));
     app.stop().await;
 }
 
@@ -296,36 +195,18 @@ async fn used_link_cannot_be_used_again(db: TestDb) {
     app.open_forgot_password(&user).await;
     let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
     let first = "correct horse battery staple";
-    assert_eq!(
-        app.post_password(&link, first, first).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.post_password(&link, first, first).await.status(), StatusCode::OK);
 
     let page = app.get(&link).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     let second = "purple elephant dancing quietly";
-    assert_eq!(
-        app.post_password(&link, second, second).await.status(),
-        StatusCode::NOT_FOUND
-    );
-    let account = app
-        .store
-        .account_by_login("anna.smith")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        verify_password(first.into(), account.password_hash.unwrap())
-            .await
-            .unwrap()
-    );
+    assert_eq!(app.post_password(&link, second, second).await.status(), StatusCode::NOT_FOUND);
+    let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    assert!(verify_password(first.into(), account.password_hash.unwrap()).await.unwrap());
     // A guessed or mangled token gets the same page.
     let forged = format!("{}/reset/{}", app.base_url, "A".repeat(43));
     assert_eq!(app.get(&forged).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        app.get("/reset/..%2F..%2Fetc").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get("/reset/..%2F..%2Fetc").await.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
 
@@ -350,41 +231,18 @@ async fn concurrent_posts_with_one_link_change_the_password_once(db: TestDb) {
     app.open_forgot_password(&user).await;
     let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
 
-    let (a, b) = (
-        "correct horse battery staple",
-        "purple elephant dancing quietly",
-    );
-    let (first, second) = tokio::join!(
-        app.post_password(&link, a, a),
-        app.post_password(&link, b, b)
-    );
+    let (a, b) = ("correct horse battery staple", "purple elephant dancing quietly");
+    let (first, second) =
+        tokio::join!(app.post_password(&link, a, a), app.post_password(&link, b, b));
     let mut statuses = [first.status(), second.status()];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::NOT_FOUND]);
 
-    let winner = if first.status() == StatusCode::OK {
-        a
-    } else {
-        b
-    };
-    let account = app
-        .store
-        .account_by_login("anna.smith")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        verify_password(winner.into(), account.password_hash.unwrap())
-            .await
-            .unwrap()
-    );
+    let winner = if first.status() == StatusCode::OK { a } else { b };
+    let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    assert!(verify_password(winner.into(), account.password_hash.unwrap()).await.unwrap());
     assert_eq!(account.credentials_version, 1);
-    let changed = app
-        .audit_events()
-        .await
-        .iter()
-        .filter(|e| *e == "password_changed")
-        .count();
+    let changed = app.audit_events().await.iter().filter(|e| *e == "password_changed").count();
     assert_eq!(changed, 1);
     app.stop().await;
 }
@@ -406,12 +264,7 @@ async fn fourth_link_in_an_hour_is_refused_until_the_window_passes(db: TestDb) {
         refused.text_str(),
         "Для этого аккаунта запрошено слишком много ссылок. Попробуйте снова в 13:00 (Europe/Moscow)."
     );
-    assert!(
-        app.audit_events()
-            .await
-            .iter()
-            .any(|e| e == "reset_link_rate_limited")
-    );
+    assert!(app.audit_events().await.iter().any(|e| e == "reset_link_rate_limited"));
 
     app.advance(chrono::Duration::minutes(31));
     app.open_forgot_password(&user).await;
@@ -435,10 +288,7 @@ async fn it_wasnt_me_is_recorded(db: TestDb) {
     let answer = app.tg.next_sent(user.id).await;
     assert_eq!(answer.text_str(), t(Lang::En, "not-me-recorded"));
     let trail = app.store.audit_trail().await.unwrap();
-    let disputed = trail
-        .iter()
-        .find(|r| r.event == "password_change_disputed")
-        .unwrap();
+    let disputed = trail.iter().find(|r| r.event == "password_change_disputed").unwrap();
     assert_eq!(disputed.tg_user_id, Some(user.id));
     app.stop().await;
 }

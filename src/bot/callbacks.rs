@@ -64,10 +64,7 @@ impl Callback {
         }
         let (prefix, value) = data.split_once(':')?;
         match prefix {
-            "t" => Topic::ALL
-                .into_iter()
-                .find(|t| t.code() == value)
-                .map(Callback::Topic),
+            "t" => Topic::ALL.into_iter().find(|t| t.code() == value).map(Callback::Topic),
             "acct" => value.parse().ok().map(Callback::PickAccount),
             "lang" => Lang::parse(value).map(Callback::Language),
             "notme" => value.parse().ok().map(Callback::NotMe),
@@ -82,11 +79,8 @@ mod tests {
 
     #[test]
     fn every_callback_round_trips_within_64_bytes() {
-        let mut all = vec![
-            Callback::Menu,
-            Callback::PickAccount(i64::MAX),
-            Callback::NotMe(i64::MIN),
-        ];
+        let mut all =
+            vec![Callback::Menu, Callback::PickAccount(i64::MAX), Callback::NotMe(i64::MIN)];
         all.extend(Topic::ALL.map(Callback::Topic));
         all.extend(Lang::ALL.map(Callback::Language));
         for callback in all {

@@ -28,17 +28,14 @@ fn commands(lang: Lang) -> Vec<BotCommand> {
     .collect()
 }
 
-/// Registers the command list in English (the default) and in Russian for
-/// Russian-speaking clients. Failure is logged, not fatal.
+/// Registers the command list: English as Telegram's default for every
+/// client, Russian for Russian-speaking ones. Failure is logged, not fatal.
 pub async fn register_commands(bot: &BotT) {
     let mut result = bot.set_my_commands(commands(Lang::En)).await.map(|_| ());
-    for lang in Lang::ALL {
+    for lang in Lang::ALL.into_iter().filter(|&lang| lang != Lang::default()) {
         if result.is_ok() {
-            result = bot
-                .set_my_commands(commands(lang))
-                .language_code(lang.code())
-                .await
-                .map(|_| ());
+            result =
+                bot.set_my_commands(commands(lang)).language_code(lang.code()).await.map(|_| ());
         }
     }
     if let Err(error) = result {

@@ -40,10 +40,7 @@ pub fn back_to_menu(lang: Lang) -> InlineKeyboardMarkup {
 /// Support and the menu, for dead ends the bot cannot resolve itself.
 pub fn support_or_menu(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        [button(
-            topic_label(lang, Topic::Support),
-            Callback::Topic(Topic::Support),
-        )],
+        [button(topic_label(lang, Topic::Support), Callback::Topic(Topic::Support))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }
@@ -60,9 +57,7 @@ pub fn share_contact(lang: Lang) -> KeyboardMarkup {
 
 /// True if `text` is the cancel button's label in any language.
 pub fn is_cancel_label(text: &str) -> bool {
-    Lang::ALL
-        .iter()
-        .any(|&lang| t(lang, "button-cancel") == text.trim())
+    Lang::ALL.iter().any(|&lang| t(lang, "button-cancel") == text.trim())
 }
 
 pub fn pick_account(lang: Lang, accounts: &[Account]) -> InlineKeyboardMarkup {
@@ -82,10 +77,7 @@ pub fn languages() -> InlineKeyboardMarkup {
 
 pub fn not_me(lang: Lang, account_id: i64) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        [button(
-            t(lang, "button-not-me"),
-            Callback::NotMe(account_id),
-        )],
+        [button(t(lang, "button-not-me"), Callback::NotMe(account_id))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }
@@ -93,14 +85,8 @@ pub fn not_me(lang: Lang, account_id: i64) -> InlineKeyboardMarkup {
 /// A lockout is lifted by a password reset: offer it first.
 pub fn locked_next_steps(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        [button(
-            topic_label(lang, Topic::ForgotPassword),
-            Callback::Topic(Topic::ForgotPassword),
-        )],
-        [button(
-            topic_label(lang, Topic::Support),
-            Callback::Topic(Topic::Support),
-        )],
+        [button(topic_label(lang, Topic::ForgotPassword), Callback::Topic(Topic::ForgotPassword))],
+        [button(topic_label(lang, Topic::Support), Callback::Topic(Topic::Support))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }

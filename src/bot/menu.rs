@@ -70,11 +70,7 @@ pub async fn on_command(
     match command {
         Command::Start(_payload) => {
             dialogue.update(State::Menu).await?;
-            let name = msg
-                .from
-                .as_ref()
-                .map(|u| u.first_name.as_str())
-                .unwrap_or_default();
+            let name = msg.from.as_ref().map(|u| u.first_name.as_str()).unwrap_or_default();
             let greeting = t_args(lang, "start-greeting", &[("name", arg(escape(name)))]);
             send_menu(&bot, chat, lang, greeting, &previous).await?;
         }
@@ -120,9 +116,7 @@ pub async fn on_callback(
     let callback = query.data.as_deref().and_then(Callback::parse);
     let (Some(chat), Some(callback)) = (query.message.as_ref().map(|m| m.chat().id), callback)
     else {
-        bot.answer_callback_query(query.id)
-            .text(t(lang, "button-stale"))
-            .await?;
+        bot.answer_callback_query(query.id).text(t(lang, "button-stale")).await?;
         return Ok(());
     };
     let dialogue = BotDialogue::new(storage, chat);
@@ -149,12 +143,10 @@ pub async fn on_callback(
             .await?;
         }
         Callback::Language(chosen) => {
-            recovery
-                .store
-                .choose_language(user_id, chosen, recovery.now())
-                .await?;
+            recovery.store.choose_language(user_id, chosen, recovery.now()).await?;
             bot.answer_callback_query(query.id).await?;
             let previous = current_state(&dialogue).await;
+            dialogue.update(State::Menu).await?;
             send_menu(&bot, chat, chosen, t(chosen, "language-set"), &previous).await?;
         }
         Callback::NotMe(account_id) => {
@@ -176,15 +168,11 @@ async fn explain_topic(bot: &BotT, chat: ChatId, lang: Lang, topic: Topic) -> Ha
         Topic::AccountLocked => ("topic-account-locked", keyboards::locked_next_steps(lang)),
         Topic::LostTwoFactor => ("topic-lost-2fa", keyboards::support_or_menu(lang)),
         Topic::LostContact => ("topic-lost-contact", keyboards::support_or_menu(lang)),
-        Topic::SubscriptionExpired => (
-            "topic-subscription-expired",
-            keyboards::support_or_menu(lang),
-        ),
+        Topic::SubscriptionExpired => {
+            ("topic-subscription-expired", keyboards::support_or_menu(lang))
+        }
         Topic::Support | Topic::ForgotPassword => ("topic-support", keyboards::back_to_menu(lang)),
     };
-    bot.send_message(chat, t(lang, key))
-        .parse_mode(PARSE_MODE)
-        .reply_markup(markup)
-        .await?;
+    bot.send_message(chat, t(lang, key)).parse_mode(PARSE_MODE).reply_markup(markup).await?;
     Ok(())
 }

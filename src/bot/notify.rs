@@ -22,11 +22,7 @@ impl TelegramNotifier {
     /// "Your password was changed", with an "It wasn't me" button. Telegram
     /// errors are retried by the throttle adaptor; what still fails is logged.
     pub async fn password_changed(&self, done: &CompletedReset) {
-        let text = t_args(
-            done.lang,
-            "password-changed",
-            &[("login", arg(escape(&done.login)))],
-        );
+        let text = t_args(done.lang, "password-changed", &[("login", arg(escape(&done.login)))]);
         let sent = self
             .bot
             .send_message(ChatId(done.tg_user_id), text)

@@ -54,14 +54,8 @@ pub async fn receive_contact(
     let (Some(contact), Some(sender)) = (msg.contact(), msg.from.as_ref()) else {
         if msg.text().is_some_and(keyboards::is_cancel_label) {
             dialogue.update(State::Menu).await?;
-            return send_menu(
-                &bot,
-                chat,
-                lang,
-                t(lang, "cancelled"),
-                &State::AwaitingContact,
-            )
-            .await;
+            return send_menu(&bot, chat, lang, t(lang, "cancelled"), &State::AwaitingContact)
+                .await;
         }
         bot.send_message(chat, t(lang, "reset-contact-expected"))
             .parse_mode(PARSE_MODE)
@@ -107,16 +101,13 @@ pub async fn receive_contact(
         }
         [account] => {
             dialogue.update(State::Menu).await?;
-            let outcome = recovery
-                .issue_reset_link(claim.sender_id, &phone, account.id, lang)
-                .await?;
+            let outcome =
+                recovery.issue_reset_link(claim.sender_id, &phone, account.id, lang).await?;
             send_outcome(&bot, chat, lang, &settings, outcome).await?;
         }
         several => {
             let account_ids = several.iter().map(|a| a.id).collect();
-            dialogue
-                .update(State::ChoosingAccount { phone, account_ids })
-                .await?;
+            dialogue.update(State::ChoosingAccount { phone, account_ids }).await?;
             bot.send_message(chat, t(lang, "reset-choose-account"))
                 .parse_mode(PARSE_MODE)
                 .reply_markup(keyboards::pick_account(lang, several))
@@ -153,17 +144,14 @@ pub async fn on_account_picked(
         _ => None,
     };
     let Some(phone) = phone else {
-        bot.answer_callback_query(query.id)
-            .text(t(lang, "button-stale"))
-            .await?;
+        bot.answer_callback_query(query.id).text(t(lang, "button-stale")).await?;
         return Ok(());
     };
     bot.answer_callback_query(query.id).await?;
     dialogue.update(State::Menu).await?;
     let chat = dialogue.chat_id();
-    let outcome = recovery
-        .issue_reset_link(query.from.id.0 as i64, &phone, account_id, lang)
-        .await?;
+    let outcome =
+        recovery.issue_reset_link(query.from.id.0 as i64, &phone, account_id, lang).await?;
     send_outcome(bot, chat, lang, settings, outcome).await
 }
 
@@ -175,11 +163,7 @@ async fn send_outcome(
     outcome: IssueOutcome,
 ) -> HandlerResult {
     match outcome {
-        IssueOutcome::Issued {
-            url,
-            expires_at,
-            time_zone,
-        } => {
+        IssueOutcome::Issued { url, expires_at, time_zone } => {
             let expires = local_time(expires_at, time_zone.as_deref(), settings);
             let text = t_args(
                 lang,
@@ -193,18 +177,12 @@ async fn send_outcome(
                 .reply_markup(keyboards::back_to_menu(lang))
                 .await?;
         }
-        IssueOutcome::RateLimited {
-            retry_at,
-            time_zone,
-        } => {
+        IssueOutcome::RateLimited { retry_at, time_zone } => {
             let at = local_time(retry_at, time_zone.as_deref(), settings);
-            bot.send_message(
-                chat,
-                t_args(lang, "reset-rate-limited", &[("time", arg(at))]),
-            )
-            .parse_mode(PARSE_MODE)
-            .reply_markup(keyboards::back_to_menu(lang))
-            .await?;
+            bot.send_message(chat, t_args(lang, "reset-rate-limited", &[("time", arg(at))]))
+                .parse_mode(PARSE_MODE)
+                .reply_markup(keyboards::back_to_menu(lang))
+                .await?;
         }
         IssueOutcome::NotYours => {
             bot.send_message(chat, t(lang, "button-stale"))
@@ -217,9 +195,7 @@ async fn send_outcome(
 
 /// "14:05 (Europe/Moscow)" in the account's zone, else the default one.
 fn local_time(at: DateTime<Utc>, zone: Option<&str>, settings: &BotSettings) -> String {
-    let tz = zone
-        .and_then(|z| z.parse::<Tz>().ok())
-        .unwrap_or(settings.default_time_zone);
+    let tz = zone.and_then(|z| z.parse::<Tz>().ok()).unwrap_or(settings.default_time_zone);
     format!("{} ({})", at.with_timezone(&tz).format("%H:%M"), tz.name())
 }
 
@@ -229,20 +205,10 @@ mod tests {
 
     #[test]
     fn times_are_shown_in_the_accounts_zone_or_the_default() {
-        let settings = BotSettings {
-            default_time_zone: Tz::UTC,
-        };
-        let at = DateTime::parse_from_rfc3339("2026-11-25T10:05:00Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(
-            local_time(at, Some("Europe/Moscow"), &settings),
-            "13:05 (Europe/Moscow)"
-        );
+        let settings = BotSettings { default_time_zone: Tz::UTC };
+        let at = DateTime::parse_from_rfc3339("2026-11-25T10:05:00Z").unwrap().to_utc();
+        assert_eq!(local_time(at, Some("Europe/Moscow"), &settings), "13:05 (Europe/Moscow)");
         assert_eq!(local_time(at, None, &settings), "10:05 (UTC)");
-        assert_eq!(
-            local_time(at, Some("Nowhere/Else"), &settings),
-            "10:05 (UTC)"
-        );
+        assert_eq!(local_time(at, Some("Nowhere/Else"), &settings), "10:05 (UTC)");
     }
 }

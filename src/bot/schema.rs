@@ -24,11 +24,7 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
     let private_messages = Update::filter_message()
         .filter(|msg: Message| msg.chat.is_private())
         .enter_dialogue::<Message, Store, State>()
-        .branch(
-            dptree::entry()
-                .filter_command::<Command>()
-                .endpoint(menu::on_command),
-        )
+        .branch(dptree::entry().filter_command::<Command>().endpoint(menu::on_command))
         .branch(case![State::AwaitingContact].endpoint(reset::receive_contact))
         .branch(
             case![State::ChoosingAccount { phone, account_ids }].endpoint(reset::remind_to_pick),
@@ -93,10 +89,7 @@ fn expects_answer(update: &Update) -> bool {
 async fn apologise(bot: &BotT, update: &Update, lang: Lang) -> HandlerResult {
     if let UpdateKind::CallbackQuery(query) = &update.kind {
         // May already have been answered before the failure; that is fine.
-        let _ = bot
-            .answer_callback_query(query.id.clone())
-            .text(t(lang, "internal-error"))
-            .await;
+        let _ = bot.answer_callback_query(query.id.clone()).text(t(lang, "internal-error")).await;
     }
     if let Some(chat) = update.chat().filter(|chat| chat.is_private()) {
         bot.send_message(chat.id, t(lang, "internal-error"))

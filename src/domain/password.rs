@@ -101,14 +101,8 @@ mod tests {
     #[test]
     fn each_rule_has_its_reason() {
         assert_eq!(check("short1!").unwrap_err(), PasswordRejection::TooShort);
-        assert_eq!(
-            check(&"Ab3$".repeat(33)).unwrap_err(),
-            PasswordRejection::TooLong
-        );
-        assert_eq!(
-            check("password123").unwrap_err(),
-            PasswordRejection::TooWeak
-        );
+        assert_eq!(check(&"Ab3$".repeat(33)).unwrap_err(), PasswordRejection::TooLong);
+        assert_eq!(check("password123").unwrap_err(), PasswordRejection::TooWeak);
         assert_eq!(check("1234567890").unwrap_err(), PasswordRejection::TooWeak);
         assert_eq!(
             check("xX-Ivan.Petrov-Zebra-91").unwrap_err(),
@@ -124,10 +118,7 @@ mod tests {
     #[test]
     fn length_counts_characters_not_bytes() {
         // Ten Cyrillic letters are twenty bytes but ten characters.
-        assert!(!matches!(
-            check("жзыкфщэюяъ"),
-            Err(PasswordRejection::TooShort)
-        ));
+        assert!(!matches!(check("жзыкфщэюяъ"), Err(PasswordRejection::TooShort)));
         assert_eq!(check("жзыкфщэюя").unwrap_err(), PasswordRejection::TooShort);
     }
 }

@@ -16,14 +16,10 @@ impl Phone {
     /// Accepts what Telegram sends (digits without '+', or with it) and what
     /// people type (spaces, dashes, brackets, a `00` prefix).
     pub fn parse(raw: &str) -> Result<Self, InvalidPhone> {
-        let compact: String = raw
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-            .collect();
-        let digits = compact
-            .strip_prefix('+')
-            .or_else(|| compact.strip_prefix("00"))
-            .unwrap_or(&compact);
+        let compact: String =
+            raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+        let digits =
+            compact.strip_prefix('+').or_else(|| compact.strip_prefix("00")).unwrap_or(&compact);
         if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(InvalidPhone);
         }
@@ -31,9 +27,7 @@ impl Phone {
         if !phonenumber::is_valid(&number) {
             return Err(InvalidPhone);
         }
-        Ok(Phone(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     /// Trusts a value that was normalised before it was stored.
@@ -72,31 +66,15 @@ mod tests {
 
     #[test]
     fn telegram_and_typed_forms_normalise_to_e164() {
-        for raw in [
-            "79161234567",
-            "+79161234567",
-            "+7 (916) 123-45-67",
-            "0079161234567",
-        ] {
+        for raw in ["79161234567", "+79161234567", "+7 (916) 123-45-67", "0079161234567"] {
             assert_eq!(Phone::parse(raw).unwrap().as_str(), "+79161234567", "{raw}");
         }
-        assert_eq!(
-            Phone::parse("+44 7911 123456").unwrap().as_str(),
-            "+447911123456"
-        );
+        assert_eq!(Phone::parse("+44 7911 123456").unwrap().as_str(), "+447911123456");
     }
 
     #[test]
     fn garbage_is_refused() {
-        for raw in [
-            "",
-            "+",
-            "hello",
-            "+7916abc4567",
-            "123",
-            "+0000000000",
-            "1234567890123456789",
-        ] {
+        for raw in ["", "+", "hello", "+7916abc4567", "123", "+0000000000", "1234567890123456789"] {
             assert_eq!(Phone::parse(raw), Err(InvalidPhone), "{raw}");
         }
     }

@@ -30,9 +30,7 @@ impl ResetToken {
     /// is `None` and never reaches the database.
     pub fn from_url(raw: &str) -> Option<Self> {
         let well_formed = raw.len() == TOKEN_CHARS
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         well_formed.then(|| Self(raw.to_owned()))
     }
 
@@ -71,12 +69,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for raw in [
-            "",
-            "short",
-            &"a".repeat(44),
-            &format!("{}/", "a".repeat(42)),
-        ] {
+        for raw in ["", "short", &"a".repeat(44), &format!("{}/", "a".repeat(42))] {
             assert!(ResetToken::from_url(raw).is_none(), "{raw}");
         }
     }

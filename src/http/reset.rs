@@ -61,16 +61,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<ResetForm>,
 ) -> Response {
-    let view = match state.recovery.open_reset_link(&token).await {
-        Ok(Some(view)) => view,
-        Ok(None) => return page(StatusCode::NOT_FOUND, invalid_page(browser_lang(&headers))),
-        Err(error) => return internal_error(error, browser_lang(&headers)),
-    };
-    match state
-        .recovery
-        .complete_reset(&token, form.password, form.password_confirm)
-        .await
-    {
+    match state.recovery.complete_reset(&token, form.password, form.password_confirm).await {
         Ok(Ok(done)) => {
             let notifier = state.notifier.clone();
             let notice = done.clone();
@@ -87,12 +78,14 @@ pub async fn submit(
                 },
             )
         }
-        Ok(Err(ResetFailure::Rejected { reason, lang })) => page(
+        Ok(Err(ResetFailure::Rejected { reason, lang, login })) => page(
             StatusCode::UNPROCESSABLE_ENTITY,
-            form_page(lang, &view.login, Some(rejection_text(lang, reason))),
+            form_page(lang, &login, Some(rejection_text(lang, reason))),
         ),
-        Ok(Err(ResetFailure::InvalidLink)) => page(StatusCode::NOT_FOUND, invalid_page(view.lang)),
-        Err(error) => internal_error(error, view.lang),
+        Ok(Err(ResetFailure::InvalidLink)) => {
+            page(StatusCode::NOT_FOUND, invalid_page(browser_lang(&headers)))
+        }
+        Err(error) => internal_error(error, browser_lang(&headers)),
     }
 }
 
@@ -108,10 +101,7 @@ fn form_page(lang: Lang, login: &str, error: Option<String>) -> ResetPage {
             rules: t_args(
                 lang,
                 "page-rules",
-                &[
-                    ("min", password::MIN_CHARS.into()),
-                    ("max", password::MAX_CHARS.into()),
-                ],
+                &[("min", password::MIN_CHARS.into()), ("max", password::MAX_CHARS.into())],
             ),
             password: t(lang, "page-password"),
             confirm: t(lang, "page-confirm"),
@@ -134,16 +124,12 @@ fn invalid_page(lang: Lang) -> ResetPage {
 
 fn rejection_text(lang: Lang, reason: PasswordRejection) -> String {
     match reason {
-        PasswordRejection::TooShort => t_args(
-            lang,
-            "password-too-short",
-            &[("min", password::MIN_CHARS.into())],
-        ),
-        PasswordRejection::TooLong => t_args(
-            lang,
-            "password-too-long",
-            &[("max", password::MAX_CHARS.into())],
-        ),
+        PasswordRejection::TooShort => {
+            t_args(lang, "password-too-short", &[("min", password::MIN_CHARS.into())])
+        }
+        PasswordRejection::TooLong => {
+            t_args(lang, "password-too-long", &[("max", password::MAX_CHARS.into())])
+        }
         PasswordRejection::TooWeak => t(lang, "password-too-weak"),
         PasswordRejection::ContainsIdentity => t(lang, "password-contains-identity"),
         PasswordRejection::Mismatch => t(lang, "password-mismatch"),
@@ -168,11 +154,7 @@ fn internal_error(error: crate::recovery::RecoveryError, lang: Lang) -> Response
 
 /// The page language when the link itself does not say: Accept-Language.
 fn browser_lang(headers: &HeaderMap) -> Lang {
-    Lang::from_code(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
+    Lang::from_code(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
 /// Renders with headers that keep the token in the URL private: no

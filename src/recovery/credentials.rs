@@ -1,5 +1,11 @@
 //! argon2id hashing, always on a blocking thread: one hash takes tens of
-//! milliseconds of CPU and would stall the async runtime.
+//! milliseconds of CPU and would stall the async runtime. At most one
+//! hashing job per core runs at once: each holds 19 MiB, and a flood of
+//! reset-page POSTs must queue, not exhaust memory.
+
+use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
 
 use argon2::{
     Argon2,
@@ -10,17 +16,24 @@ use super::{RecoveryError, RecoveryResult};
 
 /// Hashes with argon2id and the crate's defaults (OWASP's minimum: 19 MiB, t=2, p=1).
 pub async fn hash_password(password: String) -> RecoveryResult<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(|e| RecoveryError::Hashing(e.to_string()))?
+    on_hashing_thread(move || hash_blocking(&password)).await
 }
 
 /// True if `password` matches the PHC string `hash`; a malformed stored hash
 /// is an error, not a match.
 pub async fn verify_password(password: String, hash: String) -> RecoveryResult<bool> {
-    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
-        .await
-        .map_err(|e| RecoveryError::Hashing(e.to_string()))?
+    on_hashing_thread(move || verify_blocking(&password, &hash)).await
+}
+
+static HASHING_SLOTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+/// Runs CPU-heavy credential work on the blocking pool, one job per core.
+pub(super) async fn on_hashing_thread<T: Send + 'static>(
+    job: impl FnOnce() -> RecoveryResult<T> + Send + 'static,
+) -> RecoveryResult<T> {
+    let _slot = HASHING_SLOTS.acquire().await.map_err(|e| RecoveryError::Hashing(e.to_string()))?;
+    tokio::task::spawn_blocking(job).await.map_err(|e| RecoveryError::Hashing(e.to_string()))?
 }
 
 pub(super) fn hash_blocking(password: &str) -> RecoveryResult<String> {
@@ -44,20 +57,12 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
-        let hash = hash_password("correct horse battery staple".into())
-            .await
-            .unwrap();
+        let hash = hash_password("correct horse battery staple".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
         assert!(
-            verify_password("correct horse battery staple".into(), hash.clone())
-                .await
-                .unwrap()
+            verify_password("correct horse battery staple".into(), hash.clone()).await.unwrap()
         );
         assert!(!verify_password("wrong".into(), hash).await.unwrap());
-        assert!(
-            verify_password("x".into(), "not a hash".into())
-                .await
-                .is_err()
-        );
+        assert!(verify_password("x".into(), "not a hash".into()).await.is_err());
     }
 }

@@ -69,9 +69,7 @@ impl Recovery {
         match &outcome {
             Ok(phone) => {
                 tracing::info!(tg_user_id = claim.sender_id, phone = %phone.masked(), "contact verified");
-                self.store
-                    .remember_verified_phone(claim.sender_id, phone, self.now())
-                    .await?;
+                self.store.remember_verified_phone(claim.sender_id, phone, self.now()).await?;
                 self.audit(AuditEntry {
                     event: AuditEvent::ContactVerified,
                     tg_user_id: Some(claim.sender_id),
@@ -137,28 +135,13 @@ mod tests {
 
     #[test]
     fn only_the_senders_own_unforwarded_contact_passes() {
-        assert_eq!(
-            claim(Some(42), false).check().unwrap().as_str(),
-            "+79161234567"
-        );
-        assert_eq!(
-            claim(Some(7), false).check(),
-            Err(ContactRefusal::NotOwnContact)
-        );
-        assert_eq!(
-            claim(Some(42), true).check(),
-            Err(ContactRefusal::NotOwnContact)
-        );
+        assert_eq!(claim(Some(42), false).check().unwrap().as_str(), "+79161234567");
+        assert_eq!(claim(Some(7), false).check(), Err(ContactRefusal::NotOwnContact));
+        assert_eq!(claim(Some(42), true).check(), Err(ContactRefusal::NotOwnContact));
         assert_eq!(claim(None, false).check(), Err(ContactRefusal::NoUserId));
-        let group = ContactClaim {
-            private_chat: false,
-            ..claim(Some(42), false)
-        };
+        let group = ContactClaim { private_chat: false, ..claim(Some(42), false) };
         assert_eq!(group.check(), Err(ContactRefusal::NotPrivateChat));
-        let bad = ContactClaim {
-            phone: "12".into(),
-            ..claim(Some(42), false)
-        };
+        let bad = ContactClaim { phone: "12".into(), ..claim(Some(42), false) };
         assert_eq!(bad.check(), Err(ContactRefusal::InvalidPhone));
     }
 }

@@ -43,20 +43,11 @@ pub async fn import_accounts(
     input: impl Read,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(input);
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
     let headers = reader.headers().map_err(ImportError::Header)?.clone();
-    let columns: HashMap<String, usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (name.to_lowercase(), i))
-        .collect();
-    let missing: Vec<_> = REQUIRED
-        .iter()
-        .filter(|c| !columns.contains_key(**c))
-        .copied()
-        .collect();
+    let columns: HashMap<String, usize> =
+        headers.iter().enumerate().map(|(i, name)| (name.to_lowercase(), i)).collect();
+    let missing: Vec<_> = REQUIRED.iter().filter(|c| !columns.contains_key(**c)).copied().collect();
     if !missing.is_empty() {
         return Err(ImportError::MissingColumns(missing.join(", ")));
     }
@@ -66,9 +57,7 @@ pub async fn import_accounts(
         .cloned()
         .collect();
     if !unknown.is_empty() {
-        let known = [REQUIRED.as_slice(), OPTIONAL.as_slice()]
-            .concat()
-            .join(", ");
+        let known = [REQUIRED.as_slice(), OPTIONAL.as_slice()].concat().join(", ");
         return Err(ImportError::UnknownColumns(unknown.join(", "), known));
     }
 
@@ -78,11 +67,7 @@ pub async fn import_accounts(
             Ok(record) => {
                 let line = record.position().map_or(0, |p| p.line());
                 let field = |name: &str| {
-                    columns
-                        .get(name)
-                        .and_then(|&i| record.get(i))
-                        .unwrap_or_default()
-                        .to_owned()
+                    columns.get(name).and_then(|&i| record.get(i)).unwrap_or_default().to_owned()
                 };
                 (line, parse_row(&field))
             }
@@ -118,11 +103,7 @@ fn parse_row(field: &dyn Fn(&str) -> String) -> Result<(NewAccount, Option<Strin
         .map_err(|_| "phone: not a valid international number (e.g. +79161234567)".to_owned())?;
     let required_text = |name: &str| {
         let value = field(name);
-        if value.is_empty() {
-            Err(format!("{name}: empty"))
-        } else {
-            Ok(value)
-        }
+        if value.is_empty() { Err(format!("{name}: empty")) } else { Ok(value) }
     };
     let full_name = required_text("full_name")?;
     let company = required_text("company")?;
@@ -132,10 +113,7 @@ fn parse_row(field: &dyn Fn(&str) -> String) -> Result<(NewAccount, Option<Strin
     if let Some(p) = &password
         && p.chars().count() > password::MAX_CHARS
     {
-        return Err(format!(
-            "password: longer than {} characters",
-            password::MAX_CHARS
-        ));
+        return Err(format!("password: longer than {} characters", password::MAX_CHARS));
     }
     let locale = optional("locale")
         .map(|code| {
@@ -188,10 +166,8 @@ mod tests {
     use super::*;
 
     fn row(pairs: &[(&str, &str)]) -> Result<(NewAccount, Option<String>), String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         parse_row(&|name| map.get(name).cloned().unwrap_or_default())
     }
 
@@ -230,14 +206,9 @@ mod tests {
 
     #[test]
     fn dates_accept_day_or_instant() {
+        assert_eq!(parse_instant("2026-12-31").unwrap().to_rfc3339(), "2026-12-31T23:59:59+00:00");
         assert_eq!(
-            parse_instant("2026-12-31").unwrap().to_rfc3339(),
-            "2026-12-31T23:59:59+00:00"
-        );
-        assert_eq!(
-            parse_instant("2026-12-31T10:00:00+03:00")
-                .unwrap()
-                .to_rfc3339(),
+            parse_instant("2026-12-31T10:00:00+03:00").unwrap().to_rfc3339(),
             "2026-12-31T07:00:00+00:00"
         );
     }

@@ -53,12 +53,7 @@ impl Recovery {
         policy: ResetPolicy,
         public_base_url: Url,
     ) -> Self {
-        Self {
-            store,
-            clock,
-            policy,
-            public_base_url,
-        }
+        Self { store, clock, policy, public_base_url }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -76,11 +71,7 @@ impl Recovery {
 
     /// Records that the user says a password change was not theirs.
     pub async fn record_dispute(&self, tg_user_id: i64, account_id: i64) {
-        tracing::warn!(
-            tg_user_id,
-            account_id,
-            "password change disputed by the user"
-        );
+        tracing::warn!(tg_user_id, account_id, "password change disputed by the user");
         self.audit(AuditEntry {
             event: AuditEvent::PasswordChangeDisputed,
             tg_user_id: Some(tg_user_id),

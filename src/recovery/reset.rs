@@ -37,10 +37,8 @@ pub struct LinkView {
 pub enum ResetFailure {
     /// Unknown, expired, used or revoked: deliberately one case for the user.
     InvalidLink,
-    Rejected {
-        reason: PasswordRejection,
-        lang: Lang,
-    },
+    /// The password broke a rule; the form is shown again for `login`.
+    Rejected { reason: PasswordRejection, lang: Lang, login: String },
 }
 
 /// A reset that happened, with what the bot needs to tell the user.
@@ -67,10 +65,7 @@ impl Recovery {
             _ => return Ok(IssueOutcome::NotYours),
         };
         let window = Duration::hours(1);
-        let recent = self
-            .store
-            .reset_links_issued_since(account.id, now - window)
-            .await?;
+        let recent = self.store.reset_links_issued_since(account.id, now - window).await?;
         let limit = self.policy.links_per_hour as usize;
         if recent.len() >= limit {
             // The link that must leave the window before another is allowed.
@@ -84,22 +79,12 @@ impl Recovery {
                 detail: Some(format!("retry at {}", retry_at.to_rfc3339())),
             })
             .await;
-            return Ok(IssueOutcome::RateLimited {
-                retry_at,
-                time_zone: account.time_zone,
-            });
+            return Ok(IssueOutcome::RateLimited { retry_at, time_zone: account.time_zone });
         }
         let token = ResetToken::generate().map_err(|e| RecoveryError::Random(e.to_string()))?;
         let expires_at = now + self.policy.link_ttl;
         self.store
-            .insert_reset_token(
-                account.id,
-                &token.hash(),
-                tg_user_id,
-                lang.code(),
-                now,
-                expires_at,
-            )
+            .insert_reset_token(account.id, &token.hash(), tg_user_id, lang.code(), now, expires_at)
             .await?;
         tracing::info!(tg_user_id, account_id, %expires_at, "reset link issued");
         self.audit(AuditEntry {
@@ -121,13 +106,10 @@ impl Recovery {
     /// Looks a link up for the reset page without spending it: a GET (or a
     /// link-preview robot) must never use a token up.
     pub async fn open_reset_link(&self, raw_token: &str) -> RecoveryResult<Option<LinkView>> {
-        Ok(self
-            .usable_token(raw_token)
-            .await?
-            .map(|(token, account)| LinkView {
-                lang: Lang::parse(&token.language).unwrap_or_default(),
-                login: account.login,
-            }))
+        Ok(self.usable_token(raw_token).await?.map(|(token, account)| LinkView {
+            lang: Lang::parse(&token.language).unwrap_or_default(),
+            login: account.login,
+        }))
     }
 
     /// Checks the new password and, if it passes, spends the token and
@@ -145,9 +127,10 @@ impl Recovery {
         let lang = Lang::parse(&token.language).unwrap_or_default();
         let checked = {
             let account = account.clone();
-            tokio::task::spawn_blocking(move || check_and_hash(&account, &password, &confirmation))
-                .await
-                .map_err(|e| RecoveryError::Hashing(e.to_string()))??
+            credentials::on_hashing_thread(move || {
+                check_and_hash(&account, &password, &confirmation)
+            })
+            .await?
         };
         let new_hash = match checked {
             Ok(hash) => hash,
@@ -160,27 +143,16 @@ impl Recovery {
                     detail: None,
                 })
                 .await;
-                return Ok(Err(ResetFailure::Rejected { reason, lang }));
+                return Ok(Err(ResetFailure::Rejected { reason, lang, login: account.login }));
             }
         };
         let now = self.now();
-        if !self
-            .store
-            .spend_token_and_set_password(token.id, account.id, &new_hash, now)
-            .await?
-        {
-            tracing::info!(
-                account_id = account.id,
-                "reset link lost a race or expired meanwhile"
-            );
-            self.audit(invalid_link(Some(&token), "already_used")).await;
+        if !self.store.spend_token_and_set_password(token.id, account.id, &new_hash, now).await? {
+            tracing::info!(account_id = account.id, "reset link lost a race or expired meanwhile");
+            self.audit(invalid_link(&token, "already_used")).await;
             return Ok(Err(ResetFailure::InvalidLink));
         }
-        tracing::info!(
-            account_id = account.id,
-            tg_user_id = token.tg_user_id,
-            "password changed"
-        );
+        tracing::info!(account_id = account.id, tg_user_id = token.tg_user_id, "password changed");
         for event in [AuditEvent::ResetLinkUsed, AuditEvent::PasswordChanged] {
             self.audit(AuditEntry {
                 event,
@@ -205,12 +177,14 @@ impl Recovery {
         &self,
         raw_token: &str,
     ) -> RecoveryResult<Option<(StoredToken, Account)>> {
+        // Unknown tokens are logged, not audited: anyone can request them,
+        // and the audit table must not grow at a stranger's will.
         let Some(token) = ResetToken::from_url(raw_token) else {
-            self.audit(invalid_link(None, "malformed")).await;
+            tracing::info!("reset page asked for a malformed token");
             return Ok(None);
         };
         let Some(stored) = self.store.reset_token(&token.hash()).await? else {
-            self.audit(invalid_link(None, "unknown")).await;
+            tracing::info!("reset page asked for an unknown token");
             return Ok(None);
         };
         let now = self.now();
@@ -232,22 +206,18 @@ impl Recovery {
             None
         };
         if let Some(reason) = refusal {
-            self.audit(invalid_link(Some(&stored), reason)).await;
+            self.audit(invalid_link(&stored, reason)).await;
             return Ok(None);
         }
-        Ok(self
-            .store
-            .account(stored.account_id)
-            .await?
-            .map(|account| (stored, account)))
+        Ok(self.store.account(stored.account_id).await?.map(|account| (stored, account)))
     }
 }
 
-fn invalid_link(token: Option<&StoredToken>, reason: &'static str) -> AuditEntry {
+fn invalid_link(token: &StoredToken, reason: &'static str) -> AuditEntry {
     AuditEntry {
         event: AuditEvent::ResetLinkInvalid,
-        tg_user_id: token.map(|t| t.tg_user_id),
-        account_id: token.map(|t| t.account_id),
+        tg_user_id: Some(token.tg_user_id),
+        account_id: Some(token.account_id),
         outcome: reason,
         detail: None,
     }

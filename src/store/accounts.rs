@@ -25,7 +25,8 @@ const COLUMNS: &str = "id, login, email, phone, full_name, company, password_has
      time_zone, license_expires_at, credentials_version, failed_logins, locked_until";
 
 impl Store {
-    /// Inserts the account, or updates the one with the same login.
+    /// Inserts the account, or updates the one with the same login; optional
+    /// fields left empty keep their stored values.
     pub async fn upsert_account(
         &self,
         account: &NewAccount,
@@ -38,8 +39,11 @@ impl Store {
              ON CONFLICT (login) DO UPDATE SET email = excluded.email, phone = excluded.phone, \
                  full_name = excluded.full_name, company = excluded.company, \
                  password_hash = COALESCE(excluded.password_hash, accounts.password_hash), \
-                 locale = excluded.locale, time_zone = excluded.time_zone, \
-                 license_expires_at = excluded.license_expires_at, updated_at = excluded.updated_at \
+                 locale = COALESCE(excluded.locale, accounts.locale), \
+                 time_zone = COALESCE(excluded.time_zone, accounts.time_zone), \
+                 license_expires_at = COALESCE(excluded.license_expires_at, \
+                     accounts.license_expires_at), \
+                 updated_at = excluded.updated_at \
              RETURNING id",
         )
         .bind(&account.login)
@@ -69,19 +73,14 @@ impl Store {
 
     pub async fn account(&self, id: i64) -> StoreResult<Option<Account>> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     pub async fn account_by_login(&self, login: &str) -> StoreResult<Option<Account>> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE login = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(login)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(login).fetch_optional(&self.pool).await?;
         row.as_ref().map(account_from_row).transpose()
     }
 }
@@ -97,13 +96,9 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         password_hash: row.try_get("password_hash")?,
         locale: row.try_get("locale")?,
         time_zone: row.try_get("time_zone")?,
-        license_expires_at: row
-            .try_get::<Option<i64>, _>("license_expires_at")?
-            .map(from_unix),
+        license_expires_at: row.try_get::<Option<i64>, _>("license_expires_at")?.map(from_unix),
         credentials_version: row.try_get("credentials_version")?,
         failed_logins: row.try_get("failed_logins")?,
-        locked_until: row
-            .try_get::<Option<i64>, _>("locked_until")?
-            .map(from_unix),
+        locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_unix),
     })
 }

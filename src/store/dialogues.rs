@@ -58,11 +58,8 @@ where
         D: Send + 'static,
     {
         Box::pin(async move {
-            let state = serde_json::to_string(&Envelope {
-                v: STATE_VERSION,
-                state: &dialogue,
-            })
-            .map_err(|e| StoreError::Encode(Box::new(e)))?;
+            let state = serde_json::to_string(&Envelope { v: STATE_VERSION, state: &dialogue })
+                .map_err(|e| StoreError::Encode(Box::new(e)))?;
             sqlx::query(
                 "INSERT INTO dialogues (chat_id, state, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, \

@@ -42,20 +42,14 @@ impl Store {
         sqlx::any::install_default_drivers();
         let mut url = config.url.clone();
         if config.backend == Backend::Sqlite {
-            let dir = config
-                .sqlite_path()
-                .and_then(|p| p.parent().map(ToOwned::to_owned));
+            let dir = config.sqlite_path().and_then(|p| p.parent().map(ToOwned::to_owned));
             if let Some(dir) = dir
                 && !dir.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(&dir).map_err(StoreError::Io)?;
             }
             if !url.contains("mode=") {
-                url.push_str(if url.contains('?') {
-                    "&mode=rwc"
-                } else {
-                    "?mode=rwc"
-                });
+                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
             }
         }
         let options = AnyConnectOptions::from_str(&url)?;
@@ -95,10 +89,7 @@ impl Store {
 
     /// Cheap liveness check for `/healthz`.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 
     pub async fn close(&self) {

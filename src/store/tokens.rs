@@ -34,9 +34,7 @@ impl Store {
         .bind(to_unix(since))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| Ok(from_unix(row.try_get("created_at")?)))
-            .collect()
+        rows.iter().map(|row| Ok(from_unix(row.try_get("created_at")?))).collect()
     }
 
     /// Stores a new link and revokes the account's older unused ones, atomically.

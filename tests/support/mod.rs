@@ -66,9 +66,7 @@ impl TestDb {
 
     /// A fresh database on the server of `TEST_DATABASE_URL`, or `None`.
     pub async fn postgres() -> Option<Self> {
-        let server = std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())?;
+        let server = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "crmbot_test_{}_{}_{}",
@@ -76,9 +74,7 @@ impl TestDb {
             NEXT.fetch_add(1, Ordering::Relaxed),
             Utc::now().timestamp_micros() % 1_000_000
         );
-        let mut admin = PgConnection::connect(&server)
-            .await
-            .expect("TEST_DATABASE_URL reachable");
+        let mut admin = PgConnection::connect(&server).await.expect("TEST_DATABASE_URL reachable");
         admin
             .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await
@@ -100,9 +96,7 @@ impl Drop for TestDb {
         };
         // Drop runs inside the test's runtime; use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async {
                     if let Ok(mut admin) = PgConnection::connect(&server).await {
@@ -118,9 +112,7 @@ impl Drop for TestDb {
 
 /// The start of every test's clock: a fixed, ordinary weekday morning.
 pub fn test_start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
-        .expect("literal")
-        .to_utc()
+    DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").expect("literal").to_utc()
 }
 
 /// No throttling delays in tests; 429 handling is tested explicitly.
@@ -176,9 +168,7 @@ impl TestApp {
     }
 
     async fn start(&mut self) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         self.base_url = format!("http://{addr}");
         self.config.public_base_url = self.base_url.parse().expect("url");
@@ -187,9 +177,7 @@ impl TestApp {
             http_listener: Some(listener),
             telegram_limits: generous_limits(),
         };
-        let app = app::start(self.config.clone(), options)
-            .await
-            .expect("app starts");
+        let app = app::start(self.config.clone(), options).await.expect("app starts");
         // Polling has begun once the first getUpdates arrives.
         self.tg.wait_for_call("getupdates").await;
         self.app = Some(app);
@@ -221,9 +209,7 @@ impl TestApp {
 
     /// Loads accounts as the `accounts import` command does.
     pub async fn import(&self, csv: &str) -> ImportReport {
-        recovery::import_accounts(&self.store, csv.as_bytes(), self.now())
-            .await
-            .expect("import")
+        recovery::import_accounts(&self.store, csv.as_bytes(), self.now()).await.expect("import")
     }
 
     /// `/start` → "I forgot my password" → the request-contact prompt.
@@ -235,10 +221,7 @@ impl TestApp {
             .expect("menu has the forgot-password button");
         self.tg.press_button(user, &menu, &data);
         let prompt = self.tg.next_sent(user.id).await;
-        assert_eq!(
-            prompt.text_str(),
-            i18n::t(user_lang(user), "reset-ask-phone")
-        );
+        assert_eq!(prompt.text_str(), i18n::t(user_lang(user), "reset-ask-phone"));
         prompt
     }
 
@@ -247,23 +230,13 @@ impl TestApp {
     pub async fn share_own_phone(&self, user: &TgUser, phone: &str) -> Sent {
         self.tg.send_contact(user, phone, Some(user.id));
         let confirmed = self.tg.next_sent(user.id).await;
-        assert_eq!(
-            confirmed.text_str(),
-            i18n::t(user_lang(user), "reset-phone-verified")
-        );
-        assert!(
-            confirmed.removes_keyboard(),
-            "the contact keyboard is closed"
-        );
+        assert_eq!(confirmed.text_str(), i18n::t(user_lang(user), "reset-phone-verified"));
+        assert!(confirmed.removes_keyboard(), "the contact keyboard is closed");
         self.tg.next_sent(user.id).await
     }
 
     pub async fn get(&self, path_or_url: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path_or_url))
-            .send()
-            .await
-            .expect("GET")
+        self.http.get(self.url(path_or_url)).send().await.expect("GET")
     }
 
     pub async fn post_password(
@@ -289,13 +262,7 @@ impl TestApp {
     }
 
     pub async fn audit_events(&self) -> Vec<String> {
-        self.store
-            .audit_trail()
-            .await
-            .expect("audit")
-            .into_iter()
-            .map(|r| r.event)
-            .collect()
+        self.store.audit_trail().await.expect("audit").into_iter().map(|r| r.event).collect()
     }
 }
 

@@ -135,11 +135,8 @@ impl Sent {
     /// Reply keyboard buttons, rows flattened, each as a KeyboardButton
     /// object (plain string buttons become `{"text": ..}`).
     pub fn keyboard_buttons(&self) -> Vec<Value> {
-        let Some(rows) = self
-            .reply_markup
-            .as_ref()
-            .and_then(|m| m.get("keyboard"))
-            .and_then(Value::as_array)
+        let Some(rows) =
+            self.reply_markup.as_ref().and_then(|m| m.get("keyboard")).and_then(Value::as_array)
         else {
             return Vec::new();
         };
@@ -164,10 +161,7 @@ impl Sent {
 
     /// The reply markup is `ReplyKeyboardRemove`.
     pub fn removes_keyboard(&self) -> bool {
-        self.reply_markup
-            .as_ref()
-            .and_then(|m| m.get("remove_keyboard"))
-            .and_then(Value::as_bool)
+        self.reply_markup.as_ref().and_then(|m| m.get("remove_keyboard")).and_then(Value::as_bool)
             == Some(true)
     }
 
@@ -179,10 +173,7 @@ impl Sent {
             .get("link_preview_options")
             .and_then(|o| o.get("is_disabled"))
             .and_then(Value::as_bool);
-        let legacy = self
-            .params
-            .get("disable_web_page_preview")
-            .and_then(Value::as_bool);
+        let legacy = self.params.get("disable_web_page_preview").and_then(Value::as_bool);
         lpo == Some(true) || legacy == Some(true)
     }
 
@@ -325,11 +316,7 @@ impl Db {
     fn push_update(&mut self, mut update: Map<String, Value>) -> i64 {
         self.next_update_id += 1;
         let id = self.next_update_id;
-        let kind = update
-            .keys()
-            .find(|k| *k != "update_id")
-            .cloned()
-            .unwrap_or_default();
+        let kind = update.keys().find(|k| *k != "update_id").cloned().unwrap_or_default();
         update.insert("update_id".into(), json!(id));
         let allowed = match &self.allowed_updates {
             Some(list) => list.contains(&kind),
@@ -352,11 +339,7 @@ struct ApiErr {
 
 impl ApiErr {
     fn bad_request(description: impl Into<String>) -> Self {
-        Self {
-            code: 400,
-            description: description.into(),
-            retry_after: None,
-        }
+        Self { code: 400, description: description.into(), retry_after: None }
     }
 }
 
@@ -378,10 +361,7 @@ impl FakeTelegram {
             .expect("fake telegram: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("fake telegram: local_addr");
         let shared = Arc::new(Shared {
-            db: Mutex::new(Db {
-                next_update_id: 1000,
-                ..Db::default()
-            }),
+            db: Mutex::new(Db { next_update_id: 1000, ..Db::default() }),
             updates_changed: Notify::new(),
             activity: Notify::new(),
         });
@@ -400,13 +380,7 @@ impl FakeTelegram {
             let _ = axum::serve(listener, app).await;
         })
         .abort_handle();
-        FakeTelegram {
-            handle: Arc::new(Handle {
-                shared,
-                addr,
-                server,
-            }),
-        }
+        FakeTelegram { handle: Arc::new(Handle { shared, addr, server }) }
     }
 
     /// Base URL for `Bot::set_api_url`, e.g. `http://127.0.0.1:40123/`.
@@ -442,15 +416,9 @@ impl FakeTelegram {
         description: &str,
         retry_after: Option<u32>,
     ) {
-        self.db()
-            .failures
-            .entry(method_lowercase.to_ascii_lowercase())
-            .or_default()
-            .push_back(Failure {
-                code: error_code,
-                description: description.to_owned(),
-                retry_after,
-            });
+        self.db().failures.entry(method_lowercase.to_ascii_lowercase()).or_default().push_back(
+            Failure { code: error_code, description: description.to_owned(), retry_after },
+        );
     }
 
     /// Changes how long `next_sent` / `sent_until` / `wait_*` wait before
@@ -464,9 +432,7 @@ impl FakeTelegram {
     /// (`"creator"`, `"administrator"`, `"member"` (default), `"restricted"`,
     /// `"left"`, `"kicked"`).
     pub fn set_member_status(&self, chat_id: i64, user_id: i64, status: &str) {
-        self.db()
-            .member_status
-            .insert((chat_id, user_id), status.to_owned());
+        self.db().member_status.insert((chat_id, user_id), status.to_owned());
     }
 
     // ----- observation ---------------------------------------------------
@@ -474,12 +440,7 @@ impl FakeTelegram {
     /// All calls of a method so far (`method_lowercase` like `"sendmessage"`).
     pub fn calls(&self, method_lowercase: &str) -> Vec<Call> {
         let method = method_lowercase.to_ascii_lowercase();
-        self.db()
-            .calls
-            .iter()
-            .filter(|c| c.method == method)
-            .cloned()
-            .collect()
+        self.db().calls.iter().filter(|c| c.method == method).cloned().collect()
     }
 
     /// Every call so far, all methods.
@@ -549,12 +510,8 @@ impl FakeTelegram {
     pub async fn wait_for_calls(&self, method_lowercase: &str, n: usize) -> Vec<Call> {
         let method = method_lowercase.to_ascii_lowercase();
         self.wait(&format!("{n} {method} calls"), 0, |db| {
-            let calls: Vec<Call> = db
-                .calls
-                .iter()
-                .filter(|c| c.method == method)
-                .cloned()
-                .collect();
+            let calls: Vec<Call> =
+                db.calls.iter().filter(|c| c.method == method).cloned().collect();
             (calls.len() >= n).then_some(calls)
         })
         .await
@@ -612,11 +569,7 @@ impl FakeTelegram {
                 list.len()
             ));
             for (i, s) in list.iter().enumerate() {
-                let mark = if i < consumed {
-                    "  (read) "
-                } else {
-                    "  (new)  "
-                };
+                let mark = if i < consumed { "  (read) " } else { "  (new)  " };
                 out.push_str(&format!("{mark}{}\n", s.summary()));
             }
         }
@@ -624,18 +577,9 @@ impl FakeTelegram {
             .calls
             .iter()
             .filter(|c| c.method != "getupdates")
-            .map(|c| {
-                if c.failed {
-                    format!("{}(failed)", c.method)
-                } else {
-                    c.method.clone()
-                }
-            })
+            .map(|c| if c.failed { format!("{}(failed)", c.method) } else { c.method.clone() })
             .collect();
-        out.push_str(&format!(
-            "calls (without getupdates): [{}]",
-            methods.join(", ")
-        ));
+        out.push_str(&format!("calls (without getupdates): [{}]", methods.join(", ")));
         out
     }
 
@@ -797,10 +741,7 @@ fn add_text(m: &mut Map<String, Value>, text: &str) {
     if text.starts_with('/') {
         let word = text.split_whitespace().next().unwrap_or(text);
         let len = word.encode_utf16().count();
-        m.insert(
-            "entities".into(),
-            json!([{ "type": "bot_command", "offset": 0, "length": len }]),
-        );
+        m.insert("entities".into(), json!([{ "type": "bot_command", "offset": 0, "length": len }]));
     }
 }
 
@@ -827,9 +768,7 @@ fn photo_sizes(db: &mut Db, prefix: &str, file_id: Option<&str>) -> Value {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Db> {
-        self.db
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn record_call(&self, db: &mut Db, method: &str, params: &Value, failed: bool) {
@@ -853,12 +792,7 @@ fn error_response(err: &ApiErr) -> Response {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn reply(result: ApiResult) -> Response {
@@ -882,11 +816,8 @@ async fn handle_request(
             retry_after: None,
         });
     };
-    let bot_id = token
-        .split(':')
-        .next()
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(DEFAULT_BOT_ID);
+    let bot_id =
+        token.split(':').next().and_then(|s| s.parse::<i64>().ok()).unwrap_or(DEFAULT_BOT_ID);
     let method = method.to_ascii_lowercase();
 
     let params = match parse_params(query.as_deref(), &headers, &body) {
@@ -948,10 +879,7 @@ fn parse_params(
             params.insert(k.into_owned(), value);
         }
     } else if content_type.starts_with("multipart/form-data") {
-        let raw_ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let raw_ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let boundary = raw_ct
             .split(';')
             .filter_map(|p| p.trim().strip_prefix("boundary="))
@@ -983,10 +911,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 /// Minimal multipart/form-data parser: text parts become parameters, file
@@ -1138,10 +1063,7 @@ fn markup_param(params: &Value) -> Result<Option<Value>, ApiErr> {
 
 /// Only inline keyboards are part of the Message object.
 fn inline_only(markup: &Option<Value>) -> Option<Value> {
-    markup
-        .as_ref()
-        .filter(|m| m.get("inline_keyboard").is_some())
-        .cloned()
+    markup.as_ref().filter(|m| m.get("inline_keyboard").is_some()).cloned()
 }
 
 // ----- methods ----------------------------------------------------------------
@@ -1153,11 +1075,7 @@ fn dispatch(db: &mut Db, method: &str, bot_id: i64, params: &Value) -> ApiResult
             for flag in ["can_join_groups", "can_read_all_group_messages"] {
                 me[flag] = json!(true);
             }
-            for flag in [
-                "supports_inline_queries",
-                "can_connect_to_business",
-                "has_main_web_app",
-            ] {
+            for flag in ["supports_inline_queries", "can_connect_to_business", "has_main_web_app"] {
                 me[flag] = json!(false);
             }
             Ok(me)
@@ -1261,10 +1179,7 @@ fn store_sent(
     text: Option<String>,
     markup: Option<Value>,
 ) -> Value {
-    let message_id = message
-        .get("message_id")
-        .and_then(Value::as_i64)
-        .unwrap_or_default();
+    let message_id = message.get("message_id").and_then(Value::as_i64).unwrap_or_default();
     let message = Value::Object(message);
     db.messages.insert((chat_id, message_id), message.clone());
     db.sent.entry(chat_id).or_default().push(Sent {
@@ -1286,9 +1201,7 @@ fn check_caption(params: &Value) -> Result<Option<String>, ApiErr> {
         && params.get("parse_mode").is_none()
         && c.chars().count() > 1024
     {
-        return Err(ApiErr::bad_request(
-            "Bad Request: message caption is too long",
-        ));
+        return Err(ApiErr::bad_request("Bad Request: message caption is too long"));
     }
     Ok(caption)
 }
@@ -1305,24 +1218,15 @@ fn send_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
     let markup = markup_param(params)?;
     let mut m = bot_message(db, bot_id, chat_id, params, &markup)?;
     m.insert("text".into(), json!(text));
-    if let Some(entities) = params
-        .get("entities")
-        .filter(|e| e.as_array().is_some_and(|a| !a.is_empty()))
+    if let Some(entities) =
+        params.get("entities").filter(|e| e.as_array().is_some_and(|a| !a.is_empty()))
     {
         m.insert("entities".into(), entities.clone());
     }
     if let Some(lpo) = params.get("link_preview_options").filter(|o| o.is_object()) {
         m.insert("link_preview_options".into(), lpo.clone());
     }
-    Ok(store_sent(
-        db,
-        "sendmessage",
-        chat_id,
-        m,
-        params,
-        Some(text),
-        markup,
-    ))
+    Ok(store_sent(db, "sendmessage", chat_id, m, params, Some(text), markup))
 }
 
 fn send_media(db: &mut Db, bot_id: i64, params: &Value, kind: &str) -> ApiResult {
@@ -1334,9 +1238,7 @@ fn send_media(db: &mut Db, bot_id: i64, params: &Value, kind: &str) -> ApiResult
     let markup = markup_param(params)?;
     let mut m = bot_message(db, bot_id, chat_id, params, &markup)?;
     // A plain string that is not an upload reference is an existing file_id or URL.
-    let reused_id = input
-        .as_str()
-        .filter(|s| !s.starts_with("attach://") && !s.contains("://"));
+    let reused_id = input.as_str().filter(|s| !s.starts_with("attach://") && !s.contains("://"));
     if kind == "photo" {
         m.insert("photo".into(), photo_sizes(db, "photo", reused_id));
     } else {
@@ -1344,10 +1246,7 @@ fn send_media(db: &mut Db, bot_id: i64, params: &Value, kind: &str) -> ApiResult
             Some(id) => (id.to_owned(), format!("u{id}")),
             None => db.file_id("document"),
         };
-        let file_name = input
-            .get("file_name")
-            .and_then(Value::as_str)
-            .unwrap_or("file.bin");
+        let file_name = input.get("file_name").and_then(Value::as_str).unwrap_or("file.bin");
         let size = input.get("size").and_then(Value::as_u64).unwrap_or(0);
         m.insert(
             "document".into(),
@@ -1363,11 +1262,7 @@ fn send_media(db: &mut Db, bot_id: i64, params: &Value, kind: &str) -> ApiResult
     if let Some(c) = &caption {
         m.insert("caption".into(), json!(c));
     }
-    let method = if kind == "photo" {
-        "sendphoto"
-    } else {
-        "senddocument"
-    };
+    let method = if kind == "photo" { "sendphoto" } else { "senddocument" };
     Ok(store_sent(db, method, chat_id, m, params, caption, markup))
 }
 
@@ -1383,15 +1278,8 @@ fn copy_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
     let caption = check_caption(params)?;
     let markup = markup_param(params)?;
     let mut m = bot_message(db, bot_id, chat_id, params, &markup)?;
-    const CONTENT: &[&str] = &[
-        "text",
-        "entities",
-        "photo",
-        "document",
-        "contact",
-        "caption",
-        "caption_entities",
-    ];
+    const CONTENT: &[&str] =
+        &["text", "entities", "photo", "document", "contact", "caption", "caption_entities"];
     if let Some(obj) = source.as_object() {
         for key in CONTENT {
             if let Some(v) = obj.get(*key) {
@@ -1404,28 +1292,15 @@ fn copy_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
         m.insert("caption".into(), json!(c));
     }
     let text = caption
-        .or_else(|| {
-            source
-                .get("text")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .or_else(|| {
-            source
-                .get("caption")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
+        .or_else(|| source.get("text").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| source.get("caption").and_then(Value::as_str).map(str::to_owned));
     let message = store_sent(db, "copymessage", chat_id, m, params, text, markup);
     Ok(json!({ "message_id": message.get("message_id").cloned().unwrap_or(Value::Null) }))
 }
 
 fn edit_message(db: &mut Db, method: &str, params: &Value) -> ApiResult {
     let markup = markup_param(params)?;
-    if params
-        .get("inline_message_id")
-        .is_some_and(|v| !v.is_null())
-    {
+    if params.get("inline_message_id").is_some_and(|v| !v.is_null()) {
         return Ok(json!(true));
     }
     let chat_id = chat_param(params, "chat_id")?;
@@ -1436,9 +1311,7 @@ fn edit_message(db: &mut Db, method: &str, params: &Value) -> ApiResult {
         .cloned()
         .ok_or_else(|| ApiErr::bad_request("Bad Request: message to edit not found"))?;
     let Some(obj) = message.as_object_mut() else {
-        return Err(ApiErr::bad_request(
-            "Bad Request: message to edit not found",
-        ));
+        return Err(ApiErr::bad_request("Bad Request: message to edit not found"));
     };
     let new_inline = inline_only(&markup);
     let markup_same = obj.get("reply_markup").cloned() == new_inline;
@@ -1490,9 +1363,7 @@ fn edit_message(db: &mut Db, method: &str, params: &Value) -> ApiResult {
     };
     obj.insert("edit_date".into(), json!(now()));
     let edited = obj.clone();
-    Ok(store_sent(
-        db, method, chat_id, edited, params, text, markup,
-    ))
+    Ok(store_sent(db, method, chat_id, edited, params, text, markup))
 }
 
 fn not_modified() -> ApiErr {
@@ -1504,15 +1375,8 @@ fn not_modified() -> ApiErr {
 fn get_chat_member(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
     let chat_id = chat_param(params, "chat_id")?;
     let user_id = required_int(params, "user_id")?;
-    let user = if user_id == bot_id {
-        bot_user(bot_id)
-    } else {
-        db.user_json(user_id)
-    };
-    let status = db
-        .member_status
-        .get(&(chat_id, user_id))
-        .map_or("member", String::as_str);
+    let user = if user_id == bot_id { bot_user(bot_id) } else { db.user_json(user_id) };
+    let status = db.member_status.get(&(chat_id, user_id)).map_or("member", String::as_str);
     let mut member = json!({ "status": status, "user": user });
     match status {
         "creator" => {
@@ -1590,34 +1454,19 @@ fn poll_params(params: &Value) -> Result<PollParams, ApiErr> {
     let timeout = int_param(params, "timeout")?.unwrap_or(0).clamp(0, 60) as u64;
     let allowed = match params.get("allowed_updates") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-        ),
+        Some(Value::Array(a)) => {
+            Some(a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        }
         Some(_) => {
-            return Err(ApiErr::bad_request(
-                "Bad Request: can't parse allowed updates",
-            ));
+            return Err(ApiErr::bad_request("Bad Request: can't parse allowed updates"));
         }
     };
-    Ok(PollParams {
-        offset,
-        limit,
-        timeout,
-        allowed,
-    })
+    Ok(PollParams { offset, limit, timeout, allowed })
 }
 
 async fn get_updates(shared: &Shared, params: &Value) -> ApiResult {
     let parsed = poll_params(params);
-    let PollParams {
-        offset,
-        limit,
-        timeout,
-        allowed,
-    } = {
+    let PollParams { offset, limit, timeout, allowed } = {
         let mut db = shared.lock();
         match parsed {
             Ok(p) => {
