@@ -44,9 +44,11 @@ pub struct RunningApp {
     pub http_addr: SocketAddr,
     pub store: Store,
     dispatcher_shutdown: ShutdownToken,
-    http_shutdown: CancellationToken,
+    /// Stops the HTTP server and the outbox worker.
+    background_shutdown: CancellationToken,
     bot_task: JoinHandle<()>,
     http_task: JoinHandle<()>,
+    outbox_task: JoinHandle<()>,
 }
 
 /// The Bot API client: our API URL, retries on 429, Telegram's rate limits.
@@ -80,10 +82,11 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
             .with_context(|| format!("cannot listen on HTTP_ADDR {}", config.http_addr))?,
     };
     let http_addr = listener.local_addr()?;
-    let http_shutdown = CancellationToken::new();
-    let http_state =
-        HttpState { recovery: recovery.clone(), notifier: TelegramNotifier::new(bot.clone()) };
-    let http_task = tokio::spawn(http::serve(listener, http_state, http_shutdown.clone()));
+    let background_shutdown = CancellationToken::new();
+    let (notifier, outbox) = TelegramNotifier::new(bot.clone(), store.clone());
+    let outbox_task = tokio::spawn(outbox.run(background_shutdown.clone()));
+    let http_state = HttpState { recovery: recovery.clone(), notifier };
+    let http_task = tokio::spawn(http::serve(listener, http_state, background_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
     let settings = BotSettings { default_time_zone: config.default_time_zone };
@@ -102,7 +105,15 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     });
     tracing::info!("bot is polling for updates");
 
-    Ok(RunningApp { http_addr, store, dispatcher_shutdown, http_shutdown, bot_task, http_task })
+    Ok(RunningApp {
+        http_addr,
+        store,
+        dispatcher_shutdown,
+        background_shutdown,
+        bot_task,
+        http_task,
+        outbox_task,
+    })
 }
 
 impl RunningApp {
@@ -128,8 +139,9 @@ impl RunningApp {
         if !self.bot_task.is_finished() {
             let _ = (&mut self.bot_task).await;
         }
-        self.http_shutdown.cancel();
+        self.background_shutdown.cancel();
         let _ = self.http_task.await;
+        let _ = self.outbox_task.await;
         self.store.close().await;
         tracing::info!("stopped");
     }

@@ -17,7 +17,7 @@ use teloxide::{
 };
 
 pub use commands::register_commands;
-pub use notify::TelegramNotifier;
+pub use notify::{OutboxWorker, TelegramNotifier};
 pub use reset::BotSettings;
 pub use state::State;
 

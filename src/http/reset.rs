@@ -63,9 +63,10 @@ pub async fn submit(
 ) -> Response {
     match state.recovery.complete_reset(&token, form.password, form.password_confirm).await {
         Ok(Ok(done)) => {
-            let notifier = state.notifier.clone();
-            let notice = done.clone();
-            tokio::spawn(async move { notifier.password_changed(&notice).await });
+            if let Err(error) = state.notifier.password_changed(&done).await {
+                // The password did change; only the notice is missing.
+                tracing::error!(account_id = done.account_id, %error, "password-changed notice not queued");
+            }
             page(
                 StatusCode::OK,
                 ResetPage {

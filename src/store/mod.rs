@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod dialogues;
+mod outbox;
 mod tokens;
 mod users;
 
@@ -19,6 +20,7 @@ use sqlx::{
 
 pub use accounts::NewAccount;
 pub use audit::{AuditEntry, AuditRow};
+pub use outbox::OutboxMessage;
 pub use tokens::StoredToken;
 
 use crate::config::{Backend, DatabaseConfig};

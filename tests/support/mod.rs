@@ -186,9 +186,19 @@ impl TestApp {
     /// Stops the bot as an operator would (SIGTERM) and starts it again on
     /// the same database.
     pub async fn restart(&mut self) {
+        self.stop_process().await;
+        self.start().await;
+    }
+
+    /// Stops the process but keeps the database and the fake Telegram;
+    /// `start_process` brings it back.
+    pub async fn stop_process(&mut self) {
         if let Some(app) = self.app.take() {
             app.stop().await;
         }
+    }
+
+    pub async fn start_process(&mut self) {
         self.start().await;
     }
 

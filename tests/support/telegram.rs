@@ -263,6 +263,8 @@ struct Failure {
     code: u16,
     description: String,
     retry_after: Option<u32>,
+    /// Answer 200 with a body that is not JSON, as a broken proxy would.
+    garbled: bool,
 }
 
 #[derive(Default)]
@@ -417,7 +419,21 @@ impl FakeTelegram {
         retry_after: Option<u32>,
     ) {
         self.db().failures.entry(method_lowercase.to_ascii_lowercase()).or_default().push_back(
-            Failure { code: error_code, description: description.to_owned(), retry_after },
+            Failure {
+                code: error_code,
+                description: description.to_owned(),
+                retry_after,
+                garbled: false,
+            },
+        );
+    }
+
+    /// The next call of that method gets `200 OK` with an HTML body instead
+    /// of JSON (what a failing reverse proxy returns): a transient error the
+    /// client sees at once, without teloxide's 10 s pause on 5xx.
+    pub fn garble_next(&self, method_lowercase: &str) {
+        self.db().failures.entry(method_lowercase.to_ascii_lowercase()).or_default().push_back(
+            Failure { code: 200, description: String::new(), retry_after: None, garbled: true },
         );
     }
 
@@ -834,6 +850,11 @@ async fn handle_request(
         let injected = db.failures.get_mut(&method).and_then(VecDeque::pop_front);
         if let Some(f) = injected {
             shared.record_call(&mut db, &method, &params, true);
+            if f.garbled {
+                let html = "<html><body>502 Bad Gateway</body></html>";
+                return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], html)
+                    .into_response();
+            }
             return error_response(&ApiErr {
                 code: f.code,
                 description: f.description,

@@ -1,0 +1,92 @@
+//! Notices the bot sends on its own reach the user despite Telegram
+//! failures and restarts.
+
+mod support;
+
+use crm_recovery_bot::{domain::Lang, i18n::t};
+use reqwest::StatusCode;
+use support::*;
+
+on_both_backends!(
+    password_changed_notice_survives_telegram_failures,
+    pending_notices_are_delivered_after_a_restart,
+    notice_to_a_user_who_blocked_the_bot_is_given_up,
+);
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Anna asks for a reset link; returns it.
+async fn anna_reset_link(app: &TestApp) -> String {
+    app.import(ACCOUNTS_CSV).await;
+    app.open_forgot_password(&anna()).await;
+    link_in(&app.share_own_phone(&anna(), ANNA_PHONE).await)
+}
+
+/// Whether each sendMessage call to `chat_id` failed, in order.
+fn send_attempts(app: &TestApp, chat_id: i64, text: &str) -> Vec<bool> {
+    app.tg
+        .calls("sendmessage")
+        .iter()
+        .filter(|c| c.params["chat_id"] == chat_id && c.params["text"] == text)
+        .map(|c| c.failed)
+        .collect()
+}
+
+async fn password_changed_notice_survives_telegram_failures(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let link = anna_reset_link(&app).await;
+    // Telegram answers the next two sends with garbage (a failing proxy).
+    app.tg.garble_next("sendmessage");
+    app.tg.garble_next("sendmessage");
+    assert_eq!(app.post_password(&link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
+
+    let notice = app.tg.next_sent(anna().id).await;
+    assert!(notice.text_str().contains("anna.smith"));
+    assert!(notice.callback_data_for(&t(Lang::En, "button-not-me")).is_some());
+    assert_eq!(send_attempts(&app, anna().id, notice.text_str()), [true, true, false]);
+    app.stop().await;
+}
+
+async fn pending_notices_are_delivered_after_a_restart(db: TestDb) {
+    let mut app = TestApp::spawn(&db).await;
+    app.stop_process().await;
+    // Queued by a process that stopped before it could deliver.
+    let id =
+        app.store.enqueue_message(anna().id, "queued before the restart", None, app.now()).await;
+    id.unwrap();
+    app.start_process().await;
+    let notice = app.tg.next_sent(anna().id).await;
+    assert_eq!(notice.text_str(), "queued before the restart");
+    app.stop().await;
+}
+
+async fn notice_to_a_user_who_blocked_the_bot_is_given_up(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let anna_link = anna_reset_link(&app).await;
+    app.open_forgot_password(&ivan()).await;
+    let ivan_link = link_in(&app.share_own_phone(&ivan(), IVAN_PHONE).await);
+
+    app.tg.fail_next("sendmessage", 403, "Forbidden: bot was blocked by the user", None);
+    assert_eq!(app.post_password(&anna_link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
+    let ivan_password = "вечерний звон гремит над рекой";
+    let ok = app.post_password(&ivan_link, ivan_password, ivan_password).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    // Ivan's notice, queued after Anna's, arrives: the queue is not stuck.
+    let notice = app.tg.next_sent(ivan().id).await;
+    assert!(notice.text_str().contains("ivan.petrov"));
+    // Anna's was refused once and not retried.
+    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    let row = sqlx::query("SELECT attempts, failed_at, last_error FROM outbox WHERE chat_id = $1")
+        .bind(anna().id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    use sqlx::Row;
+    assert_eq!(row.get::<i64, _>("attempts"), 1);
+    assert!(row.get::<Option<i64>, _>("failed_at").is_some());
+    assert!(row.get::<String, _>("last_error").contains("blocked"));
+    assert!(app.tg.all_sent(anna().id).iter().all(|m| !m.text_str().contains("anna.smith")));
+    pool.close().await;
+    app.stop().await;
+}
