@@ -18,6 +18,7 @@ on_both_backends!(
     stale_or_unknown_buttons_are_answered,
     rate_limited_telegram_replies_are_retried,
     database_failure_gets_an_apology_not_silence,
+    deep_link_opens_forgot_password,
 );
 
 async fn restart_mid_conversation_resumes_the_dialogue(db: TestDb) {
@@ -191,5 +192,19 @@ async fn database_failure_gets_an_apology_not_silence(db: TestDb) {
     app.tg.send_text(&user, "/start");
     assert!(app.tg.next_sent(user.id).await.text_str().starts_with("Здравствуйте, Иван!"));
     pool.close().await;
+    app.stop().await;
+}
+
+async fn deep_link_opens_forgot_password(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let user = anna();
+    app.tg.send_text(&user, "/start reset");
+    let prompt = app.tg.next_sent(user.id).await;
+    assert_eq!(prompt.text_str(), t(Lang::En, "reset-ask-phone"));
+    link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    // Any other payload is an ordinary start.
+    app.tg.send_text(&user, "/start campaign42");
+    assert!(app.tg.next_sent(user.id).await.text_str().starts_with("Hello, Anna!"));
     app.stop().await;
 }

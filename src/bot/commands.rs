@@ -5,6 +5,9 @@ use teloxide::{prelude::*, types::BotCommand, utils::command::BotCommands};
 use super::BotT;
 use crate::{domain::Lang, i18n::t};
 
+/// The `/start` payload that opens "forgot password" directly.
+pub const DEEP_LINK_RESET: &str = "reset";
+
 /// Descriptions shown by Telegram come from the locales (see
 /// [`register_commands`]); the derive only parses.
 #[derive(BotCommands, Clone, Debug, PartialEq)]

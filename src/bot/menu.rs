@@ -10,7 +10,7 @@ use teloxide::{
 use super::{
     BotDialogue, BotT, HandlerResult, PARSE_MODE,
     callbacks::{Callback, Topic},
-    commands::Command,
+    commands::{Command, DEEP_LINK_RESET},
     escape, keyboards, reset,
     state::State,
 };
@@ -68,7 +68,12 @@ pub async fn on_command(
     let chat = msg.chat.id;
     let previous = current_state(&dialogue).await;
     match command {
-        Command::Start(_payload) => {
+        // A deep link (t.me/<bot>?start=reset), e.g. from the CRM's sign-in
+        // page, goes straight to "forgot password".
+        Command::Start(payload) if payload.trim() == DEEP_LINK_RESET => {
+            reset::ask_for_contact(&bot, chat, lang, &dialogue).await?;
+        }
+        Command::Start(_) => {
             dialogue.update(State::Menu).await?;
             let name = msg.from.as_ref().map(|u| u.first_name.as_str()).unwrap_or_default();
             let greeting = t_args(lang, "start-greeting", &[("name", arg(escape(name)))]);
