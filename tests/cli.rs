@@ -1,7 +1,11 @@
 //! The binary as an operator meets it: bad configuration stops start-up
 //! with one line naming the variable; import reports bad rows by line.
 
+mod support;
+
 use std::process::Command;
+
+use support::{FakeTelegram, TgUser};
 
 fn bot() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crm-recovery-bot"));
@@ -74,4 +78,40 @@ fn migrate_and_import_create_the_default_sqlite_file() {
     assert!(stderr.contains("line 3: email"), "{stderr}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("imported 1 account(s), skipped 1 row(s)"), "{stdout}");
+}
+
+/// The binary as deployed: `run` with SQLite by default, answering users
+/// through the Bot API, and stopping cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_users_and_stops_on_sigterm() {
+    let tg = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_crm-recovery-bot"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("TELOXIDE_TOKEN", "123:TEST")
+        .env("TELEGRAM_API_URL", tg.api_url().as_str())
+        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    tg.wait_for_call("getupdates").await;
+    let user = TgUser::new(42, "Anna", Some("en"));
+    tg.send_text(&user, "/start");
+    assert!(tg.next_sent(user.id).await.text_str().starts_with("Hello, Anna!"));
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    assert!(dir.path().join("data/crm-recovery-bot.db").exists(), "SQLite by default");
+
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait())
+        .await
+        .expect("stops within 15 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
