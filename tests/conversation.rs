@@ -102,6 +102,16 @@ async fn commands_are_registered_in_both_languages(db: TestDb) {
         assert_eq!(names, ["start", "help", "cancel", "language"]);
         assert_eq!(commands[0]["description"], t(lang, "command-start"));
     }
+    // And it asks Telegram only for the update kinds it handles.
+    let polls = app.tg.calls("getupdates");
+    let mut kinds: Vec<&str> = polls[0].params["allowed_updates"]
+        .as_array()
+        .expect("allowed_updates sent")
+        .iter()
+        .filter_map(|k| k.as_str())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["callback_query", "message"]);
     app.stop().await;
 }
 

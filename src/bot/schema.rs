@@ -43,38 +43,33 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
 /// means its dialogue state could not be read.
 pub fn schema() -> UpdateHandler<anyhow::Error> {
     let conversation = Arc::new(conversation());
-    dptree::endpoint(
-        move |update: Update,
-              bot: BotT,
-              me: Me,
-              recovery: Recovery,
-              storage: Arc<Store>,
-              settings: BotSettings| {
-            let conversation = Arc::clone(&conversation);
-            async move {
-                let lang = user_lang(&storage, update.from()).await;
-                let deps = dptree::deps![
-                    update.clone(),
-                    bot.clone(),
-                    me,
-                    recovery,
-                    storage,
-                    settings,
-                    lang
-                ];
-                let failure = match conversation.dispatch(deps).await {
-                    ControlFlow::Break(Ok(())) => return Ok(()),
-                    ControlFlow::Break(Err(error)) => format!("{error:#}"),
-                    ControlFlow::Continue(_) if expects_answer(&update) => {
-                        "update not handled (dialogue state unavailable?)".to_owned()
-                    }
-                    ControlFlow::Continue(_) => return Ok(()),
-                };
-                tracing::error!(update_id = update.id.0, error = failure, "update failed");
-                apologise(&bot, &update, lang).await
-            }
-        },
-    )
+    let guarded = move |update: Update,
+                        bot: BotT,
+                        me: Me,
+                        recovery: Recovery,
+                        storage: Arc<Store>,
+                        settings: BotSettings| {
+        let conversation = Arc::clone(&conversation);
+        async move {
+            let lang = user_lang(&storage, update.from()).await;
+            let deps =
+                dptree::deps![update.clone(), bot.clone(), me, recovery, storage, settings, lang];
+            let failure = match conversation.dispatch(deps).await {
+                ControlFlow::Break(Ok(())) => return Ok(()),
+                ControlFlow::Break(Err(error)) => format!("{error:#}"),
+                ControlFlow::Continue(_) if expects_answer(&update) => {
+                    "update not handled (dialogue state unavailable?)".to_owned()
+                }
+                ControlFlow::Continue(_) => return Ok(()),
+            };
+            tracing::error!(update_id = update.id.0, error = failure, "update failed");
+            apologise(&bot, &update, lang).await
+        }
+    };
+    // The two filters tell Telegram (allowed_updates) which kinds to send.
+    dptree::entry()
+        .branch(Update::filter_message().endpoint(guarded.clone()))
+        .branch(Update::filter_callback_query().endpoint(guarded))
 }
 
 /// Private messages and button presses always deserve an answer.
