@@ -47,9 +47,11 @@ impl DatabaseConfig {
             return Err(invalid("expected sqlite://PATH or postgres://USER@HOST/DB"));
         };
         let config = Self { url: url.to_owned(), backend };
-        if backend == Backend::Sqlite && config.sqlite_path().is_none() && !url.contains(":memory:")
-        {
-            return Err(invalid("sqlite URL has no file path"));
+        // An in-memory database would be one per pooled connection.
+        if backend == Backend::Sqlite && config.sqlite_path().is_none() {
+            return Err(invalid(
+                "sqlite URL needs a file path (in-memory databases are not supported)",
+            ));
         }
         Ok(config)
     }
@@ -73,11 +75,17 @@ impl DatabaseConfig {
 pub struct ResetPolicy {
     pub link_ttl: Duration,
     pub links_per_hour: u32,
+    /// How long a shared contact proves the phone for the next step.
+    pub contact_ttl: Duration,
 }
 
 impl Default for ResetPolicy {
     fn default() -> Self {
-        Self { link_ttl: Duration::minutes(15), links_per_hour: 3 }
+        Self {
+            link_ttl: Duration::minutes(15),
+            links_per_hour: 3,
+            contact_ttl: Duration::minutes(10),
+        }
     }
 }
 
@@ -138,6 +146,11 @@ impl Config {
                     defaults.links_per_hour,
                     1..=100,
                 )?,
+                contact_ttl: Duration::minutes(parse_ranged(
+                    "CONTACT_CHECK_TTL_MINUTES",
+                    defaults.contact_ttl.num_minutes(),
+                    1..=1440,
+                )?),
             },
         })
     }
@@ -212,7 +225,7 @@ mod tests {
 
     #[test]
     fn malformed_database_url_names_the_variable() {
-        for bad in ["mysql://x", "data.db", "postgres://[bad", "sqlite://"] {
+        for bad in ["mysql://x", "data.db", "postgres://[bad", "sqlite://", "sqlite::memory:"] {
             let err = DatabaseConfig::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("DATABASE_URL is invalid"), "{bad}: {err}");
             assert!(!err.contains('\n'));

@@ -38,21 +38,32 @@ async fn restart_mid_conversation_resumes_the_dialogue(db: TestDb) {
 
 async fn unreadable_stored_state_falls_back_to_the_menu(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let user = anna();
-    // A state written by some older version of the bot.
-    sqlx::query("INSERT INTO dialogues (chat_id, state, updated_at) VALUES ($1, $2, 0)")
-        .bind(user.id)
-        .bind(r#"{"v":1,"state":{"step":"waiting_for_fax"}}"#)
-        .execute(&sqlx::AnyPool::connect(&db.config.url).await.unwrap())
-        .await
-        .unwrap();
-    let storage = Arc::new(app.store.clone());
-    let state = <_ as Storage<State>>::get_dialogue(storage, ChatId(user.id)).await.unwrap();
-    assert_eq!(state, None);
+    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    let current = crm_recovery_bot::store::dialogues::STATE_VERSION;
+    let stored = [
+        // Written by an older version of the bot, in its own shape.
+        (2001, format!(r#"{{"v":{},"state":{{"step":"awaiting_contact"}}}}"#, current - 1)),
+        // The current version, but a step this build does not know.
+        (2002, format!(r#"{{"v":{current},"state":{{"step":"waiting_for_fax"}}}}"#)),
+        (2003, "not json at all".to_owned()),
+    ];
+    for (chat_id, state) in &stored {
+        sqlx::query("INSERT INTO dialogues (chat_id, state, updated_at) VALUES ($1, $2, 0)")
+            .bind(chat_id)
+            .bind(state)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let storage = Arc::new(app.store.clone());
+        let state = <_ as Storage<State>>::get_dialogue(storage, ChatId(*chat_id)).await.unwrap();
+        assert_eq!(state, None, "{chat_id}");
 
-    app.tg.send_text(&user, "hello");
-    let menu = app.tg.next_sent(user.id).await;
-    assert_eq!(menu.text_str(), t(Lang::En, "menu-prompt"));
+        let user = TgUser::new(*chat_id, "Anna", Some("en"));
+        app.tg.send_text(&user, "hello");
+        let menu = app.tg.next_sent(user.id).await;
+        assert_eq!(menu.text_str(), t(Lang::En, "menu-prompt"));
+    }
+    pool.close().await;
     app.stop().await;
 }
 

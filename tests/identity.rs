@@ -14,6 +14,7 @@ on_both_backends!(
     unknown_phone_gets_a_neutral_answer_and_support,
     several_accounts_on_one_phone_are_picked_by_masked_login,
     cancel_returns_to_the_menu_from_the_contact_step,
+    a_stale_phone_check_is_asked_for_again,
 );
 
 /// The refusal message, with the share-contact button offered again.
@@ -35,13 +36,9 @@ async fn someone_elses_contact_is_refused(db: TestDb) {
     let trail = app.store.audit_trail().await.unwrap();
     let refused = trail.iter().find(|r| r.event == "contact_refused").unwrap();
     assert_eq!((refused.tg_user_id, refused.outcome.as_str()), (Some(user.id), "not_own_contact"));
-    assert!(
-        app.store
-            .reset_links_issued_since(1, test_start() - chrono::Duration::hours(1))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let ivan_id = app.store.account_by_login("ivan.petrov").await.unwrap().unwrap().id;
+    let hour_ago = test_start() - chrono::Duration::hours(1);
+    assert!(app.store.reset_links_issued_since(ivan_id, hour_ago).await.unwrap().is_empty());
 
     // The user can still go on with their own contact.
     let link_message = app.share_own_phone(&user, ANNA_PHONE).await;
@@ -156,5 +153,28 @@ async fn cancel_returns_to_the_menu_from_the_contact_step(db: TestDb) {
     app.tg.send_contact(&user, ANNA_PHONE, Some(user.id));
     let menu = app.tg.next_sent(user.id).await;
     assert_eq!(menu.text_str(), t(Lang::En, "menu-prompt"));
+    app.stop().await;
+}
+
+async fn a_stale_phone_check_is_asked_for_again(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let user = olga();
+    app.open_forgot_password(&user).await;
+    let choice = app.share_own_phone(&user, OLGA_PHONE).await;
+    let first = choice.inline_buttons()[0].1.clone().unwrap();
+
+    app.advance(chrono::Duration::minutes(11));
+    app.tg.press_button(&user, &choice, &first);
+    let stale = app.tg.next_sent(user.id).await;
+    assert_eq!(stale.text_str(), t(Lang::Ru, "reset-contact-stale"));
+    let prompt = app.tg.next_sent(user.id).await;
+    assert_eq!(prompt.text_str(), t(Lang::Ru, "reset-ask-phone"));
+    assert!(app.audit_events().await.iter().all(|e| e != "reset_link_issued"));
+
+    // Sharing the number again continues the flow.
+    let choice = app.share_own_phone(&user, OLGA_PHONE).await;
+    app.tg.press_button(&user, &choice, &choice.inline_buttons()[0].1.clone().unwrap());
+    link_in(&app.tg.next_sent(user.id).await);
     app.stop().await;
 }

@@ -59,6 +59,6 @@ topic-subscription-expired = If the CRM says your company's subscription has exp
     Access comes back as soon as the licence is extended.
 topic-support = Talking to support through this bot is not available yet. For now, please contact your company's CRM administrator: they can reach the CRM support team for you.
 
-not-me-recorded = Thank you. We have recorded that you did not change this password, and support will contact you. Until then, don't share any codes or links with anyone.
+not-me-recorded = Thank you. We have recorded that you did not change this password, and support will be told. To secure your account right away, contact your company's CRM administrator, and don't share any codes or links with anyone.
 
 internal-error = Sorry, something went wrong on our side. Please try again in a minute.

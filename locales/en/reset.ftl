@@ -10,6 +10,7 @@ reset-contact-no-user = This contact isn't linked to a Telegram account, so it c
 reset-contact-invalid = I couldn't read that phone number. Please share your number with the button below.
 reset-contact-not-private = For your privacy, please do this in a private chat with me.
 
+reset-contact-stale = It's been a while since you confirmed your number. For your safety, please share it again.
 reset-phone-verified = Thank you, your number is confirmed.
 reset-no-account = I couldn't restore access automatically for this number. If you think this is a mistake, support will help you.
 reset-choose-account = Several accounts are linked to your number. Which one do you want to recover?

@@ -15,15 +15,14 @@ fn button(label: String, callback: Callback) -> InlineKeyboardButton {
 }
 
 fn topic_label(lang: Lang, topic: Topic) -> String {
-    let key = match topic {
-        Topic::ForgotPassword => "menu-forgot-password",
-        Topic::AccountLocked => "menu-account-locked",
-        Topic::LostTwoFactor => "menu-lost-2fa",
-        Topic::LostContact => "menu-lost-contact",
-        Topic::SubscriptionExpired => "menu-subscription-expired",
-        Topic::Support => "menu-support",
-    };
-    t(lang, key)
+    match topic {
+        Topic::ForgotPassword => t(lang, "menu-forgot-password"),
+        Topic::AccountLocked => t(lang, "menu-account-locked"),
+        Topic::LostTwoFactor => t(lang, "menu-lost-2fa"),
+        Topic::LostContact => t(lang, "menu-lost-contact"),
+        Topic::SubscriptionExpired => t(lang, "menu-subscription-expired"),
+        Topic::Support => t(lang, "menu-support"),
+    }
 }
 
 /// The main menu: one problem per row.

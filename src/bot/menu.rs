@@ -169,15 +169,19 @@ pub async fn on_callback(
 /// The topics the bot does not resolve by itself yet: what the guide says
 /// to do, and where to go next.
 async fn explain_topic(bot: &BotT, chat: ChatId, lang: Lang, topic: Topic) -> HandlerResult {
-    let (key, markup) = match topic {
-        Topic::AccountLocked => ("topic-account-locked", keyboards::locked_next_steps(lang)),
-        Topic::LostTwoFactor => ("topic-lost-2fa", keyboards::support_or_menu(lang)),
-        Topic::LostContact => ("topic-lost-contact", keyboards::support_or_menu(lang)),
-        Topic::SubscriptionExpired => {
-            ("topic-subscription-expired", keyboards::support_or_menu(lang))
+    let (text, markup) = match topic {
+        Topic::AccountLocked => {
+            (t(lang, "topic-account-locked"), keyboards::locked_next_steps(lang))
         }
-        Topic::Support | Topic::ForgotPassword => ("topic-support", keyboards::back_to_menu(lang)),
+        Topic::LostTwoFactor => (t(lang, "topic-lost-2fa"), keyboards::support_or_menu(lang)),
+        Topic::LostContact => (t(lang, "topic-lost-contact"), keyboards::support_or_menu(lang)),
+        Topic::SubscriptionExpired => {
+            (t(lang, "topic-subscription-expired"), keyboards::support_or_menu(lang))
+        }
+        Topic::Support | Topic::ForgotPassword => {
+            (t(lang, "topic-support"), keyboards::back_to_menu(lang))
+        }
     };
-    bot.send_message(chat, t(lang, key)).parse_mode(PARSE_MODE).reply_markup(markup).await?;
+    bot.send_message(chat, text).parse_mode(PARSE_MODE).reply_markup(markup).await?;
     Ok(())
 }

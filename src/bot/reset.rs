@@ -73,13 +73,13 @@ pub async fn receive_contact(
     let phone = match recovery.verify_contact(&claim).await? {
         Ok(phone) => phone,
         Err(refusal) => {
-            let key = match refusal {
-                ContactRefusal::NotOwnContact => "reset-contact-not-own",
-                ContactRefusal::NoUserId => "reset-contact-no-user",
-                ContactRefusal::InvalidPhone => "reset-contact-invalid",
-                ContactRefusal::NotPrivateChat => "reset-contact-not-private",
+            let text = match refusal {
+                ContactRefusal::NotOwnContact => t(lang, "reset-contact-not-own"),
+                ContactRefusal::NoUserId => t(lang, "reset-contact-no-user"),
+                ContactRefusal::InvalidPhone => t(lang, "reset-contact-invalid"),
+                ContactRefusal::NotPrivateChat => t(lang, "reset-contact-not-private"),
             };
-            bot.send_message(chat, t(lang, key))
+            bot.send_message(chat, text)
                 .parse_mode(PARSE_MODE)
                 .reply_markup(keyboards::share_contact(lang))
                 .await?;
@@ -107,7 +107,8 @@ pub async fn receive_contact(
         }
         several => {
             let account_ids = several.iter().map(|a| a.id).collect();
-            dialogue.update(State::ChoosingAccount { phone, account_ids }).await?;
+            let verified_at = recovery.now();
+            dialogue.update(State::ChoosingAccount { phone, account_ids, verified_at }).await?;
             bot.send_message(chat, t(lang, "reset-choose-account"))
                 .parse_mode(PARSE_MODE)
                 .reply_markup(keyboards::pick_account(lang, several))
@@ -137,17 +138,25 @@ pub async fn on_account_picked(
     settings: &BotSettings,
     account_id: i64,
 ) -> HandlerResult {
-    let phone: Option<Phone> = match current_state(dialogue).await {
-        State::ChoosingAccount { phone, account_ids } if account_ids.contains(&account_id) => {
-            Some(phone)
+    let offered: Option<(Phone, DateTime<Utc>)> = match current_state(dialogue).await {
+        State::ChoosingAccount { phone, account_ids, verified_at }
+            if account_ids.contains(&account_id) =>
+        {
+            Some((phone, verified_at))
         }
         _ => None,
     };
-    let Some(phone) = phone else {
+    let Some((phone, verified_at)) = offered else {
         bot.answer_callback_query(query.id).text(t(lang, "button-stale")).await?;
         return Ok(());
     };
     bot.answer_callback_query(query.id).await?;
+    if !recovery.contact_still_valid(verified_at) {
+        bot.send_message(dialogue.chat_id(), t(lang, "reset-contact-stale"))
+            .parse_mode(PARSE_MODE)
+            .await?;
+        return ask_for_contact(bot, dialogue.chat_id(), lang, dialogue).await;
+    }
     dialogue.update(State::Menu).await?;
     let chat = dialogue.chat_id();
     let outcome =
@@ -164,7 +173,7 @@ async fn send_outcome(
 ) -> HandlerResult {
     match outcome {
         IssueOutcome::Issued { url, expires_at, time_zone } => {
-            let expires = local_time(expires_at, time_zone.as_deref(), settings);
+            let expires = escape(&local_time(expires_at, time_zone.as_deref(), settings));
             let text = t_args(
                 lang,
                 "reset-link-sent",
@@ -178,7 +187,7 @@ async fn send_outcome(
                 .await?;
         }
         IssueOutcome::RateLimited { retry_at, time_zone } => {
-            let at = local_time(retry_at, time_zone.as_deref(), settings);
+            let at = escape(&local_time(retry_at, time_zone.as_deref(), settings));
             bot.send_message(chat, t_args(lang, "reset-rate-limited", &[("time", arg(at))]))
                 .parse_mode(PARSE_MODE)
                 .reply_markup(keyboards::back_to_menu(lang))

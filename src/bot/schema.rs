@@ -27,7 +27,8 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         .branch(dptree::entry().filter_command::<Command>().endpoint(menu::on_command))
         .branch(case![State::AwaitingContact].endpoint(reset::receive_contact))
         .branch(
-            case![State::ChoosingAccount { phone, account_ids }].endpoint(reset::remind_to_pick),
+            case![State::ChoosingAccount { phone, account_ids, verified_at }]
+                .endpoint(reset::remind_to_pick),
         )
         .branch(dptree::endpoint(menu::on_other_message));
 

@@ -1,5 +1,6 @@
 //! The dialogue state of a private chat, persisted as JSON in `dialogues`.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Phone;
@@ -14,6 +15,7 @@ pub enum State {
     Menu,
     /// "Forgot password": waiting for the user's own contact.
     AwaitingContact,
-    /// The verified phone has several accounts; waiting for a pick.
-    ChoosingAccount { phone: Phone, account_ids: Vec<i64> },
+    /// The phone verified at `verified_at` has several accounts; waiting
+    /// for a pick.
+    ChoosingAccount { phone: Phone, account_ids: Vec<i64>, verified_at: DateTime<Utc> },
 }

@@ -30,6 +30,20 @@ impl Phone {
         Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
+    /// A number Telegram itself vouches for (a shared contact): normalised
+    /// like [`Phone::parse`] when the numbering plan knows it, else taken as
+    /// plain E.164 digits. New ranges and Telegram's own +888 numbers must
+    /// not leave their owner stuck; they simply match no account.
+    pub fn from_telegram(raw: &str) -> Result<Self, InvalidPhone> {
+        Self::parse(raw).or_else(|_| {
+            let digits = raw.trim().trim_start_matches('+');
+            let plausible = (7..=15).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && !digits.starts_with('0');
+            if plausible { Ok(Phone(format!("+{digits}"))) } else { Err(InvalidPhone) }
+        })
+    }
+
     /// Trusts a value that was normalised before it was stored.
     pub fn from_stored(e164: String) -> Self {
         Phone(e164)
@@ -76,6 +90,15 @@ mod tests {
     fn garbage_is_refused() {
         for raw in ["", "+", "hello", "+7916abc4567", "123", "+0000000000", "1234567890123456789"] {
             assert_eq!(Phone::parse(raw), Err(InvalidPhone), "{raw}");
+        }
+    }
+
+    #[test]
+    fn telegram_numbers_outside_the_numbering_plan_are_kept_as_digits() {
+        assert_eq!(Phone::from_telegram("79161234567").unwrap().as_str(), "+79161234567");
+        assert_eq!(Phone::from_telegram("88801234567").unwrap().as_str(), "+88801234567");
+        for raw in ["", "123", "+0123456789", "7916abc4567", "1234567890123456"] {
+            assert_eq!(Phone::from_telegram(raw), Err(InvalidPhone), "{raw}");
         }
     }
 

@@ -1,5 +1,7 @@
 //! Proving identity by a shared Telegram contact.
 
+use chrono::{DateTime, Utc};
+
 use super::{Recovery, RecoveryResult};
 use crate::{
     domain::{Account, AuditEvent, Phone},
@@ -54,7 +56,7 @@ impl ContactClaim {
             Some(id) if id != self.sender_id => return Err(ContactRefusal::NotOwnContact),
             Some(_) => {}
         }
-        Phone::parse(&self.phone).map_err(|_| ContactRefusal::InvalidPhone)
+        Phone::from_telegram(&self.phone).map_err(|_| ContactRefusal::InvalidPhone)
     }
 }
 
@@ -96,6 +98,12 @@ impl Recovery {
             }
         }
         Ok(outcome)
+    }
+
+    /// Whether a phone verified at `verified_at` still proves identity; a
+    /// sensitive step after that asks for the contact again.
+    pub fn contact_still_valid(&self, verified_at: DateTime<Utc>) -> bool {
+        self.now() - verified_at <= self.policy.contact_ttl
     }
 
     /// The accounts a verified phone may recover.

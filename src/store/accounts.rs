@@ -61,9 +61,9 @@ impl Store {
         row.try_get("id")
     }
 
-    /// Every account on this phone, in login order.
+    /// Every account on this phone, oldest first (the same order on both backends).
     pub async fn accounts_by_phone(&self, phone: &Phone) -> StoreResult<Vec<Account>> {
-        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE phone = $1 ORDER BY login");
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE phone = $1 ORDER BY id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(phone.as_str())
             .fetch_all(&self.pool)

@@ -13,7 +13,7 @@ use super::{Store, StoreError, to_unix};
 /// Bumped whenever the shape of the bot's `State` changes incompatibly;
 /// rows of another version are treated as "no dialogue" (back to the menu)
 /// instead of failing every update of that chat.
-const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct Envelope<'a, D> {

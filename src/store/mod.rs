@@ -4,7 +4,7 @@
 
 mod accounts;
 mod audit;
-mod dialogues;
+pub mod dialogues;
 mod outbox;
 mod tokens;
 mod users;
