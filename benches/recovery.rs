@@ -11,11 +11,25 @@ use crm_recovery_bot::{
     clock::SystemClock,
     config::{DatabaseConfig, ResetPolicy},
     domain::{Lang, NewPassword, Phone},
-    recovery::{IssueOutcome, Recovery, hash_password, import_accounts},
+    recovery::{
+        CompletedReset, IssueOutcome, NewNotice, Notices, Recovery, hash_password, import_accounts,
+    },
     store::Store,
 };
 
 const ACCOUNTS: usize = 300;
+
+/// Notices are queued in the outbox as in production; nobody delivers them.
+#[derive(Debug)]
+struct QueueOnly;
+
+impl Notices for QueueOnly {
+    fn password_changed(&self, done: &CompletedReset) -> NewNotice {
+        NewNotice { chat_id: done.tg_user_id, text: "password changed".into(), reply_markup: None }
+    }
+
+    fn queued(&self) {}
+}
 
 fn report(what: &str, runs: usize, total: Duration) {
     let per = total / runs as u32;
@@ -72,6 +86,7 @@ async fn main() {
         Arc::new(SystemClock),
         ResetPolicy::default(),
         "https://crm.example.com".parse().expect("url"),
+        Arc::new(QueueOnly),
     );
     let mut links = Vec::new();
     let start = Instant::now();

@@ -61,19 +61,21 @@ pub fn telegram_client(config: &Config, limits: Limits) -> BotT {
 pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<RunningApp> {
     let store = Store::connect(&config.database).await.context("cannot open the database")?;
     store.migrate().await.context("cannot apply database migrations")?;
-    let recovery = Recovery::new(
-        store.clone(),
-        options.clock,
-        config.reset.clone(),
-        config.public_base_url.clone(),
-    );
-
     let bot = telegram_client(&config, options.telegram_limits);
     let me = bot.get_me().await.with_context(|| {
         format!("the Telegram Bot API at {} did not answer getMe", config.telegram_api_url)
     })?;
     tracing::info!(username = me.username(), "connected to the Telegram Bot API");
     bot::register_commands(&bot).await;
+
+    let (notifier, outbox) = TelegramNotifier::new(bot.clone(), store.clone());
+    let recovery = Recovery::new(
+        store.clone(),
+        options.clock,
+        config.reset.clone(),
+        config.public_base_url.clone(),
+        Arc::new(notifier),
+    );
 
     let listener = match options.http_listener {
         Some(listener) => listener,
@@ -83,9 +85,8 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     };
     let http_addr = listener.local_addr()?;
     let background_shutdown = CancellationToken::new();
-    let (notifier, outbox) = TelegramNotifier::new(bot.clone(), store.clone());
     let outbox_task = tokio::spawn(outbox.run(background_shutdown.clone()));
-    let http_state = HttpState { recovery: recovery.clone(), notifier };
+    let http_state = HttpState { recovery: recovery.clone() };
     let http_task = tokio::spawn(http::serve(listener, http_state, background_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 

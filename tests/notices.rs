@@ -3,7 +3,7 @@
 
 mod support;
 
-use crm_recovery_bot::{domain::Lang, i18n::t};
+use crm_recovery_bot::{domain::Lang, i18n::t, store::NewNotice};
 use reqwest::StatusCode;
 use support::*;
 
@@ -51,9 +51,12 @@ async fn pending_notices_are_delivered_after_a_restart(db: TestDb) {
     let mut app = TestApp::spawn(&db).await;
     app.stop_process().await;
     // Queued by a process that stopped before it could deliver.
-    let id =
-        app.store.enqueue_message(anna().id, "queued before the restart", None, app.now()).await;
-    id.unwrap();
+    let notice = NewNotice {
+        chat_id: anna().id,
+        text: "queued before the restart".into(),
+        reply_markup: None,
+    };
+    app.store.enqueue_notice(&notice, app.now()).await.unwrap();
     app.start_process().await;
     let notice = app.tg.next_sent(anna().id).await;
     assert_eq!(notice.text_str(), "queued before the restart");

@@ -17,6 +17,7 @@ on_both_backends!(
     concurrent_posts_with_one_link_change_the_password_once,
     fourth_link_in_an_hour_is_refused_until_the_window_passes,
     it_wasnt_me_is_recorded,
+    the_store_spends_a_token_exactly_once,
 );
 
 /// The whole path from /start to a working new password, in Russian.
@@ -290,5 +291,32 @@ async fn it_wasnt_me_is_recorded(db: TestDb) {
     let trail = app.store.audit_trail().await.unwrap();
     let disputed = trail.iter().find(|r| r.event == "password_change_disputed").unwrap();
     assert_eq!(disputed.tg_user_id, Some(user.id));
+    app.stop().await;
+}
+
+/// The guard itself, below the page's read-only check: the conditional
+/// UPDATE lets one spend through, sequentially and concurrently.
+async fn the_store_spends_a_token_exactly_once(db: TestDb) {
+    use crm_recovery_bot::{domain::ResetToken, store::NewNotice};
+
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    let token = ResetToken::from_url(link.rsplit('/').next().unwrap()).unwrap();
+    let stored = app.store.reset_token(&token.hash()).await.unwrap().unwrap();
+    let (token_id, account_id) = (stored.id, stored.account_id);
+    let notice = NewNotice { chat_id: user.id, text: "changed".into(), reply_markup: None };
+    let spend = || {
+        app.store.spend_token_and_set_password(token_id, account_id, "h", app.now(), &[], &notice)
+    };
+    let (first, second) = tokio::join!(spend(), spend());
+    let mut results = [first.unwrap(), second.unwrap()];
+    results.sort();
+    assert_eq!(results, [false, true]);
+    assert!(!spend().await.unwrap(), "and never again");
+    let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    assert_eq!(account.credentials_version, 1);
     app.stop().await;
 }

@@ -1,7 +1,8 @@
 //! Messages the bot sends on its own, outside a conversation. They go
-//! through the `outbox` table: written first, delivered by a worker that
-//! retries transient Telegram failures with backoff, so neither an outage
-//! nor a restart loses one.
+//! through the `outbox` table: written in the same transaction as the change
+//! they report, delivered by a worker that retries transient Telegram
+//! failures with backoff for a day, so neither an outage nor a restart
+//! loses one.
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,47 +18,46 @@ use tokio_util::sync::CancellationToken;
 use super::{BotT, PARSE_MODE, escape, keyboards};
 use crate::{
     i18n::{arg, t_args},
-    recovery::CompletedReset,
-    store::{OutboxMessage, Store, StoreResult},
+    recovery::{CompletedReset, Notices},
+    store::{NewNotice, OutboxMessage, Store, StoreResult},
 };
 
-/// Gives up on a notice after this many attempts (about 17 minutes).
-const MAX_ATTEMPTS: i64 = 10;
+/// Transient failures are retried with doubling pauses up to this long…
+const MAX_BACKOFF_SECS: i64 = 600;
+/// …for this long after the notice was queued; then it is given up.
+const GIVE_UP_AFTER_HOURS: i64 = 24;
 /// The longest the worker sleeps before looking at the outbox again.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 
-/// Queues notices; shared with the HTTP service. Cheap to clone.
-#[derive(Clone)]
+/// Renders notices for the outbox and wakes its worker. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct TelegramNotifier {
-    store: Store,
     wake: Arc<Notify>,
 }
 
 impl TelegramNotifier {
-    /// The notifier and the worker that delivers what it queues.
+    /// The notifier and the worker that delivers what is queued.
     pub fn new(bot: BotT, store: Store) -> (Self, OutboxWorker) {
         let wake = Arc::new(Notify::new());
-        let worker = OutboxWorker { bot, store: store.clone(), wake: Arc::clone(&wake) };
-        (Self { store, wake }, worker)
+        let worker = OutboxWorker { bot, store, wake: Arc::clone(&wake) };
+        (Self { wake }, worker)
     }
+}
 
+impl Notices for TelegramNotifier {
     /// "Your password was changed", with an "It wasn't me" button.
-    pub async fn password_changed(&self, done: &CompletedReset) -> StoreResult<()> {
+    fn password_changed(&self, done: &CompletedReset) -> NewNotice {
         let text = t_args(done.lang, "password-changed", &[("login", arg(escape(&done.login)))]);
-        self.enqueue(done.tg_user_id, &text, Some(keyboards::not_me(done.lang, done.account_id)))
-            .await
+        let markup = keyboards::not_me(done.lang, done.account_id);
+        NewNotice {
+            chat_id: done.tg_user_id,
+            text,
+            reply_markup: serde_json::to_string(&markup).ok(),
+        }
     }
 
-    async fn enqueue(
-        &self,
-        chat_id: i64,
-        text: &str,
-        markup: Option<InlineKeyboardMarkup>,
-    ) -> StoreResult<()> {
-        let markup = markup.and_then(|m| serde_json::to_string(&m).ok());
-        self.store.enqueue_message(chat_id, text, markup.as_deref(), Utc::now()).await?;
+    fn queued(&self) {
         self.wake.notify_one();
-        Ok(())
     }
 }
 
@@ -110,8 +110,12 @@ impl OutboxWorker {
         let now = Utc::now();
         match request.await {
             Ok(_) => self.store.mark_message_sent(message.id, now).await,
-            Err(error) if is_transient(&error) && message.attempts + 1 < MAX_ATTEMPTS => {
-                let backoff = chrono::Duration::seconds(1 << message.attempts.clamp(0, 9));
+            Err(error)
+                if is_transient(&error)
+                    && now - message.created_at < chrono::Duration::hours(GIVE_UP_AFTER_HOURS) =>
+            {
+                let pause = (1_i64 << message.attempts.clamp(0, 10)).min(MAX_BACKOFF_SECS);
+                let backoff = chrono::Duration::seconds(pause);
                 tracing::warn!(id = message.id, chat_id = message.chat_id, attempt = message.attempts + 1,
                     %error, "outbox: Telegram failed; will retry");
                 self.store.retry_message_at(message.id, now + backoff, &error.to_string()).await

@@ -7,13 +7,12 @@ use axum::{Router, routing::get};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{bot::TelegramNotifier, recovery::Recovery};
+use crate::recovery::Recovery;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct HttpState {
     pub recovery: Recovery,
-    pub notifier: TelegramNotifier,
 }
 
 pub fn router(state: HttpState) -> Router {

@@ -13,7 +13,7 @@ use super::HttpState;
 use crate::{
     domain::{Lang, PasswordRejection, password},
     i18n::{arg, t, t_args},
-    recovery::ResetFailure,
+    recovery::{RecoveryError, ResetFailure},
 };
 
 #[derive(Template)]
@@ -61,24 +61,26 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<ResetForm>,
 ) -> Response {
-    match state.recovery.complete_reset(&token, form.password, form.password_confirm).await {
-        Ok(Ok(done)) => {
-            if let Err(error) = state.notifier.password_changed(&done).await {
-                // The password did change; only the notice is missing.
-                tracing::error!(account_id = done.account_id, %error, "password-changed notice not queued");
-            }
-            page(
-                StatusCode::OK,
-                ResetPage {
-                    lang: done.lang.code(),
-                    title: t(done.lang, "page-title"),
-                    heading: t(done.lang, "page-done-heading"),
-                    message: Some(t(done.lang, "page-done-text")),
-                    error: None,
-                    form: None,
-                },
-            )
-        }
+    // On its own task: if the browser goes away mid-request, axum drops
+    // this handler, but a reset that has begun still finishes as a whole.
+    let recovery = state.recovery.clone();
+    let outcome = tokio::spawn(async move {
+        recovery.complete_reset(&token, form.password, form.password_confirm).await
+    })
+    .await
+    .unwrap_or_else(|e| Err(RecoveryError::Task(e.to_string())));
+    match outcome {
+        Ok(Ok(done)) => page(
+            StatusCode::OK,
+            ResetPage {
+                lang: done.lang.code(),
+                title: t(done.lang, "page-title"),
+                heading: t(done.lang, "page-done-heading"),
+                message: Some(t(done.lang, "page-done-text")),
+                error: None,
+                form: None,
+            },
+        ),
         Ok(Err(ResetFailure::Rejected { reason, lang, login })) => page(
             StatusCode::UNPROCESSABLE_ENTITY,
             form_page(lang, &login, Some(rejection_text(lang, reason))),
@@ -138,7 +140,7 @@ fn rejection_text(lang: Lang, reason: PasswordRejection) -> String {
     }
 }
 
-fn internal_error(error: crate::recovery::RecoveryError, lang: Lang) -> Response {
+fn internal_error(error: RecoveryError, lang: Lang) -> Response {
     tracing::error!(%error, "reset page failed");
     page(
         StatusCode::INTERNAL_SERVER_ERROR,

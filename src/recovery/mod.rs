@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+pub use crate::store::NewNotice;
 pub use credentials::{hash_password, verify_password};
 pub use identity::{ContactClaim, ContactRefusal};
 pub use import::{ImportError, ImportReport, import_accounts};
@@ -33,9 +34,21 @@ pub enum RecoveryError {
     Hashing(String),
     #[error("random number generator: {0}")]
     Random(String),
+    #[error("background task: {0}")]
+    Task(String),
 }
 
 pub type RecoveryResult<T> = Result<T, RecoveryError>;
+
+/// How the user is told about what happened to their account, outside the
+/// conversation. The rules decide *when*; the bot renders *what*. Notices
+/// are queued in the outbox inside the transaction that makes the change.
+pub trait Notices: Send + Sync + std::fmt::Debug {
+    /// "Your password was changed", ready to queue.
+    fn password_changed(&self, done: &CompletedReset) -> NewNotice;
+    /// Called after a notice was committed to the outbox.
+    fn queued(&self);
+}
 
 /// The recovery service: cheap to clone, shared by the bot and HTTP.
 #[derive(Debug, Clone)]
@@ -44,6 +57,7 @@ pub struct Recovery {
     clock: Arc<dyn Clock>,
     policy: ResetPolicy,
     public_base_url: Url,
+    notices: Arc<dyn Notices>,
 }
 
 impl Recovery {
@@ -52,8 +66,9 @@ impl Recovery {
         clock: Arc<dyn Clock>,
         policy: ResetPolicy,
         public_base_url: Url,
+        notices: Arc<dyn Notices>,
     ) -> Self {
-        Self { store, clock, policy, public_base_url }
+        Self { store, clock, policy, public_base_url, notices }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -146,29 +146,44 @@ impl Recovery {
                 return Ok(Err(ResetFailure::Rejected { reason, lang, login: account.login }));
             }
         };
-        let now = self.now();
-        if !self.store.spend_token_and_set_password(token.id, account.id, &new_hash, now).await? {
-            tracing::info!(account_id = account.id, "reset link lost a race or expired meanwhile");
-            self.audit(invalid_link(&token, "already_used")).await;
-            return Ok(Err(ResetFailure::InvalidLink));
-        }
-        tracing::info!(account_id = account.id, tg_user_id = token.tg_user_id, "password changed");
-        for event in [AuditEvent::ResetLinkUsed, AuditEvent::PasswordChanged] {
-            self.audit(AuditEntry {
-                event,
-                tg_user_id: Some(token.tg_user_id),
-                account_id: Some(account.id),
-                outcome: "ok",
-                detail: None,
-            })
-            .await;
-        }
-        Ok(Ok(CompletedReset {
+        let done = CompletedReset {
             account_id: account.id,
             tg_user_id: token.tg_user_id,
             lang,
             login: account.login,
-        }))
+        };
+        let records =
+            [AuditEvent::ResetLinkUsed, AuditEvent::PasswordChanged].map(|event| AuditEntry {
+                event,
+                tg_user_id: Some(done.tg_user_id),
+                account_id: Some(done.account_id),
+                outcome: "ok",
+                detail: None,
+            });
+        let notice = self.notices.password_changed(&done);
+        let changed = self
+            .store
+            .spend_token_and_set_password(
+                token.id,
+                account.id,
+                &new_hash,
+                self.now(),
+                &records,
+                &notice,
+            )
+            .await?;
+        if !changed {
+            tracing::info!(account_id = account.id, "reset link lost a race or expired meanwhile");
+            self.audit(invalid_link(&token, "already_used")).await;
+            return Ok(Err(ResetFailure::InvalidLink));
+        }
+        self.notices.queued();
+        tracing::info!(
+            account_id = done.account_id,
+            tg_user_id = done.tg_user_id,
+            "password changed"
+        );
+        Ok(Ok(done))
     }
 
     /// The stored token and its account, if the link may still be used;

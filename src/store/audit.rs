@@ -1,7 +1,7 @@
 //! The `audit_events` table: one row per security-relevant decision.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreResult, from_unix, to_unix};
 use crate::domain::AuditEvent;
@@ -30,19 +30,7 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn audit(&self, at: DateTime<Utc>, entry: AuditEntry) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, event, tg_user_id, account_id, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(to_unix(at))
-        .bind(entry.event.as_str())
-        .bind(entry.tg_user_id)
-        .bind(entry.account_id)
-        .bind(entry.outcome)
-        .bind(entry.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_audit(&mut *self.pool.acquire().await?, at, &entry).await
     }
 
     /// The audit trail, oldest first.
@@ -65,4 +53,25 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Writes one audit row on `conn`, which may be inside a transaction.
+pub(super) async fn insert_audit(
+    conn: &mut AnyConnection,
+    at: DateTime<Utc>,
+    entry: &AuditEntry,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, event, tg_user_id, account_id, outcome, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(to_unix(at))
+    .bind(entry.event.as_str())
+    .bind(entry.tg_user_id)
+    .bind(entry.account_id)
+    .bind(entry.outcome)
+    .bind(entry.detail.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

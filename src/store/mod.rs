@@ -20,7 +20,7 @@ use sqlx::{
 
 pub use accounts::NewAccount;
 pub use audit::{AuditEntry, AuditRow};
-pub use outbox::OutboxMessage;
+pub use outbox::{NewNotice, OutboxMessage};
 pub use tokens::StoredToken;
 
 use crate::config::{Backend, DatabaseConfig};

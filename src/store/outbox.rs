@@ -1,9 +1,18 @@
 //! The `outbox` table: notices waiting to be delivered to Telegram.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreResult, from_unix, to_unix};
+
+/// A notice to queue: HTML text (values escaped) and an optional inline
+/// keyboard as Bot API JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotice {
+    pub chat_id: i64,
+    pub text: String,
+    pub reply_markup: Option<String>,
+}
 
 /// A pending notice.
 #[derive(Debug, Clone)]
@@ -15,29 +24,14 @@ pub struct OutboxMessage {
     /// An inline keyboard as Bot API JSON.
     pub reply_markup: Option<String>,
     pub attempts: i64,
+    pub created_at: DateTime<Utc>,
 }
 
 const PENDING: &str = "sent_at IS NULL AND failed_at IS NULL";
 
 impl Store {
-    pub async fn enqueue_message(
-        &self,
-        chat_id: i64,
-        text: &str,
-        reply_markup: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<i64> {
-        let row = sqlx::query(
-            "INSERT INTO outbox (chat_id, text, reply_markup, created_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
-        )
-        .bind(chat_id)
-        .bind(text)
-        .bind(reply_markup)
-        .bind(to_unix(now))
-        .fetch_one(&self.pool)
-        .await?;
-        row.try_get("id")
+    pub async fn enqueue_notice(&self, notice: &NewNotice, now: DateTime<Utc>) -> StoreResult<()> {
+        insert_notice(&mut *self.pool.acquire().await?, notice, now).await
     }
 
     /// Pending notices due by `now`, oldest first.
@@ -47,7 +41,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutboxMessage>> {
         let sql = format!(
-            "SELECT id, chat_id, text, reply_markup, attempts FROM outbox \
+            "SELECT id, chat_id, text, reply_markup, attempts, created_at FROM outbox \
              WHERE {PENDING} AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -63,6 +57,7 @@ impl Store {
                     text: row.try_get("text")?,
                     reply_markup: row.try_get("reply_markup")?,
                     attempts: row.try_get("attempts")?,
+                    created_at: from_unix(row.try_get("created_at")?),
                 })
             })
             .collect()
@@ -118,4 +113,23 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Queues a notice on `conn`, which may be inside a transaction.
+pub(super) async fn insert_notice(
+    conn: &mut AnyConnection,
+    notice: &NewNotice,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO outbox (chat_id, text, reply_markup, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(notice.chat_id)
+    .bind(&notice.text)
+    .bind(notice.reply_markup.as_deref())
+    .bind(to_unix(now))
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Store, StoreResult, from_unix, to_unix};
+use super::{
+    AuditEntry, NewNotice, Store, StoreResult, audit::insert_audit, from_unix,
+    outbox::insert_notice, to_unix,
+};
 use crate::domain::TokenHash;
 
 /// A reset link as stored (never the token itself).
@@ -94,16 +97,20 @@ impl Store {
         .transpose()
     }
 
-    /// Spends the token and sets the new password in one transaction. The
-    /// conditional UPDATE is the single point where concurrent uses race:
-    /// exactly one sees a row to change. Returns false if the token was
-    /// already used, revoked or expired.
+    /// Spends the token, sets the new password, writes the audit rows and
+    /// queues the user's notice, all in one transaction: a reset never
+    /// happens without its record and its notice. The conditional UPDATE is
+    /// the single point where concurrent uses race: exactly one sees a row
+    /// to change. Returns false if the token was already used, revoked or
+    /// expired.
     pub async fn spend_token_and_set_password(
         &self,
         token_id: i64,
         account_id: i64,
         password_hash: &str,
         now: DateTime<Utc>,
+        audit: &[AuditEntry],
+        notice: &NewNotice,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
@@ -130,6 +137,10 @@ impl Store {
         .bind(account_id)
         .execute(&mut *tx)
         .await?;
+        for entry in audit {
+            insert_audit(&mut tx, now, entry).await?;
+        }
+        insert_notice(&mut tx, notice, now).await?;
         tx.commit().await?;
         Ok(true)
     }
