@@ -18,6 +18,7 @@ on_both_backends!(
     fourth_link_in_an_hour_is_refused_until_the_window_passes,
     it_wasnt_me_is_recorded,
     the_store_spends_a_token_exactly_once,
+    html_characters_in_names_and_logins_are_escaped,
 );
 
 /// The whole path from /start to a working new password, in Russian.
@@ -318,5 +319,38 @@ async fn the_store_spends_a_token_exactly_once(db: TestDb) {
     assert!(!spend().await.unwrap(), "and never again");
     let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
     assert_eq!(account.credentials_version, 1);
+    app.stop().await;
+}
+
+/// Telegram refuses HTML it cannot parse (the fake does too): every value
+/// from users or the CRM must be escaped, in chat and on the page.
+async fn html_characters_in_names_and_logins_are_escaped(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    app.import(
+        "login,email,phone,full_name,company\n\
+         r&d<ops>,rd@example.com,+79031112233,R&D <Ops>,Acme & Co\n",
+    )
+    .await;
+    let user = TgUser::new(3001, "Tom & <Jerry>", Some("en"));
+    app.tg.send_text(&user, "/start");
+    let greeting = app.tg.next_sent(user.id).await;
+    assert!(
+        greeting.text_str().starts_with("Hello, Tom &amp; &lt;Jerry&gt;!"),
+        "{}",
+        greeting.text_str()
+    );
+
+    let menu = greeting;
+    let data = menu.callback_data_for(&t(Lang::En, "menu-forgot-password")).unwrap();
+    app.tg.press_button(&user, &menu, &data);
+    app.tg.next_sent(user.id).await;
+    let link = link_in(&app.share_own_phone(&user, "79031112233").await);
+    let html = app.get(&link).await.text().await.unwrap();
+    assert!(html.contains("r&#38;d&#60;ops&#62;") && !html.contains("r&d<ops>"));
+
+    let password = "correct horse battery staple";
+    assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::OK);
+    let notice = app.tg.next_sent(user.id).await;
+    assert!(notice.text_str().contains("r&amp;d&lt;ops&gt;"), "{}", notice.text_str());
     app.stop().await;
 }

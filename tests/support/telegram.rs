@@ -1224,7 +1224,98 @@ fn check_caption(params: &Value) -> Result<Option<String>, ApiErr> {
     {
         return Err(ApiErr::bad_request("Bad Request: message caption is too long"));
     }
+    if let Some(c) = &caption {
+        check_entities(params, c)?;
+    }
     Ok(caption)
+}
+
+/// With `parse_mode: HTML`, Telegram refuses text that is not its HTML
+/// subset: unknown or unbalanced tags, and `<`, `>` or `&` that are not part
+/// of a tag or of an entity (`&lt;` `&gt;` `&amp;` `&quot;` or numeric).
+/// The fake refuses it the same way, so an unescaped value fails a test.
+fn check_entities(params: &Value, text: &str) -> Result<(), ApiErr> {
+    let html = str_param(params, "parse_mode").is_some_and(|m| m.eq_ignore_ascii_case("html"));
+    if !html {
+        return Ok(());
+    }
+    const TAGS: &[&str] = &[
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-emoji",
+    ];
+    let refuse = |why: String, at: usize| {
+        Err(ApiErr::bad_request(&format!(
+            "Bad Request: can't parse entities: {why} at byte offset {at}"
+        )))
+    };
+    let mut open: Vec<String> = Vec::new();
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => {
+                let Some(len) = text[i..].find('>') else {
+                    return refuse("unclosed start tag".into(), i);
+                };
+                let inner = &text[i + 1..i + len];
+                let (closing, body) = match inner.strip_prefix('/') {
+                    Some(rest) => (true, rest),
+                    None => (false, inner),
+                };
+                let name = body.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+                if !TAGS.contains(&name.as_str()) {
+                    return refuse(format!("unsupported start tag \"{name}\""), i);
+                }
+                if closing {
+                    if open.pop().as_deref() != Some(name.as_str()) {
+                        return refuse(format!("unmatched end tag \"{name}\""), i);
+                    }
+                } else {
+                    open.push(name);
+                }
+                i += len + 1;
+            }
+            b'>' => return refuse("character '>' is reserved".into(), i),
+            b'&' => {
+                let rest = &text[i + 1..];
+                let entity = rest.find(';').map(|end| &rest[..end]);
+                let known = entity.is_some_and(|e| {
+                    matches!(e, "lt" | "gt" | "amp" | "quot")
+                        || e.strip_prefix('#').is_some_and(|n| {
+                            n.strip_prefix('x').map_or_else(
+                                || !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
+                                |h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()),
+                            )
+                        })
+                });
+                if !known {
+                    return refuse("character '&' is reserved".into(), i);
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    match open.pop() {
+        Some(name) => {
+            refuse(format!("can't find end tag corresponding to start tag \"{name}\""), text.len())
+        }
+        None => Ok(()),
+    }
 }
 
 fn send_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
@@ -1236,6 +1327,7 @@ fn send_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
     if params.get("parse_mode").is_none() && text.chars().count() > 4096 {
         return Err(ApiErr::bad_request("Bad Request: message is too long"));
     }
+    check_entities(params, &text)?;
     let markup = markup_param(params)?;
     let mut m = bot_message(db, bot_id, chat_id, params, &markup)?;
     m.insert("text".into(), json!(text));
@@ -1342,6 +1434,7 @@ fn edit_message(db: &mut Db, method: &str, params: &Value) -> ApiResult {
             if text.trim().is_empty() {
                 return Err(ApiErr::bad_request("Bad Request: message text is empty"));
             }
+            check_entities(params, &text)?;
             if !obj.contains_key("text") {
                 return Err(ApiErr::bad_request(
                     "Bad Request: there is no text in the message to edit",
