@@ -1258,7 +1258,7 @@ fn check_entities(params: &Value, text: &str) -> Result<(), ApiErr> {
         "tg-emoji",
     ];
     let refuse = |why: String, at: usize| {
-        Err(ApiErr::bad_request(&format!(
+        Err(ApiErr::bad_request(format!(
             "Bad Request: can't parse entities: {why} at byte offset {at}"
         )))
     };
