@@ -1,0 +1,69 @@
+//! What an operator's log shows of a whole reset: enough to act on, and no
+//! secrets — no full phone numbers, tokens, passwords or the bot token.
+
+mod support;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use reqwest::StatusCode;
+use support::*;
+
+on_both_backends!(logs_mask_phones_and_never_show_secrets);
+
+/// Everything the application logs in this test binary.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn captured_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,crm_recovery_bot=trace,hyper=info,h2=info,sqlx=info")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        logs
+    })
+}
+
+async fn logs_mask_phones_and_never_show_secrets(db: TestDb) {
+    let logs = captured_logs();
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let user = ivan();
+    app.open_forgot_password(&user).await;
+    app.tg.send_contact(&user, IVAN_PHONE, Some(anna().id));
+    app.tg.next_sent(user.id).await;
+    let link = link_in(&app.share_own_phone(&user, IVAN_PHONE).await);
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let password = "вечерний звон гремит над рекой";
+    app.tg.garble_next("sendmessage");
+    assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::OK);
+    app.tg.next_sent(user.id).await;
+    app.stop().await;
+
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    for expected in ["contact verified", "+79*******67", "reset link issued", "password changed"] {
+        assert!(text.contains(expected), "the log lacks {expected:?}");
+    }
+    assert!(text.contains("will retry"), "the failed notice is logged for the operator");
+    for secret in ["79161234567", token.as_str(), password, "123:TEST", "Old-Password-2024!"] {
+        assert!(!text.contains(secret), "the log shows a secret: {secret:?}");
+    }
+}
