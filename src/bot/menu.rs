@@ -116,7 +116,7 @@ pub async fn on_callback(
     lang: Lang,
     storage: Arc<Store>,
     recovery: Recovery,
-    settings: reset::BotSettings,
+    settings: super::BotSettings,
 ) -> HandlerResult {
     let callback = query.data.as_deref().and_then(Callback::parse);
     let (Some(chat), Some(callback)) = (query.message.as_ref().map(|m| m.chat().id), callback)

@@ -18,10 +18,16 @@ use teloxide::{
 
 pub use commands::register_commands;
 pub use notify::{OutboxWorker, TelegramNotifier};
-pub use reset::BotSettings;
 pub use state::State;
 
 use crate::{domain::Lang, store::Store};
+
+/// Bot-wide settings handlers need.
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    /// Used to show times when the account has no time zone of its own.
+    pub default_time_zone: chrono_tz::Tz,
+}
 
 /// The bot type every handler takes: one alias, so the dispatcher's and the
 /// handlers' types cannot drift apart.

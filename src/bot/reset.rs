@@ -8,7 +8,7 @@ use teloxide::{
 };
 
 use super::{
-    BotDialogue, BotT, HandlerResult, PARSE_MODE, escape, keyboards,
+    BotDialogue, BotSettings, BotT, HandlerResult, PARSE_MODE, escape, keyboards,
     menu::{current_state, send_menu},
     no_preview,
     state::State,
@@ -18,13 +18,6 @@ use crate::{
     i18n::{arg, t, t_args},
     recovery::{ContactClaim, ContactRefusal, IssueOutcome, Recovery},
 };
-
-/// Bot-wide settings handlers need.
-#[derive(Debug, Clone)]
-pub struct BotSettings {
-    /// Used to show times when the account has no time zone of its own.
-    pub default_time_zone: Tz,
-}
 
 pub async fn ask_for_contact(
     bot: &BotT,

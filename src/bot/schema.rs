@@ -11,8 +11,8 @@ use teloxide::{
 };
 
 use super::{
-    BotT, HandlerResult, commands::Command, keyboards, menu, reset, reset::BotSettings,
-    state::State, user_lang,
+    BotSettings, BotT, HandlerResult, commands::Command, keyboards, menu, reset, state::State,
+    user_lang,
 };
 use crate::{domain::Lang, i18n::t, recovery::Recovery, store::Store};
 

@@ -38,6 +38,10 @@ macro_rules! on_both_backends {
             async fn postgres() {
                 match $crate::support::TestDb::postgres().await {
                     Some(db) => super::$scenario(db).await,
+                    // On CI a missing database must not pass as a skip.
+                    None if std::env::var_os("CI").is_some() => {
+                        panic!("CI is set but TEST_DATABASE_URL is not")
+                    }
                     None => eprintln!("TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
                 }
             }
