@@ -55,15 +55,13 @@ impl Phone {
 
     /// The number as logs may show it: country code and last two digits.
     pub fn masked(&self) -> String {
-        let digits = &self.0[1..];
+        // Char-based, so even a malformed stored value cannot panic here.
+        let digits: Vec<char> = self.0.trim_start_matches('+').chars().collect();
         let keep_head = digits.len().min(2);
         let keep_tail = 2.min(digits.len() - keep_head);
-        format!(
-            "+{}{}{}",
-            &digits[..keep_head],
-            "*".repeat(digits.len() - keep_head - keep_tail),
-            &digits[digits.len() - keep_tail..]
-        )
+        let head: String = digits[..keep_head].iter().collect();
+        let tail: String = digits[digits.len() - keep_tail..].iter().collect();
+        format!("+{head}{}{tail}", "*".repeat(digits.len() - keep_head - keep_tail))
     }
 }
 
@@ -107,5 +105,7 @@ mod tests {
         let phone = Phone::parse("+79161234567").unwrap();
         assert_eq!(phone.masked(), "+79*******67");
         assert!(!format!("{phone:?}").contains("1234567"));
+        assert_eq!(Phone::from_stored(String::new()).masked(), "+");
+        assert_eq!(Phone::from_stored("+7".into()).masked(), "+7");
     }
 }
