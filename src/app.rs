@@ -68,7 +68,8 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     tracing::info!(username = me.username(), "connected to the Telegram Bot API");
     bot::register_commands(&bot).await;
 
-    let (notifier, outbox) = TelegramNotifier::new(bot.clone(), store.clone());
+    let (notifier, outbox) =
+        TelegramNotifier::new(bot.clone(), store.clone(), Arc::clone(&options.clock));
     let recovery = Recovery::new(
         store.clone(),
         options.clock,

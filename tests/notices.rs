@@ -38,13 +38,29 @@ async fn password_changed_notice_survives_telegram_failures(db: TestDb) {
     // Telegram answers the next two sends with garbage (a failing proxy).
     app.tg.garble_next("sendmessage");
     app.tg.garble_next("sendmessage");
+    let before = app.tg.calls("sendmessage").len();
     assert_eq!(app.post_password(&link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
 
+    // Each retry waits for its backoff on the application's clock.
+    for failures in 1..=2 {
+        app.tg.wait_for_calls("sendmessage", before + failures).await;
+        app.advance(chrono::Duration::minutes(1));
+    }
     let notice = app.tg.next_sent(anna().id).await;
     assert!(notice.text_str().contains("anna.smith"));
     assert!(notice.callback_data_for(&t(Lang::En, "button-not-me")).is_some());
     assert_eq!(send_attempts(&app, anna().id, notice.text_str()), [true, true, false]);
+    // Stopping lets the worker finish recording the delivery.
     app.stop().await;
+
+    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    let row = sqlx::query("SELECT attempts, sent_at, last_error FROM outbox").fetch_one(&pool);
+    let row = row.await.unwrap();
+    use sqlx::Row;
+    assert_eq!(row.get::<i64, _>("attempts"), 3);
+    assert!(row.get::<Option<i64>, _>("sent_at").is_some());
+    assert!(row.get::<String, _>("last_error").contains("JSON"), "the cause is kept for operators");
+    pool.close().await;
 }
 
 async fn pending_notices_are_delivered_after_a_restart(db: TestDb) {

@@ -6,7 +6,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
 use teloxide::{
     ApiError, RequestError,
     prelude::*,
@@ -17,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BotT, PARSE_MODE, escape, keyboards};
 use crate::{
+    clock::Clock,
     i18n::{arg, t_args},
     recovery::{CompletedReset, Notices},
     store::{NewNotice, OutboxMessage, Store, StoreResult},
@@ -36,10 +36,11 @@ pub struct TelegramNotifier {
 }
 
 impl TelegramNotifier {
-    /// The notifier and the worker that delivers what is queued.
-    pub fn new(bot: BotT, store: Store) -> (Self, OutboxWorker) {
+    /// The notifier and the worker that delivers what is queued. The worker
+    /// keeps time by the same clock the rules use to queue.
+    pub fn new(bot: BotT, store: Store, clock: Arc<dyn Clock>) -> (Self, OutboxWorker) {
         let wake = Arc::new(Notify::new());
-        let worker = OutboxWorker { bot, store, wake: Arc::clone(&wake) };
+        let worker = OutboxWorker { bot, store, clock, wake: Arc::clone(&wake) };
         (Self { wake }, worker)
     }
 }
@@ -65,6 +66,7 @@ impl Notices for TelegramNotifier {
 pub struct OutboxWorker {
     bot: BotT,
     store: Store,
+    clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
 }
 
@@ -75,7 +77,9 @@ impl OutboxWorker {
                 tracing::error!(%error, "outbox: database unavailable");
             }
             let pause = match self.store.next_message_due().await {
-                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default().min(IDLE_RECHECK),
+                Ok(Some(due)) => {
+                    (due - self.clock.now()).to_std().unwrap_or_default().min(IDLE_RECHECK)
+                }
                 _ => IDLE_RECHECK,
             };
             tokio::select! {
@@ -88,7 +92,7 @@ impl OutboxWorker {
 
     async fn deliver_due(&self) -> StoreResult<()> {
         loop {
-            let due = self.store.due_messages(Utc::now(), 50).await?;
+            let due = self.store.due_messages(self.clock.now(), 50).await?;
             if due.is_empty() {
                 return Ok(());
             }
@@ -107,7 +111,7 @@ impl OutboxWorker {
                 Err(error) => tracing::error!(id = message.id, %error, "outbox: keyboard dropped"),
             }
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         match request.await {
             Ok(_) => self.store.mark_message_sent(message.id, now).await,
             Err(error)
