@@ -19,6 +19,7 @@ on_both_backends!(
     it_wasnt_me_is_recorded,
     the_store_spends_a_token_exactly_once,
     html_characters_in_names_and_logins_are_escaped,
+    the_hourly_link_limit_holds_under_concurrent_requests,
 );
 
 /// The whole path from /start to a working new password, in Russian.
@@ -352,5 +353,37 @@ async fn html_characters_in_names_and_logins_are_escaped(db: TestDb) {
     assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::OK);
     let notice = app.tg.next_sent(user.id).await;
     assert!(notice.text_str().contains("r&amp;d&lt;ops&gt;"), "{}", notice.text_str());
+    app.stop().await;
+}
+
+/// Six simultaneous requests for one account at a limit of three: exactly
+/// three links are stored, on both backends.
+async fn the_hourly_link_limit_holds_under_concurrent_requests(db: TestDb) {
+    use crm_recovery_bot::{domain::ResetToken, store::NewResetToken};
+
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    let hashes: Vec<_> = (0..6).map(|_| ResetToken::generate().unwrap().hash()).collect();
+    let now = app.now();
+    let requests = hashes.iter().map(|hash| {
+        let store = app.store.clone();
+        let new = NewResetToken {
+            account_id: account.id,
+            hash,
+            tg_user_id: anna().id,
+            language: "en",
+            now,
+            expires_at: now + chrono::Duration::minutes(15),
+        };
+        async move {
+            store.insert_reset_token_within_limit(&new, now - chrono::Duration::hours(1), 3).await
+        }
+    });
+    let results = futures::future::join_all(requests).await;
+    let stored = results.into_iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    assert_eq!(stored, 3);
+    let issued = app.store.reset_links_issued_since(account.id, now - chrono::Duration::hours(1));
+    assert_eq!(issued.await.unwrap().len(), 3);
     app.stop().await;
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{Recovery, RecoveryError, RecoveryResult, credentials};
 use crate::{
     domain::{Account, AuditEvent, Lang, NewPassword, PasswordRejection, Phone, ResetToken},
-    store::{AuditEntry, StoredToken},
+    store::{AuditEntry, NewResetToken, StoredToken},
 };
 
 /// The answer to "send me a reset link".
@@ -65,11 +65,22 @@ impl Recovery {
             _ => return Ok(IssueOutcome::NotYours),
         };
         let window = Duration::hours(1);
-        let recent = self.store.reset_links_issued_since(account.id, now - window).await?;
         let limit = self.policy.links_per_hour as usize;
-        if recent.len() >= limit {
+        let token = ResetToken::generate().map_err(|e| RecoveryError::Random(e.to_string()))?;
+        let expires_at = now + self.policy.link_ttl;
+        let new = NewResetToken {
+            account_id: account.id,
+            hash: &token.hash(),
+            tg_user_id,
+            language: lang.code(),
+            now,
+            expires_at,
+        };
+        let stored = self.store.insert_reset_token_within_limit(&new, now - window, limit).await?;
+        if let Err(recent) = stored {
             // The link that must leave the window before another is allowed.
-            let retry_at = recent[recent.len() - limit] + window;
+            let oldest = recent.get(recent.len().saturating_sub(limit)).copied();
+            let retry_at = oldest.unwrap_or(now) + window;
             tracing::info!(tg_user_id, account_id, %retry_at, "reset link rate-limited");
             self.audit(AuditEntry {
                 event: AuditEvent::ResetLinkRateLimited,
@@ -81,11 +92,6 @@ impl Recovery {
             .await;
             return Ok(IssueOutcome::RateLimited { retry_at, time_zone: account.time_zone });
         }
-        let token = ResetToken::generate().map_err(|e| RecoveryError::Random(e.to_string()))?;
-        let expires_at = now + self.policy.link_ttl;
-        self.store
-            .insert_reset_token(account.id, &token.hash(), tg_user_id, lang.code(), now, expires_at)
-            .await?;
         tracing::info!(tg_user_id, account_id, %expires_at, "reset link issued");
         self.audit(AuditEntry {
             event: AuditEvent::ResetLinkIssued,

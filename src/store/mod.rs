@@ -21,7 +21,7 @@ use sqlx::{
 pub use accounts::NewAccount;
 pub use audit::{AuditEntry, AuditRow};
 pub use outbox::{NewNotice, OutboxMessage};
-pub use tokens::StoredToken;
+pub use tokens::{NewResetToken, StoredToken};
 
 use crate::config::{Backend, DatabaseConfig};
 

@@ -9,6 +9,17 @@ use super::{
 };
 use crate::domain::TokenHash;
 
+/// A link to store: the hash of its token and who asked for it.
+#[derive(Debug, Clone)]
+pub struct NewResetToken<'a> {
+    pub account_id: i64,
+    pub hash: &'a TokenHash,
+    pub tg_user_id: i64,
+    pub language: &'a str,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A reset link as stored (never the token itself).
 #[derive(Debug, Clone)]
 pub struct StoredToken {
@@ -40,38 +51,60 @@ impl Store {
         rows.iter().map(|row| Ok(from_unix(row.try_get("created_at")?))).collect()
     }
 
-    /// Stores a new link and revokes the account's older unused ones, atomically.
-    pub async fn insert_reset_token(
+    /// Stores a new link unless the account already has `limit` links
+    /// created after `window_start`, and revokes its older unused ones, all
+    /// in one transaction. Touching the account row first serialises
+    /// concurrent requests for one account on both backends (a row lock on
+    /// PostgreSQL, the write lock on SQLite), so the limit cannot be raced.
+    /// `Err` carries the creation times that filled the window, oldest first.
+    pub async fn insert_reset_token_within_limit(
         &self,
-        account_id: i64,
-        hash: &TokenHash,
-        tg_user_id: i64,
-        language: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+        new: &NewResetToken<'_>,
+        window_start: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Result<(), Vec<DateTime<Utc>>>> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
+            .bind(new.account_id)
+            .execute(&mut *tx)
+            .await?;
+        let recent: Vec<DateTime<Utc>> = sqlx::query(
+            "SELECT created_at FROM reset_tokens WHERE account_id = $1 AND created_at > $2 \
+             ORDER BY created_at",
+        )
+        .bind(new.account_id)
+        .bind(to_unix(window_start))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok(from_unix(row.try_get("created_at")?)))
+        .collect::<StoreResult<_>>()?;
+        if recent.len() >= limit {
+            tx.rollback().await?;
+            return Ok(Err(recent));
+        }
         sqlx::query(
             "UPDATE reset_tokens SET revoked_at = $1 \
              WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL",
         )
-        .bind(to_unix(now))
-        .bind(account_id)
+        .bind(to_unix(new.now))
+        .bind(new.account_id)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO reset_tokens (account_id, token_hash, tg_user_id, language, created_at, \
                  expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(account_id)
-        .bind(&hash.0)
-        .bind(tg_user_id)
-        .bind(language)
-        .bind(to_unix(now))
-        .bind(to_unix(expires_at))
+        .bind(new.account_id)
+        .bind(&new.hash.0)
+        .bind(new.tg_user_id)
+        .bind(new.language)
+        .bind(to_unix(new.now))
+        .bind(to_unix(new.expires_at))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
     pub async fn reset_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>> {
