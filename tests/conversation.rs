@@ -38,7 +38,7 @@ async fn restart_mid_conversation_resumes_the_dialogue(db: TestDb) {
 
 async fn unreadable_stored_state_falls_back_to_the_menu(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    let pool = db.raw_pool().await;
     let current = crm_recovery_bot::store::dialogues::STATE_VERSION;
     let stored = [
         // Written by an older version of the bot, in its own shape.
@@ -200,7 +200,7 @@ async fn rate_limited_telegram_replies_are_retried(db: TestDb) {
 async fn database_failure_gets_an_apology_not_silence(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let user = ivan();
-    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    let pool = db.raw_pool().await;
     sqlx::query("ALTER TABLE dialogues RENAME TO dialogues_away").execute(&pool).await.unwrap();
 
     app.tg.send_text(&user, "/start");

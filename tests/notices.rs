@@ -53,7 +53,7 @@ async fn password_changed_notice_survives_telegram_failures(db: TestDb) {
     // Stopping lets the worker finish recording the delivery.
     app.stop().await;
 
-    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    let pool = db.raw_pool().await;
     let row = sqlx::query("SELECT attempts, sent_at, last_error FROM outbox").fetch_one(&pool);
     let row = row.await.unwrap();
     use sqlx::Row;
@@ -95,7 +95,7 @@ async fn notice_to_a_user_who_blocked_the_bot_is_given_up(db: TestDb) {
     let notice = app.tg.next_sent(ivan().id).await;
     assert!(notice.text_str().contains("ivan.petrov"));
     // Anna's was refused once and not retried.
-    let pool = sqlx::AnyPool::connect(&db.config.url).await.unwrap();
+    let pool = db.raw_pool().await;
     let row = sqlx::query("SELECT attempts, failed_at, last_error FROM outbox WHERE chat_id = $1")
         .bind(anna().id)
         .fetch_one(&pool)

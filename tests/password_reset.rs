@@ -120,6 +120,10 @@ async fn happy_path_in_english(db: TestDb) {
     let html = app.get(&link).await.text().await.unwrap();
     assert!(html.contains("<html lang=\"en\">"));
     assert!(html.contains("Set a new password"));
+    assert!(
+        html.contains(r#"minlength="10" maxlength="128""#),
+        "the browser checks the length too"
+    );
 
     let password = "correct horse battery staple";
     let done = app.post_password(&link, password, password).await;

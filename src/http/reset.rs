@@ -28,6 +28,9 @@ struct ResetPage {
 }
 
 struct FormLabels {
+    /// Password length bounds, for the browser's own check.
+    min: usize,
+    max: usize,
     account: String,
     rules: String,
     password: String,
@@ -100,6 +103,8 @@ fn form_page(lang: Lang, login: &str, error: Option<String>) -> ResetPage {
         message: None,
         error,
         form: Some(FormLabels {
+            min: password::MIN_CHARS,
+            max: password::MAX_CHARS,
             account: t_args(lang, "page-account", &[("login", arg(login))]),
             rules: t_args(
                 lang,

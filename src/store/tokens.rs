@@ -1,7 +1,7 @@
 //! The `reset_tokens` table: hashes of one-time reset links.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{
     AuditEntry, NewNotice, Store, StoreResult, audit::insert_audit, from_unix,
@@ -27,7 +27,6 @@ pub struct StoredToken {
     pub account_id: i64,
     pub tg_user_id: i64,
     pub language: String,
-    pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -40,15 +39,7 @@ impl Store {
         account_id: i64,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
-        let rows = sqlx::query(
-            "SELECT created_at FROM reset_tokens WHERE account_id = $1 AND created_at > $2 \
-             ORDER BY created_at",
-        )
-        .bind(account_id)
-        .bind(to_unix(since))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| Ok(from_unix(row.try_get("created_at")?))).collect()
+        links_created_since(&mut *self.pool.acquire().await?, account_id, since).await
     }
 
     /// Stores a new link unless the account already has `limit` links
@@ -68,17 +59,7 @@ impl Store {
             .bind(new.account_id)
             .execute(&mut *tx)
             .await?;
-        let recent: Vec<DateTime<Utc>> = sqlx::query(
-            "SELECT created_at FROM reset_tokens WHERE account_id = $1 AND created_at > $2 \
-             ORDER BY created_at",
-        )
-        .bind(new.account_id)
-        .bind(to_unix(window_start))
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| Ok(from_unix(row.try_get("created_at")?)))
-        .collect::<StoreResult<_>>()?;
+        let recent = links_created_since(&mut tx, new.account_id, window_start).await?;
         if recent.len() >= limit {
             tx.rollback().await?;
             return Ok(Err(recent));
@@ -109,8 +90,8 @@ impl Store {
 
     pub async fn reset_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>> {
         let row = sqlx::query(
-            "SELECT id, account_id, tg_user_id, language, created_at, expires_at, used_at, \
-                 revoked_at FROM reset_tokens WHERE token_hash = $1",
+            "SELECT id, account_id, tg_user_id, language, expires_at, used_at, revoked_at \
+             FROM reset_tokens WHERE token_hash = $1",
         )
         .bind(&hash.0)
         .fetch_optional(&self.pool)
@@ -121,7 +102,6 @@ impl Store {
                 account_id: row.try_get("account_id")?,
                 tg_user_id: row.try_get("tg_user_id")?,
                 language: row.try_get("language")?,
-                created_at: from_unix(row.try_get("created_at")?),
                 expires_at: from_unix(row.try_get("expires_at")?),
                 used_at: row.try_get::<Option<i64>, _>("used_at")?.map(from_unix),
                 revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_unix),
@@ -177,4 +157,22 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Creation times of the account's links after `since`, oldest first, read
+/// on `conn` (which may be inside a transaction).
+async fn links_created_since(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<DateTime<Utc>>> {
+    let rows = sqlx::query(
+        "SELECT created_at FROM reset_tokens WHERE account_id = $1 AND created_at > $2 \
+         ORDER BY created_at",
+    )
+    .bind(account_id)
+    .bind(to_unix(since))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|row| Ok(from_unix(row.try_get("created_at")?))).collect()
 }

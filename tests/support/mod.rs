@@ -68,6 +68,13 @@ impl TestDb {
         }
     }
 
+    /// A separate pool on this database, for tests that inspect or break
+    /// tables behind the application's back.
+    pub async fn raw_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.config.url).await.expect("raw pool")
+    }
+
     /// A fresh database on the server of `TEST_DATABASE_URL`, or `None`.
     pub async fn postgres() -> Option<Self> {
         let server = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
