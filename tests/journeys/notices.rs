@@ -1,11 +1,9 @@
 //! Notices the bot sends on its own reach the user despite Telegram
 //! failures and restarts.
 
-mod support;
-
+use crate::support::*;
 use crm_recovery_bot::{domain::Lang, i18n::t, store::NewNotice};
 use reqwest::StatusCode;
-use support::*;
 
 on_both_backends!(
     password_changed_notice_survives_telegram_failures,

@@ -1,7 +1,6 @@
 //! Test support: a database per test (SQLite file, or a fresh PostgreSQL
 //! database when `TEST_DATABASE_URL` is set), the fake Bot API server, and
 //! the real application spawned against both.
-#![allow(dead_code)]
 
 pub mod telegram;
 

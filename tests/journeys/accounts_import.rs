@@ -1,10 +1,8 @@
 //! An operator loads accounts from CSV: bad rows are reported by line, good
 //! rows still import, passwords are hashed.
 
-mod support;
-
+use crate::support::*;
 use crm_recovery_bot::recovery::verify_password;
-use support::*;
 
 on_both_backends!(csv_with_bad_rows_imports_the_good_ones, reimport_updates_by_login);
 

@@ -1,11 +1,9 @@
 //! A user who forgot their password gets a one-time link in Telegram and
 //! sets a new password on the reset page.
 
-mod support;
-
+use crate::support::*;
 use crm_recovery_bot::{domain::Lang, i18n::t, recovery::verify_password};
 use reqwest::StatusCode;
-use support::*;
 
 on_both_backends!(
     happy_path_in_russian,

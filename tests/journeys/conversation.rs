@@ -1,11 +1,9 @@
 //! The conversation around the flows: restarts, languages, commands, the
 //! menu's other topics, and Telegram's own errors.
 
-mod support;
-
+use crate::support::*;
 use crm_recovery_bot::{bot::State, domain::Lang, i18n::t};
 use std::sync::Arc;
-use support::*;
 use teloxide::{dispatching::dialogue::Storage, types::ChatId};
 
 on_both_backends!(

@@ -1,10 +1,8 @@
 //! Proving who you are with Telegram's share-contact button, and what the
 //! bot says to everything that is not the user's own contact.
 
-mod support;
-
+use crate::support::*;
 use crm_recovery_bot::{domain::Lang, i18n::t};
-use support::*;
 
 on_both_backends!(
     someone_elses_contact_is_refused,

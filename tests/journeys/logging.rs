@@ -1,15 +1,13 @@
 //! What an operator's log shows of a whole reset: enough to act on, and no
 //! secrets — no full phone numbers, tokens, passwords or the bot token.
 
-mod support;
-
 use std::{
     io::Write,
     sync::{Arc, Mutex, OnceLock},
 };
 
+use crate::support::*;
 use reqwest::StatusCode;
-use support::*;
 
 on_both_backends!(logs_mask_phones_and_never_show_secrets);
 

@@ -1,11 +1,9 @@
 //! The binary as an operator meets it: bad configuration stops start-up
 //! with one line naming the variable; import reports bad rows by line.
 
-mod support;
-
 use std::process::Command;
 
-use support::{FakeTelegram, TgUser};
+use crate::support::{FakeTelegram, TgUser};
 
 fn bot() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crm-recovery-bot"));

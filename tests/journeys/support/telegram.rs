@@ -10,7 +10,7 @@
 //!
 //! Every test owns its own instance; the server stops when the last clone is
 //! dropped.
-#![allow(dead_code)]
+#![allow(dead_code)] // TEMPORARY: the fake is being trimmed to what the bot calls
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

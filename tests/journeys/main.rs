@@ -1,0 +1,15 @@
+//! Every user journey in one test binary: the real application against a
+//! fake Telegram Bot API server and a real database (SQLite, and PostgreSQL
+//! when `TEST_DATABASE_URL` is set). One binary links once and shares the
+//! support code; each module is one thing a person does.
+
+#[macro_use]
+mod support;
+
+mod accounts_import;
+mod cli;
+mod conversation;
+mod identity;
+mod logging;
+mod notices;
+mod password_reset;
