@@ -10,7 +10,7 @@ use std::{
 use crm_recovery_bot::{
     clock::SystemClock,
     config::{DatabaseConfig, ResetPolicy},
-    domain::{Lang, NewPassword, Phone},
+    domain::{Lang, NewPassword, PasswordContext, PasswordPolicy, Phone},
     recovery::{
         CompletedReset, IssueOutcome, NewNotice, Notices, Recovery, hash_password, import_accounts,
     },
@@ -75,7 +75,8 @@ async fn main() {
         let checked = NewPassword::parse(
             "correct horse battery staple",
             "correct horse battery staple",
-            &["bench1", "bench1@example.com"],
+            &PasswordContext::new("bench1", "bench1@example.com", "Bench One", "Bench"),
+            &PasswordPolicy::default(),
         );
         assert!(checked.is_ok());
     }

@@ -13,10 +13,3 @@ page-invalid-heading = This link doesn't work
 page-invalid-text = It may have expired, been used already, or been replaced by a newer one. Ask the Telegram bot for a new link.
 page-error-heading = Something went wrong
 page-error-text = We couldn't complete the request. Please try again in a few minutes.
-
-password-too-short = The password is too short: use at least { $min } characters.
-password-too-long = The password is too long: use at most { $max } characters.
-password-too-weak = This password is too easy to guess. Try a longer one, for example a few unrelated words.
-password-contains-identity = The password must not contain your login or e-mail.
-password-mismatch = The two passwords don't match.
-password-same-as-current = That is your current password. Please choose a new one.

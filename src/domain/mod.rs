@@ -10,6 +10,6 @@ pub mod token;
 pub use account::{Account, Email, Login};
 pub use audit::AuditEvent;
 pub use lang::Lang;
-pub use password::{NewPassword, PasswordRejection};
+pub use password::{NewPassword, PasswordContext, PasswordPolicy, PasswordRejection};
 pub use phone::Phone;
 pub use token::{ResetToken, TokenHash};

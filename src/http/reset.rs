@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::HttpState;
 use crate::{
-    domain::{Lang, PasswordRejection, password},
-    i18n::{arg, t, t_args},
+    domain::{Lang, PasswordPolicy, PasswordRejection},
+    i18n::{arg, password_rejection, t, t_args},
     recovery::{RecoveryError, ResetFailure},
 };
 
@@ -96,6 +96,7 @@ pub async fn submit(
 }
 
 fn form_page(lang: Lang, login: &str, error: Option<String>) -> ResetPage {
+    let policy = PasswordPolicy::default();
     ResetPage {
         lang: lang.code(),
         title: t(lang, "page-title"),
@@ -103,13 +104,13 @@ fn form_page(lang: Lang, login: &str, error: Option<String>) -> ResetPage {
         message: None,
         error,
         form: Some(FormLabels {
-            min: password::MIN_CHARS,
-            max: password::MAX_CHARS,
+            min: policy.min_length,
+            max: policy.max_length,
             account: t_args(lang, "page-account", &[("login", arg(login))]),
             rules: t_args(
                 lang,
                 "page-rules",
-                &[("min", password::MIN_CHARS.into()), ("max", password::MAX_CHARS.into())],
+                &[("min", policy.min_length.into()), ("max", policy.max_length.into())],
             ),
             password: t(lang, "page-password"),
             confirm: t(lang, "page-confirm"),
@@ -131,18 +132,7 @@ fn invalid_page(lang: Lang) -> ResetPage {
 }
 
 fn rejection_text(lang: Lang, reason: PasswordRejection) -> String {
-    match reason {
-        PasswordRejection::TooShort => {
-            t_args(lang, "password-too-short", &[("min", password::MIN_CHARS.into())])
-        }
-        PasswordRejection::TooLong => {
-            t_args(lang, "password-too-long", &[("max", password::MAX_CHARS.into())])
-        }
-        PasswordRejection::TooWeak => t(lang, "password-too-weak"),
-        PasswordRejection::ContainsIdentity => t(lang, "password-contains-identity"),
-        PasswordRejection::Mismatch => t(lang, "password-mismatch"),
-        PasswordRejection::SameAsCurrent => t(lang, "password-same-as-current"),
-    }
+    password_rejection(lang, &reason)
 }
 
 fn internal_error(error: RecoveryError, lang: Lang) -> Response {

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use super::{RecoveryResult, credentials};
 use crate::{
-    domain::{Email, Lang, Login, Phone, password},
+    domain::{Email, Lang, Login, PasswordPolicy, Phone},
     store::{NewAccount, Store},
 };
 
@@ -111,9 +111,9 @@ fn parse_row(field: &dyn Fn(&str) -> String) -> Result<(NewAccount, Option<Strin
 
     let password = optional("password");
     if let Some(p) = &password
-        && p.chars().count() > password::MAX_CHARS
+        && p.chars().count() > PasswordPolicy::MAX_LENGTH
     {
-        return Err(format!("password: longer than {} characters", password::MAX_CHARS));
+        return Err(format!("password: longer than {} characters", PasswordPolicy::MAX_LENGTH));
     }
     let locale = optional("locale")
         .map(|code| {

@@ -4,7 +4,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Recovery, RecoveryError, RecoveryResult, credentials};
 use crate::{
-    domain::{Account, AuditEvent, Lang, NewPassword, PasswordRejection, Phone, ResetToken},
+    domain::{
+        Account, AuditEvent, Lang, NewPassword, PasswordContext, PasswordPolicy, PasswordRejection,
+        Phone, ResetToken,
+    },
     store::{AuditEntry, NewResetToken, StoredToken},
 };
 
@@ -251,16 +254,12 @@ fn check_and_hash(
     password: &str,
     confirmation: &str,
 ) -> RecoveryResult<Result<String, PasswordRejection>> {
-    let email_name = account.email.split('@').next().unwrap_or_default();
-    let identity = [account.login.as_str(), account.email.as_str(), email_name];
-    let new_password = match NewPassword::parse(password, confirmation, &identity) {
+    let context =
+        PasswordContext::new(&account.login, &account.email, &account.full_name, &account.company);
+    let policy = PasswordPolicy::default();
+    let new_password = match NewPassword::parse(password, confirmation, &context, &policy) {
         Ok(new_password) => new_password,
         Err(reason) => return Ok(Err(reason)),
     };
-    if let Some(current) = &account.password_hash
-        && credentials::verify_blocking(new_password.expose(), current)?
-    {
-        return Ok(Err(PasswordRejection::SameAsCurrent));
-    }
     credentials::hash_blocking(new_password.expose()).map(Ok)
 }
