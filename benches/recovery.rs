@@ -9,26 +9,24 @@ use std::{
 
 use crm_recovery_bot::{
     clock::SystemClock,
-    config::{DatabaseConfig, ResetPolicy},
-    domain::{Lang, NewPassword, PasswordContext, PasswordPolicy, Phone},
+    config::DatabaseConfig,
+    domain::{
+        Lang, NewPassword, PasswordContext, PasswordPolicy, Phone, PublicUrls, TelegramUserId,
+    },
     recovery::{
-        CompletedReset, IssueOutcome, NewNotice, Notices, Recovery, hash_password, import_accounts,
+        HashingQueue, IssueOutcome, OutboxWaker, Policies, Recovery, hash_password, import_accounts,
     },
     store::Store,
 };
 
 const ACCOUNTS: usize = 300;
 
-/// Notices are queued in the outbox as in production; nobody delivers them.
+/// Deliveries are queued in the outbox as in production; nobody delivers them.
 #[derive(Debug)]
 struct QueueOnly;
 
-impl Notices for QueueOnly {
-    fn password_changed(&self, done: &CompletedReset) -> NewNotice {
-        NewNotice { chat_id: done.tg_user_id, text: "password changed".into(), reply_markup: None }
-    }
-
-    fn queued(&self) {}
+impl OutboxWaker for QueueOnly {
+    fn wake(&self) {}
 }
 
 fn report(what: &str, runs: usize, total: Duration) {
@@ -59,7 +57,9 @@ async fn main() {
     }
     let start = Instant::now();
     let imported =
-        import_accounts(&store, csv.as_bytes(), chrono::Utc::now()).await.expect("import");
+        import_accounts(&store, csv.as_bytes(), &PasswordPolicy::default(), chrono::Utc::now())
+            .await
+            .expect("import");
     report("import CSV row (no password)", imported.imported, start.elapsed());
 
     let runs = 10;
@@ -85,26 +85,32 @@ async fn main() {
     let recovery = Recovery::new(
         store.clone(),
         Arc::new(SystemClock),
-        ResetPolicy::default(),
-        "https://crm.example.com".parse().expect("url"),
+        Policies::default(),
+        PublicUrls::new("https://crm.example.com".parse().expect("url")),
+        HashingQueue::new(64),
         Arc::new(QueueOnly),
     );
     let mut links = Vec::new();
     let start = Instant::now();
+    let user = TelegramUserId(1);
     for i in 0..ACCOUNTS {
         let phone = Phone::parse(&format!("+7916{i:07}")).expect("phone");
-        let account = recovery.store.accounts_by_phone(&phone).await.expect("lookup");
-        let outcome =
-            recovery.issue_reset_link(1, &phone, account[0].id, Lang::En).await.expect("issue");
-        let IssueOutcome::Issued { url, .. } = outcome else { panic!("not issued") };
-        links.push(url);
+        let account = recovery.accounts_for(user, &phone).await.expect("lookup");
+        let verified = recovery
+            .picked_account(user, &phone, account[0].id, recovery.now())
+            .await
+            .expect("pick")
+            .expect("on the phone");
+        let outcome = recovery.issue_reset_link(&verified, Lang::En).await.expect("issue");
+        let IssueOutcome::Issued(link) = outcome else { panic!("not issued") };
+        links.push(link.url.to_string());
     }
     report("look up phone + issue reset link", ACCOUNTS, start.elapsed());
 
     let start = Instant::now();
     for link in &links {
         let token = link.rsplit('/').next().expect("token");
-        assert!(recovery.open_reset_link(token).await.expect("open").is_some());
+        assert!(recovery.open_reset_link(token, None).await.expect("open").is_ok());
     }
     report("open reset page lookup", links.len(), start.elapsed());
 
@@ -113,7 +119,8 @@ async fn main() {
     for link in links.iter().take(runs) {
         let token = link.rsplit('/').next().expect("token");
         let password = "correct horse battery staple".to_owned();
-        let done = recovery.complete_reset(token, password.clone(), password).await.expect("reset");
+        let done =
+            recovery.complete_reset(token, password.clone(), password, None).await.expect("reset");
         assert!(done.is_ok());
     }
     report("complete reset (policy + argon2id + commit)", runs, start.elapsed());
@@ -127,7 +134,7 @@ async fn main() {
         let token = link.rsplit('/').next().expect("token").to_owned();
         tasks.push(tokio::spawn(async move {
             let password = "purple elephant dancing quietly".to_owned();
-            recovery.complete_reset(&token, password.clone(), password).await
+            recovery.complete_reset(&token, password.clone(), password, None).await
         }));
     }
     for task in tasks {

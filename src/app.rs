@@ -12,11 +12,12 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bot::{self, BotSettings, BotT, TelegramNotifier},
+    bot::{self, BotSettings, BotT, DialogueStorage, OutboxHandle, OutboxWorker},
     clock::{Clock, SystemClock},
     config::Config,
+    domain::PublicUrls,
     http::{self, HttpState},
-    recovery::Recovery,
+    recovery::{HashingQueue, Policies, Recovery},
     store::Store,
 };
 
@@ -27,6 +28,9 @@ pub struct AppOptions {
     pub http_listener: Option<TcpListener>,
     /// Telegram's rate limits; tests raise them.
     pub telegram_limits: Limits,
+    /// The reset page's hashing queue; otherwise one of `HASH_QUEUE_LIMIT`
+    /// places. Tests hold places in it.
+    pub hashing: Option<HashingQueue>,
 }
 
 impl Default for AppOptions {
@@ -35,6 +39,7 @@ impl Default for AppOptions {
             clock: Arc::new(SystemClock),
             http_listener: None,
             telegram_limits: Limits::default(),
+            hashing: None,
         }
     }
 }
@@ -43,6 +48,8 @@ impl Default for AppOptions {
 pub struct RunningApp {
     pub http_addr: SocketAddr,
     pub store: Store,
+    /// Wakes the outbox worker (tests move the clock, then wake it).
+    pub outbox: OutboxHandle,
     dispatcher_shutdown: ShutdownToken,
     /// Stops the HTTP server and the outbox worker.
     background_shutdown: CancellationToken,
@@ -53,8 +60,7 @@ pub struct RunningApp {
 
 /// The Bot API client: our API URL, retries on 429, Telegram's rate limits.
 pub fn telegram_client(config: &Config, limits: Limits) -> BotT {
-    let bot = Bot::new(&config.telegram_token).set_api_url(config.telegram_api_url.clone());
-    bot.throttle(limits)
+    bot::client(&config.telegram_token, config.telegram_api_url.clone(), limits)
 }
 
 /// Connects, migrates, checks the Bot API answers, then serves.
@@ -68,15 +74,29 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     tracing::info!(username = me.username(), "connected to the Telegram Bot API");
     bot::register_commands(&bot).await;
 
-    let (notifier, outbox) =
-        TelegramNotifier::new(bot.clone(), store.clone(), Arc::clone(&options.clock));
+    let settings = BotSettings { default_time_zone: config.default_time_zone };
+    let outbox = OutboxHandle::default();
+    let worker = OutboxWorker::new(
+        bot.clone(),
+        store.clone(),
+        Arc::clone(&options.clock),
+        settings.clone(),
+        &outbox,
+    );
+    let hashing =
+        options.hashing.unwrap_or_else(|| HashingQueue::new(config.page.hash_queue_limit));
     let recovery = Recovery::new(
         store.clone(),
-        options.clock,
-        config.reset.clone(),
-        config.public_base_url.clone(),
-        Arc::new(notifier),
+        Arc::clone(&options.clock),
+        Policies { reset: config.reset.clone(), password: config.password },
+        PublicUrls::new(config.public_base_url.clone()),
+        hashing,
+        Arc::new(outbox.clone()),
     );
+    if config.public_base_url.scheme() != "https" {
+        tracing::warn!(public_base_url = %config.public_base_url,
+            "PUBLIC_BASE_URL is plain http: fine on a local network, never in production");
+    }
 
     let listener = match options.http_listener {
         Some(listener) => listener,
@@ -86,14 +106,14 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     };
     let http_addr = listener.local_addr()?;
     let background_shutdown = CancellationToken::new();
-    let outbox_task = tokio::spawn(outbox.run(background_shutdown.clone()));
-    let http_state = HttpState { recovery: recovery.clone() };
+    let outbox_task = tokio::spawn(worker.run(background_shutdown.clone()));
+    let http_state = HttpState::new(recovery.clone(), &config.page);
     let http_task = tokio::spawn(http::serve(listener, http_state, background_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
-    let settings = BotSettings { default_time_zone: config.default_time_zone };
+    let dialogues = DialogueStorage::new(store.clone(), options.clock);
     let mut dispatcher = Dispatcher::builder(bot.clone(), bot::schema::schema())
-        .dependencies(dptree::deps![recovery, Arc::new(store.clone()), settings])
+        .dependencies(dptree::deps![recovery, dialogues, settings])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();
@@ -110,6 +130,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     Ok(RunningApp {
         http_addr,
         store,
+        outbox,
         dispatcher_shutdown,
         background_shutdown,
         bot_task,

@@ -1,11 +1,19 @@
 //! Settings read from the environment (and an optional `.env`), validated
 //! once at start-up. A bad or missing setting is one line naming the variable.
 
-use std::{env, net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{
+    env,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    str::FromStr,
+};
 
 use chrono::Duration;
 use chrono_tz::Tz;
+use ipnet::IpNet;
 use url::Url;
+
+use crate::domain::{PasswordPolicy, ResetPolicy};
 
 /// Where the SQLite file lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crm-recovery-bot.db";
@@ -70,25 +78,6 @@ impl DatabaseConfig {
     }
 }
 
-/// Rules for one-time reset links.
-#[derive(Debug, Clone)]
-pub struct ResetPolicy {
-    pub link_ttl: Duration,
-    pub links_per_hour: u32,
-    /// How long a shared contact proves the phone for the next step.
-    pub contact_ttl: Duration,
-}
-
-impl Default for ResetPolicy {
-    fn default() -> Self {
-        Self {
-            link_ttl: Duration::minutes(15),
-            links_per_hour: 3,
-            contact_ttl: Duration::minutes(10),
-        }
-    }
-}
-
 /// Everything `run` needs. Debug output hides the secrets.
 #[derive(Clone)]
 pub struct Config {
@@ -101,6 +90,36 @@ pub struct Config {
     pub api_token: Option<String>,
     pub default_time_zone: Tz,
     pub reset: ResetPolicy,
+    pub password: PasswordPolicy,
+    pub page: PageConfig,
+}
+
+/// How the reset page looks and defends itself.
+#[derive(Debug, Clone)]
+pub struct PageConfig {
+    /// The product's name on the page (`BRAND_NAME`).
+    pub brand_name: String,
+    /// Where "Back to sign-in" leads (`CRM_LOGIN_URL`); no button if unset.
+    pub crm_login_url: Option<Url>,
+    /// Passwords waiting for or being hashed at most (`HASH_QUEUE_LIMIT`).
+    pub hash_queue_limit: usize,
+    /// Requests for unknown, malformed or spent links per client address
+    /// and minute (`RESET_PAGE_BAD_TOKENS_PER_MINUTE`).
+    pub bad_tokens_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for PageConfig {
+    fn default() -> Self {
+        Self {
+            brand_name: "CRM".to_owned(),
+            crm_login_url: None,
+            hash_queue_limit: 64,
+            bad_tokens_per_minute: 30,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -115,6 +134,8 @@ impl std::fmt::Debug for Config {
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
             .field("default_time_zone", &self.default_time_zone)
             .field("reset", &self.reset)
+            .field("password", &self.password)
+            .field("page", &self.page)
             .finish()
     }
 }
@@ -126,12 +147,16 @@ impl Config {
             "set it to the token BotFather gave you",
         ))?;
         let defaults = ResetPolicy::default();
+        let page = PageConfig::default();
         Ok(Self {
             telegram_token,
             telegram_api_url: parse_url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)?,
             database: DatabaseConfig::from_env()?,
             support_chat_id: parse_optional("SUPPORT_CHAT_ID")?,
-            public_base_url: parse_url("PUBLIC_BASE_URL", "http://localhost:8080")?,
+            public_base_url: public_base_url(&parse_url(
+                "PUBLIC_BASE_URL",
+                "http://localhost:8080",
+            )?)?,
             http_addr: parse_or("HTTP_ADDR", "127.0.0.1:8080".parse().expect("valid literal"))?,
             api_token: optional("API_TOKEN"),
             default_time_zone: parse_or("DEFAULT_TIME_ZONE", Tz::UTC)?,
@@ -139,7 +164,7 @@ impl Config {
                 link_ttl: Duration::minutes(parse_ranged(
                     "RESET_LINK_TTL_MINUTES",
                     defaults.link_ttl.num_minutes(),
-                    1..=1440,
+                    1..=ResetPolicy::MAX_LINK_TTL_MINUTES,
                 )?),
                 links_per_hour: parse_ranged(
                     "RESET_LINKS_PER_HOUR",
@@ -151,9 +176,95 @@ impl Config {
                     defaults.contact_ttl.num_minutes(),
                     1..=1440,
                 )?),
+                max_refused_submissions: defaults.max_refused_submissions,
+            },
+            password: password_policy()?,
+            page: PageConfig {
+                brand_name: optional("BRAND_NAME").unwrap_or(page.brand_name),
+                crm_login_url: optional("CRM_LOGIN_URL")
+                    .map(|_| parse_url("CRM_LOGIN_URL", ""))
+                    .transpose()?,
+                hash_queue_limit: parse_ranged(
+                    "HASH_QUEUE_LIMIT",
+                    page.hash_queue_limit,
+                    1..=100_000,
+                )?,
+                bad_tokens_per_minute: parse_ranged(
+                    "RESET_PAGE_BAD_TOKENS_PER_MINUTE",
+                    page.bad_tokens_per_minute,
+                    1..=100_000,
+                )?,
+                trusted_proxies: trusted_proxies(optional("TRUSTED_PROXIES").as_deref())?,
             },
         })
     }
+}
+
+/// The password rules' tunable part (`PASSWORD_MIN_LENGTH`), also needed by
+/// `accounts import`.
+pub fn password_policy() -> Result<PasswordPolicy, ConfigError> {
+    Ok(PasswordPolicy {
+        min_length: parse_ranged(
+            "PASSWORD_MIN_LENGTH",
+            PasswordPolicy::DEFAULT_MIN_LENGTH,
+            PasswordPolicy::MIN_LENGTH_RANGE,
+        )?,
+        max_length: PasswordPolicy::MAX_LENGTH,
+    })
+}
+
+/// Reset links carry secrets: `PUBLIC_BASE_URL` must be https, except on a
+/// loopback or private-network address (trying the bot from a phone on the
+/// same Wi-Fi), which start-up warns about.
+pub fn public_base_url(url: &Url) -> Result<Url, ConfigError> {
+    if url.scheme() == "https" {
+        return Ok(url.clone());
+    }
+    let local = match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => is_local(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_local(IpAddr::V6(ip)),
+        None => false,
+    };
+    if local {
+        Ok(url.clone())
+    } else {
+        Err(ConfigError::Invalid(
+            "PUBLIC_BASE_URL",
+            format!(
+                "{:?}: reset links must use https (plain http is allowed only for localhost \
+                 and private-network addresses)",
+                url.as_str()
+            ),
+        ))
+    }
+}
+
+/// Loopback, private (RFC 1918), link-local and unique-local addresses.
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        IpAddr::V6(ip) => ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local(),
+    }
+}
+
+/// `TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges.
+fn trusted_proxies(raw: Option<&str>) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>().or_else(|_| item.parse::<IpAddr>().map(IpNet::from)).map_err(
+                |_| {
+                    ConfigError::Invalid(
+                        "TRUSTED_PROXIES",
+                        format!("{item:?} is not an IP address or CIDR range"),
+                    )
+                },
+            )
+        })
+        .collect()
 }
 
 /// A variable's value, treating empty as unset.
@@ -221,6 +332,34 @@ mod tests {
             DatabaseConfig::parse("sqlite://data/x.db?mode=rwc").unwrap().sqlite_path(),
             Some(PathBuf::from("data/x.db"))
         );
+    }
+
+    #[test]
+    fn public_base_url_must_be_https_unless_local() {
+        for ok in [
+            "https://help.example.com",
+            "http://localhost:8080",
+            "http://127.0.0.1:8080",
+            "http://192.168.1.20:8080",
+            "http://10.0.0.5",
+            "http://[::1]:8080",
+        ] {
+            assert!(public_base_url(&ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for bad in ["http://help.example.com", "http://8.8.8.8", "http://[2001:db8::1]"] {
+            let err = public_base_url(&bad.parse().unwrap()).unwrap_err().to_string();
+            assert!(err.starts_with("PUBLIC_BASE_URL is invalid"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let parsed = trusted_proxies(Some("10.0.0.1, 172.16.0.0/12,::1")).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert!(parsed[1].contains(&"172.20.1.1".parse::<IpAddr>().unwrap()));
+        let err = trusted_proxies(Some("10.0.0.1,nonsense")).unwrap_err().to_string();
+        assert!(err.starts_with("TRUSTED_PROXIES is invalid"), "{err}");
+        assert!(trusted_proxies(None).unwrap().is_empty());
     }
 
     #[test]

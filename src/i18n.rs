@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn every_message_formats_in_its_own_language() {
         let args: HashMap<&str, FluentValue> =
-            ["name", "url", "expires", "time", "login", "min", "max"]
+            ["name", "url", "expires", "time", "login", "min", "max", "brand", "company", "date"]
                 .into_iter()
                 .map(|name| (name, FluentValue::from("x")))
                 .collect();

@@ -5,7 +5,7 @@ use std::{fs::File, path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use crm_recovery_bot::{
     app::{self, AppOptions},
-    config::{Config, DatabaseConfig},
+    config::{self, Config, DatabaseConfig},
     recovery::import_accounts,
     store::Store,
     telemetry,
@@ -83,15 +83,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("migrations applied");
         }
         Command::Accounts { command: AccountsCommand::Import { file } } => {
-            let database = match DatabaseConfig::from_env() {
-                Ok(database) => database,
+            let (database, policy) = match DatabaseConfig::from_env()
+                .and_then(|db| Ok((db, config::password_policy()?)))
+            {
+                Ok(settings) => settings,
                 Err(error) => return Ok(config_error(error)),
             };
             let input = File::open(&file)
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
             let store = Store::connect(&database).await?;
             store.migrate().await?;
-            let report = import_accounts(&store, input, chrono::Utc::now()).await?;
+            let report = import_accounts(&store, input, &policy, chrono::Utc::now()).await?;
             for (line, reason) in &report.rejected {
                 eprintln!("line {line}: {reason}");
             }

@@ -1,6 +1,6 @@
 # The menu, commands and messages shared by every flow.
 
-start-greeting = Hello, { $name }! I help employees get back into their CRM accounts: a forgotten password, a locked account, a lost authenticator, a lost phone or e-mail, an expired subscription.
+start-greeting = Hello, { $name }! I help employees get back into their CRM accounts: a forgotten password, a locked account, a lost two-factor authentication (2FA) device, a lost phone or e-mail, an expired subscription.
 
     What happened?
 menu-prompt = What happened? Choose below.
@@ -11,8 +11,8 @@ menu-forgot-password = 🔑 I forgot my password
 menu-account-locked = 🔒 My account is locked
 menu-lost-2fa = 📱 I lost my 2FA device
 menu-lost-contact = ✉️ I lost my e-mail or phone
-menu-subscription-expired = ⏳ Subscription expired
-menu-support = 💬 Talk to support
+menu-subscription-expired = ⏳ My subscription has expired
+menu-other = ❓ Something else
 
 button-back-to-menu = ⬅️ Back to menu
 button-stale = This button is out of date. Please use the menu.
@@ -25,8 +25,11 @@ command-language = Change the language
 help-text = I restore access to your CRM account.
 
     • <b>Forgot password</b>: share your phone number with the button I show, and I'll send you a one-time link to set a new password.
+    • <b>Subscription expired</b>: share your phone number and I'll tell you what the CRM has on file for your company's subscription.
     • Your phone must be the one your company has on file for your account.
     • The link works once and for a short time; never share it.
+
+    For anything else, contact your company's CRM administrator.
 
     Commands:
     /start – the menu
@@ -41,24 +44,16 @@ language-set = Done, I'll speak English from now on.
 topic-account-locked = After several wrong passwords the CRM locks the account for a while (usually 10–30 minutes) and then unlocks it by itself.
 
     Don't want to wait? Setting a new password unlocks the account at once: choose “I forgot my password”.
-topic-lost-2fa = If you saved backup codes when you turned on two-step verification, sign in with one of them.
+topic-lost-2fa = If you saved backup codes when you turned on two-factor authentication (2FA), sign in with one of them.
 
-    No codes? Support will confirm your identity and reset two-step verification.
+    No codes? Your company's CRM administrator can confirm who you are and ask the CRM team to reset two-factor authentication (2FA) for you.
 topic-lost-contact = If you lost the e-mail or phone your account is linked to:
 
     • restore the mailbox through its provider (Gmail, Outlook…);
     • get a replacement SIM card from your mobile operator;
-    • ask your company's IT department.
+    • ask your company's CRM administrator to update your contacts in the CRM.
+topic-other = For anything I can't do here, contact your company's CRM administrator: they can reach the CRM team for you.
 
-    Support can also help once they have confirmed who you are.
-topic-subscription-expired = If the CRM says your company's subscription has expired:
-
-    • check the payment status in your company's CRM account;
-    • ask your company's administrator or accounting to renew it.
-
-    Access comes back as soon as the licence is extended.
-topic-support = Talking to support through this bot is not available yet. For now, please contact your company's CRM administrator: they can reach the CRM support team for you.
-
-not-me-recorded = Thank you. We have recorded that you did not change this password, and support will be told. To secure your account right away, contact your company's CRM administrator, and don't share any codes or links with anyone.
+not-me-recorded = Recorded: you say you did not change this password. This bot can't block the account by itself yet, so contact your company's CRM administrator right away: they can secure it. Don't share any codes or links with anyone.
 
 internal-error = Sorry, something went wrong on our side. Please try again in a minute.

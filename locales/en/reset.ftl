@@ -1,28 +1,16 @@
-# "Forgot password" in the bot: the contact check and the reset link.
+# "Forgot password" in the bot: the reset link and what follows it.
 
-reset-ask-phone = To confirm it's you, share your phone number with the button below. I'll look up the CRM account linked to it.
-button-share-phone = 📱 Share my phone number
-button-cancel = Cancel
+reset-ask-phone = To confirm it's you, share your phone number with the button below. I'll find your CRM account by it and send you a link to reset your password.
+button-open-reset-page = 🔑 Open the reset page
 
-reset-contact-expected = Please tap “📱 Share my phone number” below; I can't accept a typed number or other messages here.
-reset-contact-not-own = That is not your own contact. For your safety I can only accept your own number, shared with the button below.
-reset-contact-no-user = This contact isn't linked to a Telegram account, so it can't confirm who you are. Please share your own number with the button below.
-reset-contact-invalid = I couldn't read that phone number. Please share your number with the button below.
-reset-contact-not-private = For your privacy, please do this in a private chat with me.
-
-reset-contact-stale = It's been a while since you confirmed your number. For your safety, please share it again.
-reset-phone-verified = Thank you, your number is confirmed.
-reset-no-account = I couldn't restore access automatically for this number. If you think this is a mistake, support will help you.
-reset-choose-account = Several accounts are linked to your number. Which one do you want to recover?
-reset-choose-account-hint = Please choose the account with one of the buttons above, or go back to the menu.
-
-reset-link-sent = Here is your link to set a new password:
+reset-link-sent = Here is your link to reset your password:
     { $url }
 
-    It works once and expires at { $expires }. Never share it with anyone, support included. A new link cancels this one.
+    It works once, until { $expires }. Never share it with anyone, CRM staff included. A new link cancels this one; once the link is used or expires, I'll delete this message.
 reset-rate-limited = Too many reset links have been requested for this account. Please try again at { $time }.
+reset-link-retracted = This link to reset your password is no longer valid. If you still need one, choose “I forgot my password” in the menu.
 
-password-changed = The password of your CRM account { $login } has just been changed. You can sign in with the new one now.
+password-changed = The password of your CRM account { $login } was changed at { $time }. You can sign in with the new one now.
 
-    If you didn't do this, tap “It wasn't me” right away.
+    If you didn't do this, tap “It wasn't me” and contact your company's CRM administrator right away.
 button-not-me = 🚨 It wasn't me

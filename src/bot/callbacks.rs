@@ -1,7 +1,8 @@
 //! Callback data of every inline button: one typed value per button, encoded
-//! and parsed side by side, always under Telegram's 64 bytes.
+//! and parsed side by side, always under Telegram's 64 bytes. The tree in
+//! `schema.rs` routes on the parsed value.
 
-use crate::domain::Lang;
+use crate::domain::{AccountId, Lang};
 
 /// The menu's topics, in the order of the seed guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,7 +12,8 @@ pub enum Topic {
     LostTwoFactor,
     LostContact,
     SubscriptionExpired,
-    Support,
+    /// Anything else: whom to contact.
+    Other,
 }
 
 impl Topic {
@@ -21,7 +23,7 @@ impl Topic {
         Topic::LostTwoFactor,
         Topic::LostContact,
         Topic::SubscriptionExpired,
-        Topic::Support,
+        Topic::Other,
     ];
 
     fn code(self) -> &'static str {
@@ -31,19 +33,31 @@ impl Topic {
             Topic::LostTwoFactor => "2fa",
             Topic::LostContact => "contact",
             Topic::SubscriptionExpired => "license",
-            Topic::Support => "support",
+            Topic::Other => "other",
         }
     }
 }
+
+/// A language picked with /language; its own type, so that routing on it
+/// does not mix with the user's current language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanguageChoice(pub Lang);
+
+/// An account picked from those on a verified phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PickedAccount(pub AccountId);
+
+/// "It wasn't me" under a password-changed notice, for this account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotMe(pub AccountId);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callback {
     Menu,
     Topic(Topic),
-    PickAccount(i64),
-    Language(Lang),
-    /// "It wasn't me" under a password-changed notice.
-    NotMe(i64),
+    PickAccount(PickedAccount),
+    Language(LanguageChoice),
+    NotMe(NotMe),
 }
 
 impl Callback {
@@ -51,9 +65,9 @@ impl Callback {
         match self {
             Callback::Menu => "menu".to_owned(),
             Callback::Topic(topic) => format!("t:{}", topic.code()),
-            Callback::PickAccount(id) => format!("acct:{id}"),
-            Callback::Language(lang) => format!("lang:{}", lang.code()),
-            Callback::NotMe(id) => format!("notme:{id}"),
+            Callback::PickAccount(PickedAccount(id)) => format!("acct:{id}"),
+            Callback::Language(LanguageChoice(lang)) => format!("lang:{}", lang.code()),
+            Callback::NotMe(NotMe(id)) => format!("notme:{id}"),
         }
     }
 
@@ -63,11 +77,12 @@ impl Callback {
             return Some(Callback::Menu);
         }
         let (prefix, value) = data.split_once(':')?;
+        let account = || value.parse().ok().map(AccountId);
         match prefix {
             "t" => Topic::ALL.into_iter().find(|t| t.code() == value).map(Callback::Topic),
-            "acct" => value.parse().ok().map(Callback::PickAccount),
-            "lang" => Lang::parse(value).map(Callback::Language),
-            "notme" => value.parse().ok().map(Callback::NotMe),
+            "acct" => account().map(|id| Callback::PickAccount(PickedAccount(id))),
+            "lang" => Lang::parse(value).map(|lang| Callback::Language(LanguageChoice(lang))),
+            "notme" => account().map(|id| Callback::NotMe(NotMe(id))),
             _ => None,
         }
     }
@@ -79,10 +94,13 @@ mod tests {
 
     #[test]
     fn every_callback_round_trips_within_64_bytes() {
-        let mut all =
-            vec![Callback::Menu, Callback::PickAccount(i64::MAX), Callback::NotMe(i64::MIN)];
+        let mut all = vec![
+            Callback::Menu,
+            Callback::PickAccount(PickedAccount(AccountId(i64::MAX))),
+            Callback::NotMe(NotMe(AccountId(i64::MIN))),
+        ];
         all.extend(Topic::ALL.map(Callback::Topic));
-        all.extend(Lang::ALL.map(Callback::Language));
+        all.extend(Lang::ALL.map(|lang| Callback::Language(LanguageChoice(lang))));
         for callback in all {
             let data = callback.encode();
             assert!(data.len() <= 64, "{data}");
@@ -92,7 +110,7 @@ mod tests {
 
     #[test]
     fn unknown_payloads_are_none() {
-        for data in ["", "x", "t:nope", "acct:abc", "lang:de", "notme:", "menu:1"] {
+        for data in ["", "x", "t:nope", "t:support", "acct:abc", "lang:de", "notme:", "menu:1"] {
             assert_eq!(Callback::parse(data), None, "{data}");
         }
     }

@@ -4,9 +4,11 @@ use teloxide::types::{
     ButtonRequest, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup,
 };
 
-use super::callbacks::{Callback, Topic};
+use url::Url;
+
+use super::callbacks::{Callback, LanguageChoice, NotMe, PickedAccount, Topic};
 use crate::{
-    domain::{Account, Lang},
+    domain::{Account, AccountId, Lang},
     i18n::t,
 };
 
@@ -21,7 +23,7 @@ fn topic_label(lang: Lang, topic: Topic) -> String {
         Topic::LostTwoFactor => t(lang, "menu-lost-2fa"),
         Topic::LostContact => t(lang, "menu-lost-contact"),
         Topic::SubscriptionExpired => t(lang, "menu-subscription-expired"),
-        Topic::Support => t(lang, "menu-support"),
+        Topic::Other => t(lang, "menu-other"),
     }
 }
 
@@ -36,12 +38,16 @@ pub fn back_to_menu(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([[button(t(lang, "button-back-to-menu"), Callback::Menu)]])
 }
 
-/// Support and the menu, for dead ends the bot cannot resolve itself.
-pub fn support_or_menu(lang: Lang) -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new([
-        [button(topic_label(lang, Topic::Support), Callback::Topic(Topic::Support))],
-        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
-    ])
+/// Under a reset link: a button that opens it (only for https links, the
+/// only ones Telegram reliably accepts in buttons; the link is in the text
+/// either way), and the way back.
+pub fn reset_link(lang: Lang, url: &Url, with_button: bool) -> InlineKeyboardMarkup {
+    let mut rows = Vec::new();
+    if with_button {
+        rows.push(vec![InlineKeyboardButton::url(t(lang, "button-open-reset-page"), url.clone())]);
+    }
+    rows.push(vec![button(t(lang, "button-back-to-menu"), Callback::Menu)]);
+    InlineKeyboardMarkup::new(rows)
 }
 
 /// The request-contact button, and a way out.
@@ -62,21 +68,20 @@ pub fn is_cancel_label(text: &str) -> bool {
 pub fn pick_account(lang: Lang, accounts: &[Account]) -> InlineKeyboardMarkup {
     let mut rows: Vec<Vec<InlineKeyboardButton>> = accounts
         .iter()
-        .map(|a| vec![button(a.masked_login(), Callback::PickAccount(a.id))])
+        .map(|a| vec![button(a.masked_login(), Callback::PickAccount(PickedAccount(a.id)))])
         .collect();
     rows.push(vec![button(t(lang, "button-back-to-menu"), Callback::Menu)]);
     InlineKeyboardMarkup::new(rows)
 }
 
 pub fn languages() -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new([
-        Lang::ALL.map(|lang| button(t(lang, "language-name"), Callback::Language(lang)))
-    ])
+    InlineKeyboardMarkup::new([Lang::ALL
+        .map(|lang| button(t(lang, "language-name"), Callback::Language(LanguageChoice(lang))))])
 }
 
-pub fn not_me(lang: Lang, account_id: i64) -> InlineKeyboardMarkup {
+pub fn not_me(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        [button(t(lang, "button-not-me"), Callback::NotMe(account_id))],
+        [button(t(lang, "button-not-me"), Callback::NotMe(NotMe(account_id)))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }
@@ -85,7 +90,6 @@ pub fn not_me(lang: Lang, account_id: i64) -> InlineKeyboardMarkup {
 pub fn locked_next_steps(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
         [button(topic_label(lang, Topic::ForgotPassword), Callback::Topic(Topic::ForgotPassword))],
-        [button(topic_label(lang, Topic::Support), Callback::Topic(Topic::Support))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }

@@ -2,38 +2,54 @@
 
 pub mod callbacks;
 mod commands;
+mod identity;
 mod keyboards;
 mod menu;
-mod notify;
-pub mod reset;
+mod outbox;
+mod reset;
 pub mod schema;
 pub mod state;
+pub mod storage;
+mod subscription;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use teloxide::{
-    adaptors::Throttle,
+    adaptors::{DefaultParseMode, Throttle, throttle::Limits},
     dispatching::dialogue::Dialogue,
     prelude::*,
     types::{LinkPreviewOptions, ParseMode},
 };
 
 pub use commands::register_commands;
-pub use notify::{OutboxWorker, TelegramNotifier};
-pub use state::State;
+pub use outbox::{OutboxHandle, OutboxWorker};
+pub use state::{Purpose, State};
+pub use storage::DialogueStorage;
 
-use crate::{domain::Lang, store::Store};
+use crate::{
+    domain::{Lang, TelegramUserId},
+    store::Store,
+};
 
 /// Bot-wide settings handlers need.
 #[derive(Debug, Clone)]
 pub struct BotSettings {
     /// Used to show times when the account has no time zone of its own.
-    pub default_time_zone: chrono_tz::Tz,
+    pub default_time_zone: Tz,
 }
 
 /// The bot type every handler takes: one alias, so the dispatcher's and the
-/// handlers' types cannot drift apart.
-pub type BotT = Throttle<Bot>;
-pub type BotDialogue = Dialogue<State, Store>;
+/// handlers' types cannot drift apart. Every text is HTML, so values are
+/// escaped uniformly ([`escape`]).
+pub type BotT = Throttle<DefaultParseMode<Bot>>;
+pub type BotDialogue = Dialogue<State, DialogueStorage>;
 pub type HandlerResult = anyhow::Result<()>;
+
+/// The Bot API client: the given API URL, HTML by default, Telegram's rate
+/// limits (and retries on 429) through the throttle.
+pub fn client(token: &str, api_url: url::Url, limits: Limits) -> BotT {
+    Bot::new(token).set_api_url(api_url).parse_mode(ParseMode::Html).throttle(limits)
+}
 
 /// Telegram's own link preview would fetch one-time links before the user
 /// does; every message with a link is sent with previews off.
@@ -47,12 +63,14 @@ pub(crate) fn no_preview() -> LinkPreviewOptions {
     }
 }
 
-/// All texts are sent as HTML so that values can be escaped uniformly.
-pub(crate) const PARSE_MODE: ParseMode = ParseMode::Html;
-
 /// Escapes a value inserted into an HTML message.
 pub(crate) fn escape(value: &str) -> String {
     teloxide::utils::html::escape(value)
+}
+
+/// A time as people read it, in `zone`, in `lang`; HTML-escaped.
+pub(crate) fn show_time(lang: Lang, at: DateTime<Utc>, zone: Tz, now: DateTime<Utc>) -> String {
+    escape(&crate::i18n::local_time(lang, at, zone, now))
 }
 
 /// The language of this Telegram user: their /language choice, else what
@@ -61,7 +79,7 @@ pub async fn user_lang(store: &Store, user: Option<&teloxide::types::User>) -> L
     let Some(user) = user else {
         return Lang::default();
     };
-    match store.chosen_language(user.id.0 as i64).await {
+    match store.chosen_language(telegram_user(user)).await {
         Ok(Some(lang)) => lang,
         Ok(None) => Lang::from_code(user.language_code.as_deref()),
         Err(error) => {
@@ -69,4 +87,9 @@ pub async fn user_lang(store: &Store, user: Option<&teloxide::types::User>) -> L
             Lang::from_code(user.language_code.as_deref())
         }
     }
+}
+
+/// Our id type for a Telegram user. Ids fit in 52 bits (Bot API).
+pub(crate) fn telegram_user(user: &teloxide::types::User) -> TelegramUserId {
+    TelegramUserId(user.id.0 as i64)
 }

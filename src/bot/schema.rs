@@ -11,30 +11,52 @@ use teloxide::{
 };
 
 use super::{
-    BotSettings, BotT, HandlerResult, commands::Command, keyboards, menu, reset, state::State,
-    user_lang,
+    BotSettings, BotT, HandlerResult, callbacks::Callback, commands::Command, identity, keyboards,
+    menu, state::State, storage::DialogueStorage, user_lang,
 };
-use crate::{domain::Lang, i18n::t, recovery::Recovery, store::Store};
+use crate::{domain::Lang, i18n::t, recovery::Recovery};
 
-/// Order matters: in private chats commands come first, so /cancel and
-/// /start work in any state; then the state's own step; then a fallback
-/// that shows the menu. Group chats are not entered into dialogues (their
-/// members would share one).
+/// Private messages: commands first, so /cancel and /start work in any
+/// state; then the state's own step; then a fallback that shows the menu.
+///
+/// Buttons: the callback data is parsed once; buttons that mean the same in
+/// every state come first, then those that belong to one step (routed by the
+/// dialogue's state), and last an "out of date" answer for a button pressed
+/// where it means nothing (an old message, an earlier version's payload).
+///
+/// Group chats are never entered into dialogues (their members would share
+/// one) and get no answer.
 pub fn conversation() -> UpdateHandler<anyhow::Error> {
     let private_messages = Update::filter_message()
         .filter(|msg: Message| msg.chat.is_private())
-        .enter_dialogue::<Message, Store, State>()
+        .enter_dialogue::<Message, DialogueStorage, State>()
         .branch(dptree::entry().filter_command::<Command>().endpoint(menu::on_command))
-        .branch(case![State::AwaitingContact].endpoint(reset::receive_contact))
+        .branch(case![State::AwaitingContact { purpose }].endpoint(identity::receive_contact))
         .branch(
-            case![State::ChoosingAccount { phone, account_ids, verified_at }]
-                .endpoint(reset::remind_to_pick),
+            case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
+                .endpoint(identity::remind_to_pick),
         )
         .branch(dptree::endpoint(menu::on_other_message));
 
-    let callbacks = Update::filter_callback_query().endpoint(menu::on_callback);
+    let buttons = Update::filter_callback_query()
+        .filter(|query: CallbackQuery| {
+            query.message.as_ref().is_some_and(|message| message.chat().is_private())
+        })
+        .filter_map(|query: CallbackQuery| query.data.as_deref().and_then(Callback::parse))
+        .enter_dialogue::<CallbackQuery, DialogueStorage, State>()
+        .branch(case![Callback::Menu].endpoint(menu::on_menu_button))
+        .branch(case![Callback::Topic(topic)].endpoint(menu::on_topic))
+        .branch(case![Callback::Language(choice)].endpoint(menu::on_language))
+        .branch(case![Callback::NotMe(account)].endpoint(menu::on_not_me))
+        .branch(
+            case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
+                .branch(case![Callback::PickAccount(picked)].endpoint(identity::on_account_picked)),
+        );
 
-    dptree::entry().branch(private_messages).branch(callbacks)
+    dptree::entry()
+        .branch(private_messages)
+        .branch(buttons)
+        .branch(Update::filter_callback_query().endpoint(menu::on_stale_button))
 }
 
 /// The dispatcher's handler: resolves the user's language once, runs the
@@ -48,11 +70,11 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
                         bot: BotT,
                         me: Me,
                         recovery: Recovery,
-                        storage: Arc<Store>,
+                        storage: Arc<DialogueStorage>,
                         settings: BotSettings| {
         let conversation = Arc::clone(&conversation);
         async move {
-            let lang = user_lang(&storage, update.from()).await;
+            let lang = user_lang(&recovery.store, update.from()).await;
             let deps =
                 dptree::deps![update.clone(), bot.clone(), me, recovery, storage, settings, lang];
             let failure = match conversation.dispatch(deps).await {
@@ -85,7 +107,11 @@ fn expects_answer(update: &Update) -> bool {
 async fn apologise(bot: &BotT, update: &Update, lang: Lang) -> HandlerResult {
     if let UpdateKind::CallbackQuery(query) = &update.kind {
         // May already have been answered before the failure; that is fine.
-        let _ = bot.answer_callback_query(query.id.clone()).text(t(lang, "internal-error")).await;
+        if let Err(error) =
+            bot.answer_callback_query(query.id.clone()).text(t(lang, "internal-error")).await
+        {
+            tracing::debug!(%error, "callback query already answered");
+        }
     }
     if let Some(chat) = update.chat().filter(|chat| chat.is_private()) {
         bot.send_message(chat.id, t(lang, "internal-error"))

@@ -3,19 +3,36 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Phone;
+use crate::domain::{AccountId, Phone};
+
+/// What the user wants to do once they have proved who they are. The
+/// identity step is one flow for all of them; each purpose picks up the
+/// verified account where it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Forgot password: a one-time reset link.
+    ResetPassword,
+    /// Subscription expired: the company's licence as the CRM has it.
+    Subscription,
+}
 
 /// Where a user is in a conversation; each variant carries exactly what the
-/// next step needs. Changing a variant's shape means bumping the version in
-/// `store::dialogues`.
+/// next step needs. Changing a variant's shape means bumping
+/// [`super::storage::STATE_VERSION`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum State {
     #[default]
     Menu,
-    /// "Forgot password": waiting for the user's own contact.
-    AwaitingContact,
+    /// Waiting for the user's own contact.
+    AwaitingContact { purpose: Purpose },
     /// The phone verified at `verified_at` has several accounts; waiting
     /// for a pick.
-    ChoosingAccount { phone: Phone, account_ids: Vec<i64>, verified_at: DateTime<Utc> },
+    ChoosingAccount {
+        purpose: Purpose,
+        phone: Phone,
+        account_ids: Vec<AccountId>,
+        verified_at: DateTime<Utc>,
+    },
 }

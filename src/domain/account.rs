@@ -1,8 +1,11 @@
 //! CRM accounts and the identifiers people sign in with.
 
-use chrono::{DateTime, Utc};
+use std::fmt;
 
-use super::Phone;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::{AccountId, Lang, Phone};
 
 /// A CRM login: 1–64 visible characters, no spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +26,25 @@ impl Login {
         Ok(Self(login.to_owned()))
     }
 
+    /// Trusts a value that was parsed before it was stored.
+    pub fn from_stored(login: String) -> Self {
+        Self(login)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The login as shown when a phone has several accounts: enough to
+    /// recognise one's own, not enough to learn someone else's.
+    pub fn masked(&self) -> String {
+        mask_login(&self.0)
+    }
+}
+
+impl fmt::Display for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -51,23 +71,35 @@ impl Email {
         Ok(Self(email.to_lowercase()))
     }
 
+    /// Trusts a value that was parsed before it was stored.
+    pub fn from_stored(email: String) -> Self {
+        Self(email)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The part before the '@'.
+    pub fn local_part(&self) -> &str {
+        self.0.split('@').next().unwrap_or_default()
+    }
 }
 
-/// An account as the recovery rules see it.
+/// An account as the recovery rules see it: every field parsed.
 #[derive(Debug, Clone)]
 pub struct Account {
-    pub id: i64,
-    pub login: String,
-    pub email: String,
+    pub id: AccountId,
+    pub login: Login,
+    pub email: Email,
     pub phone: Phone,
     pub full_name: String,
     pub company: String,
     pub password_hash: Option<String>,
-    pub locale: Option<String>,
-    pub time_zone: Option<String>,
+    /// The language the CRM has on file for this person, if any.
+    pub lang: Option<Lang>,
+    /// The zone times are shown in, if the CRM has one on file.
+    pub time_zone: Option<Tz>,
     pub license_expires_at: Option<DateTime<Utc>>,
     pub credentials_version: i64,
     pub failed_logins: i64,
@@ -75,10 +107,13 @@ pub struct Account {
 }
 
 impl Account {
-    /// The login as shown when a phone has several accounts: enough to
-    /// recognise one's own, not enough to learn someone else's.
     pub fn masked_login(&self) -> String {
-        mask_login(&self.login)
+        self.login.masked()
+    }
+
+    /// The account's zone, else `default`.
+    pub fn zone_or(&self, default: Tz) -> Tz {
+        self.time_zone.unwrap_or(default)
     }
 }
 

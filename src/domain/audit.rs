@@ -14,6 +14,7 @@ pub enum AuditEvent {
     PasswordRejected,
     PasswordChanged,
     PasswordChangeDisputed,
+    ResetPageOpened,
 }
 
 impl AuditEvent {
@@ -30,6 +31,32 @@ impl AuditEvent {
             AuditEvent::PasswordRejected => "password_rejected",
             AuditEvent::PasswordChanged => "password_changed",
             AuditEvent::PasswordChangeDisputed => "password_change_disputed",
+            AuditEvent::ResetPageOpened => "reset_page_opened",
+        }
+    }
+}
+
+/// How a decision came out, as stored in `audit_events.outcome`; the reason
+/// for a refusal goes into the row's detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// Done as asked.
+    Ok,
+    /// Refused by a rule.
+    Refused,
+    /// Nothing matched (no account on a phone).
+    NotFound,
+    /// A user's report, taken as given.
+    Reported,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Refused => "refused",
+            AuditOutcome::NotFound => "not_found",
+            AuditOutcome::Reported => "reported",
         }
     }
 }

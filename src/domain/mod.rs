@@ -2,14 +2,22 @@
 
 pub mod account;
 pub mod audit;
+pub mod delivery;
+pub mod ids;
 pub mod lang;
+pub mod links;
 pub mod password;
 pub mod phone;
+pub mod policy;
 pub mod token;
 
 pub use account::{Account, Email, Login};
-pub use audit::AuditEvent;
+pub use audit::{AuditEvent, AuditOutcome};
+pub use delivery::{Delivery, NewDelivery};
+pub use ids::{AccountId, TelegramUserId};
 pub use lang::Lang;
+pub use links::PublicUrls;
 pub use password::{NewPassword, PasswordContext, PasswordPolicy, PasswordRejection};
 pub use phone::Phone;
+pub use policy::ResetPolicy;
 pub use token::{ResetToken, TokenHash};

@@ -1,11 +1,13 @@
 //! argon2id hashing, always on a blocking thread: one hash takes tens of
 //! milliseconds of CPU and would stall the async runtime. At most one
 //! hashing job per core runs at once: each holds 19 MiB, and a flood of
-//! reset-page POSTs must queue, not exhaust memory.
+//! reset-page POSTs must queue, not exhaust memory, and the queue itself is
+//! bounded ([`HashingQueue`]) so a flood is told "busy" instead of waiting
+//! without end.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use argon2::{
     Argon2,
@@ -34,6 +36,41 @@ pub(super) async fn on_hashing_thread<T: Send + 'static>(
 ) -> RecoveryResult<T> {
     let _slot = HASHING_SLOTS.acquire().await.map_err(|e| RecoveryError::Hashing(e.to_string()))?;
     tokio::task::spawn_blocking(job).await.map_err(|e| RecoveryError::Hashing(e.to_string()))?
+}
+
+/// Admission to hashing for the reset page: at most `limit` jobs waiting or
+/// running at once (`HASH_QUEUE_LIMIT`); beyond that the caller answers
+/// "busy" at once.
+#[derive(Debug, Clone)]
+pub struct HashingQueue {
+    places: Arc<Semaphore>,
+}
+
+impl HashingQueue {
+    pub fn new(limit: usize) -> Self {
+        Self { places: Arc::new(Semaphore::new(limit)) }
+    }
+
+    /// A place in the queue, or `None` when it is full.
+    pub fn admit(&self) -> Option<Admission> {
+        Arc::clone(&self.places).try_acquire_owned().ok().map(|place| Admission { _place: place })
+    }
+}
+
+/// A place in the hashing queue, held until the job is done.
+#[derive(Debug)]
+pub struct Admission {
+    _place: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    /// Waits for a core, then runs `job` on a blocking thread.
+    pub async fn run<T: Send + 'static>(
+        self,
+        job: impl FnOnce() -> RecoveryResult<T> + Send + 'static,
+    ) -> RecoveryResult<T> {
+        on_hashing_thread(job).await
+    }
 }
 
 pub(super) fn hash_blocking(password: &str) -> RecoveryResult<String> {

@@ -1,19 +1,20 @@
-//! Proving identity by a shared Telegram contact.
+//! Proving identity by a shared Telegram contact: one step for every
+//! purpose, ending in a [`VerifiedAccount`] that purpose acts on.
 
 use chrono::{DateTime, Utc};
 
 use super::{Recovery, RecoveryResult};
 use crate::{
-    domain::{Account, AuditEvent, Phone},
+    domain::{Account, AccountId, AuditEvent, AuditOutcome, Phone, TelegramUserId},
     store::AuditEntry,
 };
 
 /// What a shared contact says, stripped of Telegram types.
 #[derive(Debug, Clone)]
 pub struct ContactClaim {
-    pub sender_id: i64,
+    pub sender_id: TelegramUserId,
     /// Filled by Telegram's servers for a contact of a Telegram user.
-    pub contact_user_id: Option<i64>,
+    pub contact_user_id: Option<TelegramUserId>,
     pub phone: String,
     /// Forwarded from elsewhere: not the sender's own share.
     pub forwarded: bool,
@@ -32,7 +33,7 @@ pub enum ContactRefusal {
 }
 
 impl ContactRefusal {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ContactRefusal::NotOwnContact => "not_own_contact",
             ContactRefusal::NoUserId => "no_user_id",
@@ -68,33 +69,18 @@ impl Recovery {
         claim: &ContactClaim,
     ) -> RecoveryResult<Result<Phone, ContactRefusal>> {
         let outcome = claim.check();
+        let sender = claim.sender_id;
         match &outcome {
             Ok(phone) => {
-                tracing::info!(tg_user_id = claim.sender_id, phone = %phone.masked(), "contact verified");
-                self.store.remember_verified_phone(claim.sender_id, phone, self.now()).await?;
-                self.audit(AuditEntry {
-                    event: AuditEvent::ContactVerified,
-                    tg_user_id: Some(claim.sender_id),
-                    account_id: None,
-                    outcome: "ok",
-                    detail: Some(phone.masked()),
-                })
-                .await;
+                tracing::info!(tg_user_id = %sender, phone = %phone.masked(), "contact verified");
+                self.store.remember_verified_phone(sender, phone, self.now()).await?;
+                let entry = AuditEntry::new(AuditEvent::ContactVerified, AuditOutcome::Ok);
+                self.audit(entry.user(sender).detail(phone.masked())).await;
             }
             Err(refusal) => {
-                tracing::info!(
-                    tg_user_id = claim.sender_id,
-                    reason = refusal.as_str(),
-                    "contact refused"
-                );
-                self.audit(AuditEntry {
-                    event: AuditEvent::ContactRefused,
-                    tg_user_id: Some(claim.sender_id),
-                    account_id: None,
-                    outcome: refusal.as_str(),
-                    detail: None,
-                })
-                .await;
+                tracing::info!(tg_user_id = %sender, reason = refusal.as_str(), "contact refused");
+                let entry = AuditEntry::new(AuditEvent::ContactRefused, AuditOutcome::Refused);
+                self.audit(entry.user(sender).detail(refusal.as_str())).await;
             }
         }
         Ok(outcome)
@@ -109,22 +95,41 @@ impl Recovery {
     /// The accounts a verified phone may recover.
     pub async fn accounts_for(
         &self,
-        tg_user_id: i64,
+        tg_user_id: TelegramUserId,
         phone: &Phone,
     ) -> RecoveryResult<Vec<Account>> {
         let accounts = self.store.accounts_by_phone(phone).await?;
         if accounts.is_empty() {
-            self.audit(AuditEntry {
-                event: AuditEvent::AccountNotFound,
-                tg_user_id: Some(tg_user_id),
-                account_id: None,
-                outcome: "none",
-                detail: Some(phone.masked()),
-            })
-            .await;
+            let entry = AuditEntry::new(AuditEvent::AccountNotFound, AuditOutcome::NotFound);
+            self.audit(entry.user(tg_user_id).detail(phone.masked())).await;
         }
         Ok(accounts)
     }
+
+    /// The account picked from those offered for a phone verified at
+    /// `verified_at`: `None` if it is no longer on that phone (a stale or
+    /// forged choice). The caller checks the proof's age first.
+    pub async fn picked_account(
+        &self,
+        tg_user_id: TelegramUserId,
+        phone: &Phone,
+        account_id: AccountId,
+        verified_at: DateTime<Utc>,
+    ) -> RecoveryResult<Option<VerifiedAccount>> {
+        Ok(self.store.account(account_id).await?.filter(|account| account.phone == *phone).map(
+            |account| VerifiedAccount { tg_user_id, phone: phone.clone(), verified_at, account },
+        ))
+    }
+}
+
+/// The end of the identity step: this Telegram user proved the phone of
+/// this account at `verified_at`. Every purpose starts from one.
+#[derive(Debug, Clone)]
+pub struct VerifiedAccount {
+    pub tg_user_id: TelegramUserId,
+    pub phone: Phone,
+    pub verified_at: DateTime<Utc>,
+    pub account: Account,
 }
 
 #[cfg(test)]
@@ -133,8 +138,8 @@ mod tests {
 
     fn claim(contact_user_id: Option<i64>, forwarded: bool) -> ContactClaim {
         ContactClaim {
-            sender_id: 42,
-            contact_user_id,
+            sender_id: TelegramUserId(42),
+            contact_user_id: contact_user_id.map(TelegramUserId),
             phone: "79161234567".into(),
             forwarded,
             private_chat: true,

@@ -8,7 +8,9 @@ use chrono_tz::Tz;
 
 use super::{RecoveryResult, credentials};
 use crate::{
-    domain::{Email, Lang, Login, PasswordPolicy, Phone},
+    domain::{
+        Email, Lang, Login, NewPassword, PasswordContext, PasswordPolicy, PasswordRejection, Phone,
+    },
     store::{NewAccount, Store},
 };
 
@@ -38,9 +40,12 @@ pub enum ImportError {
 
 /// Reads `login,email,phone,full_name,company[,password,locale,time_zone,
 /// license_expires_at]` with a header row; upserts by login.
+/// A password in the file must meet the same rules as one set on the reset
+/// page; a row whose password does not is reported and skipped.
 pub async fn import_accounts(
     store: &Store,
     input: impl Read,
+    policy: &PasswordPolicy,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
@@ -79,7 +84,13 @@ pub async fn import_accounts(
         match parsed {
             Ok((mut account, password)) => {
                 if let Some(password) = password {
-                    account.password_hash = Some(credentials::hash_password(password).await?);
+                    match check_and_hash(&account, password, *policy).await? {
+                        Ok(hash) => account.password_hash = Some(hash),
+                        Err(reason) => {
+                            report.rejected.push((line, reason));
+                            continue;
+                        }
+                    }
                 }
                 store_row(store, &account, now).await?;
                 report.imported += 1;
@@ -88,6 +99,38 @@ pub async fn import_accounts(
         }
     }
     Ok(report)
+}
+
+/// The password rules and the hash, on a hashing thread; `Err` is the
+/// reason for the operator.
+async fn check_and_hash(
+    account: &NewAccount,
+    password: String,
+    policy: PasswordPolicy,
+) -> RecoveryResult<Result<String, String>> {
+    let context =
+        PasswordContext::new(&account.login, &account.email, &account.full_name, &account.company);
+    credentials::on_hashing_thread(move || {
+        match NewPassword::parse(&password, &password, &context, &policy) {
+            Ok(password) => credentials::hash_blocking(password.expose()).map(Ok),
+            Err(reason) => Ok(Err(format!("password: {}", describe(reason)))),
+        }
+    })
+    .await
+}
+
+/// A refused password, in the operator's terms.
+fn describe(reason: PasswordRejection) -> String {
+    match reason {
+        PasswordRejection::Mismatch => "does not match".to_owned(),
+        PasswordRejection::TooShort { min } => format!("shorter than {min} characters"),
+        PasswordRejection::TooLong { max } => format!("longer than {max} characters"),
+        PasswordRejection::Common => "on the list of common passwords".to_owned(),
+        PasswordRejection::ContainsContext => {
+            "contains the login, name, e-mail, company or \"crm\"".to_owned()
+        }
+        PasswordRejection::TooWeak => "too easy to guess (zxcvbn score below 3)".to_owned(),
+    }
 }
 
 async fn store_row(store: &Store, account: &NewAccount, now: DateTime<Utc>) -> RecoveryResult<()> {
@@ -110,11 +153,6 @@ fn parse_row(field: &dyn Fn(&str) -> String) -> Result<(NewAccount, Option<Strin
     let optional = |name: &str| Some(field(name)).filter(|v| !v.is_empty());
 
     let password = optional("password");
-    if let Some(p) = &password
-        && p.chars().count() > PasswordPolicy::MAX_LENGTH
-    {
-        return Err(format!("password: longer than {} characters", PasswordPolicy::MAX_LENGTH));
-    }
     let locale = optional("locale")
         .map(|code| {
             Lang::parse(&code.to_lowercase())

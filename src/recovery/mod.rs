@@ -9,18 +9,20 @@ mod reset;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use url::Url;
 
-pub use crate::store::NewNotice;
-pub use credentials::{hash_password, verify_password};
-pub use identity::{ContactClaim, ContactRefusal};
+pub use credentials::{Admission, HashingQueue, hash_password, verify_password};
+pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};
-pub use reset::{CompletedReset, IssueOutcome, LinkView, ResetFailure};
+pub use reset::{
+    Assessment, ClientAddr, CompletedReset, IssueOutcome, IssuedLink, LinkView, ResetFailure,
+};
 
 use crate::{
     clock::Clock,
-    config::ResetPolicy,
-    domain::AuditEvent,
+    domain::{
+        AccountId, AuditEvent, AuditOutcome, NewDelivery, PasswordPolicy, PublicUrls, ResetPolicy,
+        TelegramUserId,
+    },
     store::{AuditEntry, Store, StoreError},
 };
 
@@ -40,14 +42,17 @@ pub enum RecoveryError {
 
 pub type RecoveryResult<T> = Result<T, RecoveryError>;
 
-/// How the user is told about what happened to their account, outside the
-/// conversation. The rules decide *when*; the bot renders *what*. Notices
-/// are queued in the outbox inside the transaction that makes the change.
-pub trait Notices: Send + Sync + std::fmt::Debug {
-    /// "Your password was changed", ready to queue.
-    fn password_changed(&self, done: &CompletedReset) -> NewNotice;
-    /// Called after a notice was committed to the outbox.
-    fn queued(&self);
+/// Tells whoever delivers the outbox that something was queued, so it need
+/// not wait for its next look.
+pub trait OutboxWaker: Send + Sync + std::fmt::Debug {
+    fn wake(&self);
+}
+
+/// The rules recovery applies, as configured.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    pub reset: ResetPolicy,
+    pub password: PasswordPolicy,
 }
 
 /// The recovery service: cheap to clone, shared by the bot and HTTP.
@@ -56,23 +61,38 @@ pub struct Recovery {
     pub store: Store,
     clock: Arc<dyn Clock>,
     policy: ResetPolicy,
-    public_base_url: Url,
-    notices: Arc<dyn Notices>,
+    password_policy: PasswordPolicy,
+    urls: PublicUrls,
+    hashing: HashingQueue,
+    outbox: Arc<dyn OutboxWaker>,
 }
 
 impl Recovery {
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
-        policy: ResetPolicy,
-        public_base_url: Url,
-        notices: Arc<dyn Notices>,
+        policies: Policies,
+        urls: PublicUrls,
+        hashing: HashingQueue,
+        outbox: Arc<dyn OutboxWaker>,
     ) -> Self {
-        Self { store, clock, policy, public_base_url, notices }
+        Self {
+            store,
+            clock,
+            policy: policies.reset,
+            password_policy: policies.password,
+            urls,
+            hashing,
+            outbox,
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    pub fn urls(&self) -> &PublicUrls {
+        &self.urls
     }
 
     /// Writes an audit row; a failure here is logged, never shown to the user,
@@ -84,16 +104,21 @@ impl Recovery {
         }
     }
 
+    /// Queues a delivery outside any other change and wakes the outbox.
+    pub async fn deliver(&self, delivery: NewDelivery) -> RecoveryResult<()> {
+        self.store.enqueue(&delivery, self.now()).await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
     /// Records that the user says a password change was not theirs.
-    pub async fn record_dispute(&self, tg_user_id: i64, account_id: i64) {
-        tracing::warn!(tg_user_id, account_id, "password change disputed by the user");
-        self.audit(AuditEntry {
-            event: AuditEvent::PasswordChangeDisputed,
-            tg_user_id: Some(tg_user_id),
-            account_id: Some(account_id),
-            outcome: "reported",
-            detail: None,
-        })
+    pub async fn record_dispute(&self, tg_user_id: TelegramUserId, account_id: AccountId) {
+        tracing::warn!(%tg_user_id, %account_id, "password change disputed by the user");
+        self.audit(
+            AuditEntry::new(AuditEvent::PasswordChangeDisputed, AuditOutcome::Reported)
+                .user(tg_user_id)
+                .account(account_id),
+        )
         .await;
     }
 }

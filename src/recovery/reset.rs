@@ -1,31 +1,37 @@
-//! Forgot password: issue a one-time link, show it, spend it on a new password.
+//! Forgot password: issue a one-time link, take its message back when it is
+//! done, and spend it on a new password.
 
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use url::Url;
 
-use super::{Recovery, RecoveryError, RecoveryResult, credentials};
+use super::{Recovery, RecoveryError, RecoveryResult, VerifiedAccount, credentials};
 use crate::{
     domain::{
-        Account, AuditEvent, Lang, NewPassword, PasswordContext, PasswordPolicy, PasswordRejection,
-        Phone, ResetToken,
+        Account, AccountId, AuditEvent, AuditOutcome, Delivery, Lang, NewDelivery, NewPassword,
+        PasswordContext, PasswordPolicy, PasswordRejection, ResetToken, TelegramUserId, password,
     },
-    store::{AuditEntry, NewResetToken, StoredToken},
+    store::{AuditEntry, NewResetToken, RefusalCount, StoredToken},
 };
+
+/// A link that was issued, for the bot to show.
+#[derive(Debug, Clone)]
+pub struct IssuedLink {
+    pub token_id: i64,
+    pub url: Url,
+    pub expires_at: DateTime<Utc>,
+    pub time_zone: Option<Tz>,
+}
 
 /// The answer to "send me a reset link".
 #[derive(Debug)]
 pub enum IssueOutcome {
-    Issued {
-        url: String,
-        expires_at: DateTime<Utc>,
-        time_zone: Option<String>,
-    },
+    Issued(IssuedLink),
     /// Too many links for this account this hour.
     RateLimited {
         retry_at: DateTime<Utc>,
-        time_zone: Option<String>,
+        time_zone: Option<Tz>,
     },
-    /// The account is not on the verified phone (a stale or forged choice).
-    NotYours,
 }
 
 /// What the reset page needs to show its form.
@@ -33,40 +39,60 @@ pub enum IssueOutcome {
 pub struct LinkView {
     pub lang: Lang,
     pub login: String,
+    /// The rules the new password must meet.
+    pub policy: PasswordPolicy,
 }
 
 /// Why a reset did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResetFailure {
-    /// Unknown, expired, used or revoked: deliberately one case for the user.
-    InvalidLink,
+    /// Unknown, malformed, expired, used or revoked: deliberately one case
+    /// for the user. `lang` is the language the link was issued in, when
+    /// the link is known.
+    InvalidLink { lang: Option<Lang> },
     /// The password broke a rule; the form is shown again for `login`.
-    Rejected { reason: PasswordRejection, lang: Lang, login: String },
+    Rejected { reason: PasswordRejection, lang: Lang, login: String, policy: PasswordPolicy },
+    /// That refusal was the last one the link allows: it is spent.
+    Spent { reason: PasswordRejection, lang: Lang },
+    /// Too many passwords are being hashed right now; try again shortly.
+    Busy { lang: Lang },
 }
 
-/// A reset that happened, with what the bot needs to tell the user.
+/// What the page's strength meter shows while the user types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// zxcvbn's score, 0 (guessed at once) to 4.
+    pub score: u8,
+    /// The rules' verdict, as a submission would get it (the confirmation
+    /// aside).
+    pub verdict: Result<(), PasswordRejection>,
+    /// The language the link was issued in.
+    pub lang: Lang,
+}
+
+/// A reset that happened.
 #[derive(Debug, Clone)]
 pub struct CompletedReset {
-    pub account_id: i64,
-    pub tg_user_id: i64,
+    pub account_id: AccountId,
+    pub tg_user_id: TelegramUserId,
     pub lang: Lang,
     pub login: String,
 }
 
+/// Where a request on the reset page came from, for the audit trail.
+pub type ClientAddr = Option<String>;
+
 impl Recovery {
-    /// Issues a link for `account_id`, which must be on the verified `phone`.
+    /// Issues a link for a verified account; older links of the account are
+    /// revoked and their messages taken back.
     pub async fn issue_reset_link(
         &self,
-        tg_user_id: i64,
-        phone: &Phone,
-        account_id: i64,
+        verified: &VerifiedAccount,
         lang: Lang,
     ) -> RecoveryResult<IssueOutcome> {
         let now = self.now();
-        let account = match self.store.account(account_id).await? {
-            Some(account) if account.phone == *phone => account,
-            _ => return Ok(IssueOutcome::NotYours),
-        };
+        let account = &verified.account;
+        let tg_user_id = verified.tg_user_id;
         let window = Duration::hours(1);
         let limit = self.policy.links_per_hour as usize;
         let token = ResetToken::generate().map_err(|e| RecoveryError::Random(e.to_string()))?;
@@ -75,191 +101,276 @@ impl Recovery {
             account_id: account.id,
             hash: &token.hash(),
             tg_user_id,
-            language: lang.code(),
+            lang,
             now,
             expires_at,
         };
         let stored = self.store.insert_reset_token_within_limit(&new, now - window, limit).await?;
-        if let Err(recent) = stored {
-            // The link that must leave the window before another is allowed.
-            let oldest = recent.get(recent.len().saturating_sub(limit)).copied();
-            let retry_at = oldest.unwrap_or(now) + window;
-            tracing::info!(tg_user_id, account_id, %retry_at, "reset link rate-limited");
-            self.audit(AuditEntry {
-                event: AuditEvent::ResetLinkRateLimited,
-                tg_user_id: Some(tg_user_id),
-                account_id: Some(account.id),
-                outcome: "refused",
-                detail: Some(format!("retry at {}", retry_at.to_rfc3339())),
-            })
-            .await;
-            return Ok(IssueOutcome::RateLimited { retry_at, time_zone: account.time_zone });
-        }
-        tracing::info!(tg_user_id, account_id, %expires_at, "reset link issued");
-        self.audit(AuditEntry {
-            event: AuditEvent::ResetLinkIssued,
-            tg_user_id: Some(tg_user_id),
-            account_id: Some(account.id),
-            outcome: "ok",
-            detail: None,
-        })
-        .await;
-        let base = self.public_base_url.as_str().trim_end_matches('/');
-        Ok(IssueOutcome::Issued {
-            url: format!("{base}/reset/{}", token.expose()),
+        let token_id = match stored {
+            Ok(token_id) => token_id,
+            Err(recent) => {
+                // The link that must leave the window before another is allowed.
+                let oldest = recent.get(recent.len().saturating_sub(limit)).copied();
+                let retry_at = oldest.unwrap_or(now) + window;
+                tracing::info!(%tg_user_id, account_id = %account.id, %retry_at,
+                    "reset link rate-limited");
+                let entry =
+                    AuditEntry::new(AuditEvent::ResetLinkRateLimited, AuditOutcome::Refused);
+                let detail = format!("retry at {}", retry_at.to_rfc3339());
+                self.audit(entry.user(tg_user_id).account(account.id).detail(detail)).await;
+                return Ok(IssueOutcome::RateLimited { retry_at, time_zone: account.time_zone });
+            }
+        };
+        tracing::info!(%tg_user_id, account_id = %account.id, %expires_at, "reset link issued");
+        let entry = AuditEntry::new(AuditEvent::ResetLinkIssued, AuditOutcome::Ok);
+        self.audit(entry.user(tg_user_id).account(account.id)).await;
+        Ok(IssueOutcome::Issued(IssuedLink {
+            token_id,
+            url: self.urls.reset_link(&token),
             expires_at,
             time_zone: account.time_zone,
-        })
+        }))
+    }
+
+    /// The bot sent link `token_id` as Telegram message `message_id`: it is
+    /// deleted when the link is used, revoked or expires.
+    pub async fn link_message_sent(&self, token_id: i64, message_id: i32) -> RecoveryResult<()> {
+        self.store.record_link_message(token_id, message_id, self.now()).await?;
+        self.outbox.wake();
+        Ok(())
     }
 
     /// Looks a link up for the reset page without spending it: a GET (or a
-    /// link-preview robot) must never use a token up.
-    pub async fn open_reset_link(&self, raw_token: &str) -> RecoveryResult<Option<LinkView>> {
-        Ok(self.usable_token(raw_token).await?.map(|(token, account)| LinkView {
-            lang: Lang::parse(&token.language).unwrap_or_default(),
-            login: account.login,
+    /// link-preview robot) must never use a token up. Opening a usable link
+    /// is audited.
+    pub async fn open_reset_link(
+        &self,
+        raw_token: &str,
+        client: ClientAddr,
+    ) -> RecoveryResult<Result<LinkView, ResetFailure>> {
+        let (token, account) = match self.usable_token(raw_token).await? {
+            Ok(found) => found,
+            Err(invalid) => return Ok(Err(invalid)),
+        };
+        let entry = AuditEntry::new(AuditEvent::ResetPageOpened, AuditOutcome::Ok);
+        self.audit(entry.user(token.tg_user_id).account(account.id).from_addr(client)).await;
+        Ok(Ok(LinkView {
+            lang: token.lang,
+            login: account.login.to_string(),
+            policy: self.password_policy,
         }))
     }
 
     /// Checks the new password and, if it passes, spends the token and
     /// stores the password; of two concurrent calls with one token exactly
-    /// one succeeds.
+    /// one succeeds. Every refusal counts against the link.
     pub async fn complete_reset(
         &self,
         raw_token: &str,
         password: String,
         confirmation: String,
+        client: ClientAddr,
     ) -> RecoveryResult<Result<CompletedReset, ResetFailure>> {
-        let Some((token, account)) = self.usable_token(raw_token).await? else {
-            return Ok(Err(ResetFailure::InvalidLink));
+        let (token, account) = match self.usable_token(raw_token).await? {
+            Ok(found) => found,
+            Err(invalid) => return Ok(Err(invalid)),
         };
-        let lang = Lang::parse(&token.language).unwrap_or_default();
+        let lang = token.lang;
+        // Cheap rules first: a mismatch or a wrong length never queues a hash.
+        let policy = self.password_policy;
+        if let Err(reason) = password::precheck(&password, &confirmation, &policy) {
+            return self.refuse(&token, &account, reason, client).await;
+        }
+        let Some(admission) = self.hashing.admit() else {
+            tracing::warn!(account_id = %account.id, "hashing queue full; reset page answered busy");
+            return Ok(Err(ResetFailure::Busy { lang }));
+        };
         let checked = {
             let account = account.clone();
-            credentials::on_hashing_thread(move || {
-                check_and_hash(&account, &password, &confirmation)
-            })
-            .await?
+            admission
+                .run(move || check_and_hash(&account, &policy, &password, &confirmation))
+                .await?
         };
         let new_hash = match checked {
             Ok(hash) => hash,
-            Err(reason) => {
-                self.audit(AuditEntry {
-                    event: AuditEvent::PasswordRejected,
-                    tg_user_id: Some(token.tg_user_id),
-                    account_id: Some(account.id),
-                    outcome: reason.as_str(),
-                    detail: None,
-                })
-                .await;
-                return Ok(Err(ResetFailure::Rejected { reason, lang, login: account.login }));
-            }
+            Err(reason) => return self.refuse(&token, &account, reason, client).await,
         };
+        let now = self.now();
         let done = CompletedReset {
             account_id: account.id,
             tg_user_id: token.tg_user_id,
             lang,
-            login: account.login,
+            login: account.login.to_string(),
         };
-        let records =
-            [AuditEvent::ResetLinkUsed, AuditEvent::PasswordChanged].map(|event| AuditEntry {
-                event,
-                tg_user_id: Some(done.tg_user_id),
-                account_id: Some(done.account_id),
-                outcome: "ok",
-                detail: None,
-            });
-        let notice = self.notices.password_changed(&done);
+        let records = [AuditEvent::ResetLinkUsed, AuditEvent::PasswordChanged].map(|event| {
+            AuditEntry::new(event, AuditOutcome::Ok)
+                .user(done.tg_user_id)
+                .account(done.account_id)
+                .from_addr(client.clone())
+        });
+        let notice = NewDelivery::now(
+            Delivery::PasswordChanged {
+                to: done.tg_user_id,
+                account_id: done.account_id,
+                login: done.login.clone(),
+                lang,
+                changed_at: now,
+                time_zone: account.time_zone.map(|tz| tz.name().to_owned()),
+            },
+            now,
+        );
         let changed = self
             .store
-            .spend_token_and_set_password(
-                token.id,
-                account.id,
-                &new_hash,
-                self.now(),
-                &records,
-                &notice,
-            )
+            .spend_token_and_set_password(token.id, account.id, &new_hash, now, &records, &notice)
             .await?;
         if !changed {
-            tracing::info!(account_id = account.id, "reset link lost a race or expired meanwhile");
+            tracing::info!(account_id = %account.id, "reset link lost a race or expired meanwhile");
             self.audit(invalid_link(&token, "already_used")).await;
-            return Ok(Err(ResetFailure::InvalidLink));
+            return Ok(Err(ResetFailure::InvalidLink { lang: Some(lang) }));
         }
-        self.notices.queued();
-        tracing::info!(
-            account_id = done.account_id,
-            tg_user_id = done.tg_user_id,
-            "password changed"
-        );
+        self.outbox.wake();
+        tracing::info!(account_id = %done.account_id, tg_user_id = %done.tg_user_id,
+            "password changed");
         Ok(Ok(done))
     }
 
+    /// The same rules as a submission, for the meter: nothing is counted,
+    /// stored or hashed. `None` when the hashing queue is full.
+    pub async fn assess_password(
+        &self,
+        raw_token: &str,
+        candidate: String,
+    ) -> RecoveryResult<Result<Option<Assessment>, ResetFailure>> {
+        let (token, account) = match self.usable_token(raw_token).await? {
+            Ok(found) => found,
+            Err(invalid) => return Ok(Err(invalid)),
+        };
+        let Some(admission) = self.hashing.admit() else {
+            return Ok(Ok(None));
+        };
+        let lang = token.lang;
+        let policy = self.password_policy;
+        let assessment = admission
+            .run(move || {
+                let context = context_of(&account);
+                let verdict =
+                    NewPassword::parse(&candidate, &candidate, &context, &policy).map(drop);
+                let inputs: Vec<&str> = context.words().iter().map(String::as_str).collect();
+                let normalized = password::normalize(&candidate);
+                let score = u8::from(zxcvbn::zxcvbn(&normalized, &inputs).score());
+                Ok(Assessment { score, verdict, lang })
+            })
+            .await?;
+        Ok(Ok(Some(assessment)))
+    }
+
+    /// Audits a refused password and counts it against the link.
+    async fn refuse(
+        &self,
+        token: &StoredToken,
+        account: &Account,
+        reason: PasswordRejection,
+        client: ClientAddr,
+    ) -> RecoveryResult<Result<CompletedReset, ResetFailure>> {
+        let counted = self
+            .store
+            .count_refused_submission(token.id, self.policy.max_refused_submissions, self.now())
+            .await?;
+        let entry = AuditEntry::new(AuditEvent::PasswordRejected, AuditOutcome::Refused)
+            .user(token.tg_user_id)
+            .account(account.id)
+            .detail(reason.as_str())
+            .from_addr(client);
+        self.audit(entry).await;
+        let lang = token.lang;
+        Ok(Err(match counted {
+            RefusalCount::Counted(_) => ResetFailure::Rejected {
+                reason,
+                lang,
+                login: account.login.to_string(),
+                policy: self.password_policy,
+            },
+            RefusalCount::Spent => {
+                tracing::info!(account_id = %account.id, "reset link spent by refused passwords");
+                self.outbox.wake();
+                self.audit(invalid_link(token, "too_many_refusals")).await;
+                ResetFailure::Spent { reason, lang }
+            }
+            RefusalCount::NotUsable => ResetFailure::InvalidLink { lang: Some(lang) },
+        }))
+    }
+
     /// The stored token and its account, if the link may still be used;
-    /// audits the reason when it may not.
+    /// audits the reason when a known link may not.
     async fn usable_token(
         &self,
         raw_token: &str,
-    ) -> RecoveryResult<Option<(StoredToken, Account)>> {
+    ) -> RecoveryResult<Result<(StoredToken, Account), ResetFailure>> {
+        let unknown = Err(ResetFailure::InvalidLink { lang: None });
         // Unknown tokens are logged, not audited: anyone can request them,
         // and the audit table must not grow at a stranger's will.
         let Some(token) = ResetToken::from_url(raw_token) else {
             tracing::info!("reset page asked for a malformed token");
-            return Ok(None);
+            return Ok(unknown);
         };
         let Some(stored) = self.store.reset_token(&token.hash()).await? else {
             tracing::info!("reset page asked for an unknown token");
-            return Ok(None);
+            return Ok(unknown);
         };
-        let now = self.now();
         let refusal = if stored.used_at.is_some() {
-            Some("already_used")
+            Some(invalid_link(&stored, "already_used"))
         } else if stored.revoked_at.is_some() {
-            Some("revoked")
-        } else if stored.expires_at <= now {
-            self.audit(AuditEntry {
-                event: AuditEvent::ResetLinkExpired,
-                tg_user_id: Some(stored.tg_user_id),
-                account_id: Some(stored.account_id),
-                outcome: "refused",
-                detail: None,
-            })
-            .await;
-            return Ok(None);
+            Some(invalid_link(&stored, "revoked"))
+        } else if stored.expires_at <= self.now() {
+            Some(
+                AuditEntry::new(AuditEvent::ResetLinkExpired, AuditOutcome::Refused)
+                    .user(stored.tg_user_id)
+                    .account(stored.account_id),
+            )
         } else {
             None
         };
-        if let Some(reason) = refusal {
-            self.audit(invalid_link(&stored, reason)).await;
-            return Ok(None);
+        let invalid = Err(ResetFailure::InvalidLink { lang: Some(stored.lang) });
+        if let Some(entry) = refusal {
+            self.audit(entry).await;
+            return Ok(invalid);
         }
-        Ok(self.store.account(stored.account_id).await?.map(|account| (stored, account)))
+        Ok(match self.store.account(stored.account_id).await? {
+            Some(account) => Ok((stored, account)),
+            None => invalid,
+        })
     }
 }
 
 fn invalid_link(token: &StoredToken, reason: &'static str) -> AuditEntry {
-    AuditEntry {
-        event: AuditEvent::ResetLinkInvalid,
-        tg_user_id: Some(token.tg_user_id),
-        account_id: Some(token.account_id),
-        outcome: reason,
-        detail: None,
-    }
+    AuditEntry::new(AuditEvent::ResetLinkInvalid, AuditOutcome::Refused)
+        .user(token.tg_user_id)
+        .account(token.account_id)
+        .detail(reason)
 }
 
-/// The CPU-heavy part of a reset (zxcvbn, argon2 verify and hash), run on
-/// a blocking thread by the caller.
+/// The CPU-heavy part of a reset (the blocklist, the strength estimate and
+/// argon2), run on a hashing thread.
 fn check_and_hash(
     account: &Account,
+    policy: &PasswordPolicy,
     password: &str,
     confirmation: &str,
 ) -> RecoveryResult<Result<String, PasswordRejection>> {
-    let context =
-        PasswordContext::new(&account.login, &account.email, &account.full_name, &account.company);
-    let policy = PasswordPolicy::default();
-    let new_password = match NewPassword::parse(password, confirmation, &context, &policy) {
-        Ok(new_password) => new_password,
-        Err(reason) => return Ok(Err(reason)),
-    };
+    let new_password =
+        match NewPassword::parse(password, confirmation, &context_of(account), policy) {
+            Ok(new_password) => new_password,
+            Err(reason) => return Ok(Err(reason)),
+        };
     credentials::hash_blocking(new_password.expose()).map(Ok)
+}
+
+/// The account's own words a password must not contain.
+fn context_of(account: &Account) -> PasswordContext {
+    PasswordContext::new(
+        account.login.as_str(),
+        account.email.as_str(),
+        &account.full_name,
+        &account.company,
+    )
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreResult, from_unix, to_unix};
-use crate::domain::{Account, Phone};
+use crate::domain::{Account, AccountId, Email, Lang, Login, Phone};
 
 /// An account as imported from CSV or synced from the CRM.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ impl Store {
         &self,
         account: &NewAccount,
         now: DateTime<Utc>,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<AccountId> {
         let row = sqlx::query(
             "INSERT INTO accounts (login, email, phone, full_name, company, password_hash, locale, \
                  time_zone, license_expires_at, created_at, updated_at) \
@@ -58,7 +58,7 @@ impl Store {
         .bind(to_unix(now))
         .fetch_one(&self.pool)
         .await?;
-        row.try_get("id")
+        Ok(AccountId(row.try_get("id")?))
     }
 
     /// Every account on this phone, oldest first (the same order on both backends).
@@ -71,9 +71,10 @@ impl Store {
         rows.iter().map(account_from_row).collect()
     }
 
-    pub async fn account(&self, id: i64) -> StoreResult<Option<Account>> {
+    pub async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
@@ -85,17 +86,19 @@ impl Store {
     }
 }
 
+/// Values were parsed before they were stored; a zone or language this build
+/// no longer knows reads as none.
 fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
     Ok(Account {
-        id: row.try_get("id")?,
-        login: row.try_get("login")?,
-        email: row.try_get("email")?,
+        id: AccountId(row.try_get("id")?),
+        login: Login::from_stored(row.try_get("login")?),
+        email: Email::from_stored(row.try_get("email")?),
         phone: Phone::from_stored(row.try_get("phone")?),
         full_name: row.try_get("full_name")?,
         company: row.try_get("company")?,
         password_hash: row.try_get("password_hash")?,
-        locale: row.try_get("locale")?,
-        time_zone: row.try_get("time_zone")?,
+        lang: row.try_get::<Option<String>, _>("locale")?.and_then(|code| Lang::parse(&code)),
+        time_zone: row.try_get::<Option<String>, _>("time_zone")?.and_then(|tz| tz.parse().ok()),
         license_expires_at: row.try_get::<Option<i64>, _>("license_expires_at")?.map(from_unix),
         credentials_version: row.try_get("credentials_version")?,
         failed_logins: row.try_get("failed_logins")?,

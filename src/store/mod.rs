@@ -4,7 +4,7 @@
 
 mod accounts;
 mod audit;
-pub mod dialogues;
+mod dialogues;
 mod outbox;
 mod tokens;
 mod users;
@@ -20,8 +20,8 @@ use sqlx::{
 
 pub use accounts::NewAccount;
 pub use audit::{AuditEntry, AuditRow};
-pub use outbox::{NewNotice, OutboxMessage};
-pub use tokens::{NewResetToken, StoredToken};
+pub use outbox::{OutboxItem, UnreadableItem};
+pub use tokens::{NewResetToken, RefusalCount, StoredToken};
 
 use crate::config::{Backend, DatabaseConfig};
 

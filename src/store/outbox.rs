@@ -1,135 +1,181 @@
-//! The `outbox` table: notices waiting to be delivered to Telegram.
+//! The `outbox` table: deliveries waiting for their due time, claimed by one
+//! worker at a time under a lease.
 
-use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, Row};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, StoreResult, from_unix, to_unix};
+use super::{Store, StoreError, StoreResult, from_unix, to_unix};
+use crate::domain::{Delivery, NewDelivery};
 
-/// A notice to queue: HTML text (values escaped) and an optional inline
-/// keyboard as Bot API JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewNotice {
-    pub chat_id: i64,
-    pub text: String,
-    pub reply_markup: Option<String>,
-}
-
-/// A pending notice.
+/// A claimed delivery.
 #[derive(Debug, Clone)]
-pub struct OutboxMessage {
+pub struct OutboxItem {
     pub id: i64,
-    pub chat_id: i64,
-    /// HTML, values already escaped.
-    pub text: String,
-    /// An inline keyboard as Bot API JSON.
-    pub reply_markup: Option<String>,
+    pub payload: Delivery,
+    /// Attempts before this one.
     pub attempts: i64,
     pub created_at: DateTime<Utc>,
 }
 
-const PENDING: &str = "sent_at IS NULL AND failed_at IS NULL";
+/// A row that could not be read (a payload of an unknown kind).
+#[derive(Debug, Clone)]
+pub struct UnreadableItem {
+    pub id: i64,
+    pub error: String,
+}
+
+const PENDING: &str = "sent_at IS NULL AND failed_at IS NULL AND cancelled_at IS NULL";
 
 impl Store {
-    pub async fn enqueue_notice(&self, notice: &NewNotice, now: DateTime<Utc>) -> StoreResult<()> {
-        insert_notice(&mut *self.pool.acquire().await?, notice, now).await
+    pub async fn enqueue(&self, delivery: &NewDelivery, now: DateTime<Utc>) -> StoreResult<()> {
+        insert_delivery(&mut *self.pool.acquire().await?, delivery, now).await
     }
 
-    /// Pending notices due by `now`, oldest first.
-    pub async fn due_messages(
+    /// Claims up to `limit` due rows for `worker` until `now + lease`: rows
+    /// another worker holds under a live lease are skipped. The claim is one
+    /// conditional UPDATE, re-checked row by row, so two workers never hold
+    /// one row at once on either backend.
+    pub async fn claim_due(
         &self,
+        worker: &str,
         now: DateTime<Utc>,
+        lease: Duration,
         limit: i64,
-    ) -> StoreResult<Vec<OutboxMessage>> {
+    ) -> StoreResult<(Vec<OutboxItem>, Vec<UnreadableItem>)> {
+        let free = "(claimed_until IS NULL OR claimed_until <= $2)";
         let sql = format!(
-            "SELECT id, chat_id, text, reply_markup, attempts, created_at FROM outbox \
-             WHERE {PENDING} AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
+            "UPDATE outbox SET claimed_by = $1, claimed_until = $3 \
+             WHERE {PENDING} AND due_at <= $2 AND {free} AND id IN \
+                 (SELECT id FROM outbox WHERE {PENDING} AND due_at <= $2 AND {free} \
+                  ORDER BY due_at, id LIMIT $4) \
+             RETURNING id, payload, attempts, created_at"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
             .bind(to_unix(now))
+            .bind(to_unix(now + lease))
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(OutboxMessage {
-                    id: row.try_get("id")?,
-                    chat_id: row.try_get("chat_id")?,
-                    text: row.try_get("text")?,
-                    reply_markup: row.try_get("reply_markup")?,
-                    attempts: row.try_get("attempts")?,
-                    created_at: from_unix(row.try_get("created_at")?),
-                })
-            })
-            .collect()
+        let mut items = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
+        for row in &rows {
+            match item_from_row(row)? {
+                Ok(item) => items.push(item),
+                Err(bad) => unreadable.push(bad),
+            }
+        }
+        items.sort_by_key(|item| item.id);
+        Ok((items, unreadable))
     }
 
-    /// When the next pending notice falls due, if any is pending.
-    pub async fn next_message_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let sql = format!("SELECT MIN(next_attempt_at) AS due FROM outbox WHERE {PENDING}");
+    /// When the next pending row falls due, if any is pending.
+    pub async fn next_delivery_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let sql = format!("SELECT MIN(due_at) AS due FROM outbox WHERE {PENDING}");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await?;
         Ok(row.try_get::<Option<i64>, _>("due")?.map(from_unix))
     }
 
-    pub async fn mark_message_sent(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1 WHERE id = $2")
-            .bind(to_unix(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn retry_message_at(
+    /// Records a delivery; false if `worker` no longer held the row (its
+    /// lease ran out and another worker took it).
+    pub async fn mark_delivered(
         &self,
         id: i64,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.finish(id, worker, "sent_at = $3, last_error = last_error", to_unix(now), None).await
+    }
+
+    /// Puts the row back for another attempt at `at`.
+    pub async fn retry_delivery_at(
+        &self,
+        id: i64,
+        worker: &str,
         at: DateTime<Utc>,
         error: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
-             WHERE id = $3",
-        )
-        .bind(to_unix(at))
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    ) -> StoreResult<bool> {
+        self.finish(id, worker, "due_at = $3, last_error = $4", to_unix(at), Some(error)).await
     }
 
-    pub async fn mark_message_failed(
+    /// Gives the row up for good.
+    pub async fn mark_delivery_failed(
         &self,
         id: i64,
+        worker: &str,
         now: DateTime<Utc>,
         error: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, failed_at = $1, last_error = $2 WHERE id = $3",
-        )
-        .bind(to_unix(now))
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    ) -> StoreResult<bool> {
+        self.finish(id, worker, "failed_at = $3, last_error = $4", to_unix(now), Some(error)).await
+    }
+
+    async fn finish(
+        &self,
+        id: i64,
+        worker: &str,
+        set: &'static str,
+        at: i64,
+        error: Option<&str>,
+    ) -> StoreResult<bool> {
+        let sql = format!(
+            "UPDATE outbox SET {set}, attempts = attempts + 1, claimed_by = NULL, \
+                 claimed_until = NULL WHERE id = $1 AND claimed_by = $2"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(worker).bind(at);
+        if let Some(error) = error {
+            query = query.bind(error);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
     }
 }
 
-/// Queues a notice on `conn`, which may be inside a transaction.
-pub(super) async fn insert_notice(
+/// Queues a delivery on `conn`, which may be inside a transaction. With a
+/// key, a pending row of that key is replaced instead.
+pub(super) async fn insert_delivery(
     conn: &mut AnyConnection,
-    notice: &NewNotice,
+    delivery: &NewDelivery,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO outbox (chat_id, text, reply_markup, created_at, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $4)",
-    )
-    .bind(notice.chat_id)
-    .bind(&notice.text)
-    .bind(notice.reply_markup.as_deref())
-    .bind(to_unix(now))
-    .execute(conn)
-    .await?;
+    let payload =
+        serde_json::to_string(&delivery.payload).map_err(|e| StoreError::Encode(Box::new(e)))?;
+    let sql = format!(
+        "INSERT INTO outbox (payload, dedupe_key, created_at, due_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (dedupe_key) WHERE {PENDING} \
+         DO UPDATE SET payload = excluded.payload, due_at = excluded.due_at"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(payload)
+        .bind(delivery.key.as_deref())
+        .bind(to_unix(now))
+        .bind(to_unix(delivery.due_at))
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Brings the pending row of `key` forward to `at` (if it is due later).
+pub(super) async fn hasten_delivery(
+    conn: &mut AnyConnection,
+    key: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE outbox SET due_at = $1 WHERE dedupe_key = $2 AND due_at > $1 AND {PENDING}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(at)).bind(key).execute(conn).await?;
+    Ok(())
+}
+
+fn item_from_row(row: &AnyRow) -> StoreResult<Result<OutboxItem, UnreadableItem>> {
+    let id: i64 = row.try_get("id")?;
+    let raw: String = row.try_get("payload")?;
+    Ok(match serde_json::from_str(&raw) {
+        Ok(payload) => Ok(OutboxItem {
+            id,
+            payload,
+            attempts: row.try_get("attempts")?,
+            created_at: from_unix(row.try_get("created_at")?),
+        }),
+        Err(error) => Err(UnreadableItem { id, error: error.to_string() }),
+    })
 }

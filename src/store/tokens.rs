@@ -4,18 +4,23 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
 use super::{
-    AuditEntry, NewNotice, Store, StoreResult, audit::insert_audit, from_unix,
-    outbox::insert_notice, to_unix,
+    AuditEntry, Store, StoreResult,
+    audit::insert_audit,
+    from_unix,
+    outbox::{hasten_delivery, insert_delivery},
+    to_unix,
 };
-use crate::domain::TokenHash;
+use crate::domain::{
+    AccountId, Delivery, Lang, NewDelivery, TelegramUserId, TokenHash, delivery::retract_link_key,
+};
 
 /// A link to store: the hash of its token and who asked for it.
 #[derive(Debug, Clone)]
 pub struct NewResetToken<'a> {
-    pub account_id: i64,
+    pub account_id: AccountId,
     pub hash: &'a TokenHash,
-    pub tg_user_id: i64,
-    pub language: &'a str,
+    pub tg_user_id: TelegramUserId,
+    pub lang: Lang,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -24,19 +29,32 @@ pub struct NewResetToken<'a> {
 #[derive(Debug, Clone)]
 pub struct StoredToken {
     pub id: i64,
-    pub account_id: i64,
-    pub tg_user_id: i64,
-    pub language: String,
+    pub account_id: AccountId,
+    pub tg_user_id: TelegramUserId,
+    /// The language the link was issued in; its pages speak it.
+    pub lang: Lang,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub refused_submissions: i64,
+}
+
+/// The outcome of a refused submission on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCount {
+    /// The link still works; this many refusals so far.
+    Counted(i64),
+    /// That was the last allowed refusal: the link is spent.
+    Spent,
+    /// The link was no longer usable anyway.
+    NotUsable,
 }
 
 impl Store {
     /// When this account's links issued since `since` were created, oldest first.
     pub async fn reset_links_issued_since(
         &self,
-        account_id: i64,
+        account_id: AccountId,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
         links_created_since(&mut *self.pool.acquire().await?, account_id, since).await
@@ -47,16 +65,18 @@ impl Store {
     /// in one transaction. Touching the account row first serialises
     /// concurrent requests for one account on both backends (a row lock on
     /// PostgreSQL, the write lock on SQLite), so the limit cannot be raced.
-    /// `Err` carries the creation times that filled the window, oldest first.
+    /// The messages holding revoked links are taken back at once. `Ok` is
+    /// the new link's id; `Err` carries the creation times that filled the
+    /// window, oldest first.
     pub async fn insert_reset_token_within_limit(
         &self,
         new: &NewResetToken<'_>,
         window_start: DateTime<Utc>,
         limit: usize,
-    ) -> StoreResult<Result<(), Vec<DateTime<Utc>>>> {
+    ) -> StoreResult<Result<i64, Vec<DateTime<Utc>>>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
-            .bind(new.account_id)
+            .bind(new.account_id.0)
             .execute(&mut *tx)
             .await?;
         let recent = links_created_since(&mut tx, new.account_id, window_start).await?;
@@ -64,66 +84,150 @@ impl Store {
             tx.rollback().await?;
             return Ok(Err(recent));
         }
-        sqlx::query(
+        let revoked = sqlx::query(
             "UPDATE reset_tokens SET revoked_at = $1 \
-             WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+             WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL RETURNING id",
         )
         .bind(to_unix(new.now))
-        .bind(new.account_id)
-        .execute(&mut *tx)
+        .bind(new.account_id.0)
+        .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(
+        for row in &revoked {
+            let key = retract_link_key(row.try_get("id")?);
+            hasten_delivery(&mut tx, &key, new.now).await?;
+        }
+        let id: i64 = sqlx::query(
             "INSERT INTO reset_tokens (account_id, token_hash, tg_user_id, language, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
-        .bind(new.account_id)
+        .bind(new.account_id.0)
         .bind(&new.hash.0)
-        .bind(new.tg_user_id)
-        .bind(new.language)
+        .bind(new.tg_user_id.0)
+        .bind(new.lang.code())
         .bind(to_unix(new.now))
         .bind(to_unix(new.expires_at))
-        .execute(&mut *tx)
-        .await?;
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(Ok(id))
+    }
+
+    /// Remembers which Telegram message holds link `token_id` and queues its
+    /// retraction: when the link expires, or at once if the link was used
+    /// or revoked meanwhile.
+    pub async fn record_link_message(
+        &self,
+        token_id: i64,
+        message_id: i32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE reset_tokens SET message_id = $1 WHERE id = $2 \
+             RETURNING tg_user_id, language, expires_at, used_at, revoked_at",
+        )
+        .bind(i64::from(message_id))
+        .bind(token_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(());
+        };
+        let expires_at = from_unix(row.try_get("expires_at")?);
+        let finished = row.try_get::<Option<i64>, _>("used_at")?.is_some()
+            || row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+        let language: String = row.try_get("language")?;
+        let delivery = NewDelivery {
+            payload: Delivery::RetractLink {
+                chat: TelegramUserId(row.try_get("tg_user_id")?),
+                message_id,
+                lang: Lang::parse(&language).unwrap_or_default(),
+            },
+            due_at: if finished { now } else { expires_at.max(now) },
+            key: Some(retract_link_key(token_id)),
+        };
+        insert_delivery(&mut tx, &delivery, now).await?;
+        tx.commit().await
+    }
+
+    /// Counts a refused submission of a usable link; the `max`-th spends it
+    /// (and takes its message back).
+    pub async fn count_refused_submission(
+        &self,
+        token_id: i64,
+        max: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefusalCount> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE reset_tokens SET refused_submissions = refused_submissions + 1 \
+             WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+             RETURNING refused_submissions",
+        )
+        .bind(token_id)
+        .bind(to_unix(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(RefusalCount::NotUsable);
+        };
+        let count: i64 = row.try_get("refused_submissions")?;
+        if count < i64::from(max) {
+            tx.commit().await?;
+            return Ok(RefusalCount::Counted(count));
+        }
+        sqlx::query("UPDATE reset_tokens SET revoked_at = $1 WHERE id = $2")
+            .bind(to_unix(now))
+            .bind(token_id)
+            .execute(&mut *tx)
+            .await?;
+        hasten_delivery(&mut tx, &retract_link_key(token_id), now).await?;
+        tx.commit().await?;
+        Ok(RefusalCount::Spent)
     }
 
     pub async fn reset_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>> {
         let row = sqlx::query(
-            "SELECT id, account_id, tg_user_id, language, expires_at, used_at, revoked_at \
-             FROM reset_tokens WHERE token_hash = $1",
+            "SELECT id, account_id, tg_user_id, language, expires_at, used_at, revoked_at, \
+                 refused_submissions FROM reset_tokens WHERE token_hash = $1",
         )
         .bind(&hash.0)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
+            let language: String = row.try_get("language")?;
             Ok(StoredToken {
                 id: row.try_get("id")?,
-                account_id: row.try_get("account_id")?,
-                tg_user_id: row.try_get("tg_user_id")?,
-                language: row.try_get("language")?,
+                account_id: AccountId(row.try_get("account_id")?),
+                tg_user_id: TelegramUserId(row.try_get("tg_user_id")?),
+                lang: Lang::parse(&language).unwrap_or_default(),
                 expires_at: from_unix(row.try_get("expires_at")?),
                 used_at: row.try_get::<Option<i64>, _>("used_at")?.map(from_unix),
                 revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_unix),
+                refused_submissions: row.try_get("refused_submissions")?,
             })
         })
         .transpose()
     }
 
     /// Spends the token, sets the new password, writes the audit rows and
-    /// queues the user's notice, all in one transaction: a reset never
-    /// happens without its record and its notice. The conditional UPDATE is
+    /// queues the user's notice and the retraction of the link's message,
+    /// all in one transaction: a reset never happens without its record and
+    /// its notice. The conditional UPDATE is
     /// the single point where concurrent uses race: exactly one sees a row
     /// to change. Returns false if the token was already used, revoked or
     /// expired.
     pub async fn spend_token_and_set_password(
         &self,
         token_id: i64,
-        account_id: i64,
+        account_id: AccountId,
         password_hash: &str,
         now: DateTime<Utc>,
         audit: &[AuditEntry],
-        notice: &NewNotice,
+        notice: &NewDelivery,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
@@ -147,13 +251,14 @@ impl Store {
         )
         .bind(password_hash)
         .bind(to_unix(now))
-        .bind(account_id)
+        .bind(account_id.0)
         .execute(&mut *tx)
         .await?;
         for entry in audit {
             insert_audit(&mut tx, now, entry).await?;
         }
-        insert_notice(&mut tx, notice, now).await?;
+        insert_delivery(&mut tx, notice, now).await?;
+        hasten_delivery(&mut tx, &retract_link_key(token_id), now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -163,14 +268,14 @@ impl Store {
 /// on `conn` (which may be inside a transaction).
 async fn links_created_since(
     conn: &mut AnyConnection,
-    account_id: i64,
+    account_id: AccountId,
     since: DateTime<Utc>,
 ) -> StoreResult<Vec<DateTime<Utc>>> {
     let rows = sqlx::query(
         "SELECT created_at FROM reset_tokens WHERE account_id = $1 AND created_at > $2 \
          ORDER BY created_at",
     )
-    .bind(account_id)
+    .bind(account_id.0)
     .bind(to_unix(since))
     .fetch_all(conn)
     .await?;

@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Store, StoreResult, to_unix};
-use crate::domain::{Lang, Phone};
+use crate::domain::{Lang, Phone, TelegramUserId};
 
 impl Store {
     /// The language the user chose with /language, if any.
-    pub async fn chosen_language(&self, tg_user_id: i64) -> StoreResult<Option<Lang>> {
+    pub async fn chosen_language(&self, tg_user_id: TelegramUserId) -> StoreResult<Option<Lang>> {
         let row = sqlx::query("SELECT language FROM telegram_users WHERE tg_user_id = $1")
-            .bind(tg_user_id)
+            .bind(tg_user_id.0)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row
@@ -22,7 +22,7 @@ impl Store {
 
     pub async fn choose_language(
         &self,
-        tg_user_id: i64,
+        tg_user_id: TelegramUserId,
         lang: Lang,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -31,7 +31,7 @@ impl Store {
              ON CONFLICT (tg_user_id) DO UPDATE SET language = excluded.language, \
                  updated_at = excluded.updated_at",
         )
-        .bind(tg_user_id)
+        .bind(tg_user_id.0)
         .bind(lang.code())
         .bind(to_unix(now))
         .execute(&self.pool)
@@ -42,7 +42,7 @@ impl Store {
     /// Remembers that this Telegram user proved this phone, and when.
     pub async fn remember_verified_phone(
         &self,
-        tg_user_id: i64,
+        tg_user_id: TelegramUserId,
         phone: &Phone,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -52,7 +52,7 @@ impl Store {
              ON CONFLICT (tg_user_id) DO UPDATE SET verified_phone = excluded.verified_phone, \
                  verified_at = excluded.verified_at, updated_at = excluded.updated_at",
         )
-        .bind(tg_user_id)
+        .bind(tg_user_id.0)
         .bind(phone.as_str())
         .bind(to_unix(now))
         .execute(&self.pool)

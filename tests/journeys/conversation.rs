@@ -2,7 +2,11 @@
 //! menu's other topics, and Telegram's own errors.
 
 use crate::support::*;
-use crm_recovery_bot::{bot::State, domain::Lang, i18n::t};
+use crm_recovery_bot::{
+    bot::{DialogueStorage, State},
+    domain::Lang,
+    i18n::t,
+};
 use std::sync::Arc;
 use teloxide::{dispatching::dialogue::Storage, types::ChatId};
 
@@ -37,7 +41,7 @@ async fn restart_mid_conversation_resumes_the_dialogue(db: TestDb) {
 async fn unreadable_stored_state_falls_back_to_the_menu(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let pool = db.raw_pool().await;
-    let current = crm_recovery_bot::store::dialogues::STATE_VERSION;
+    let current = crm_recovery_bot::bot::storage::STATE_VERSION;
     let stored = [
         // Written by an older version of the bot, in its own shape.
         (2001, format!(r#"{{"v":{},"state":{{"step":"awaiting_contact"}}}}"#, current - 1)),
@@ -52,7 +56,7 @@ async fn unreadable_stored_state_falls_back_to_the_menu(db: TestDb) {
             .execute(&pool)
             .await
             .unwrap();
-        let storage = Arc::new(app.store.clone());
+        let storage = DialogueStorage::new(app.store.clone(), Arc::new(app.clock.clone()));
         let state = <_ as Storage<State>>::get_dialogue(storage, ChatId(*chat_id)).await.unwrap();
         assert_eq!(state, None, "{chat_id}");
 
@@ -151,8 +155,7 @@ async fn other_topics_explain_and_offer_next_steps(db: TestDb) {
         ("menu-account-locked", "topic-account-locked"),
         ("menu-lost-2fa", "topic-lost-2fa"),
         ("menu-lost-contact", "topic-lost-contact"),
-        ("menu-subscription-expired", "topic-subscription-expired"),
-        ("menu-support", "topic-support"),
+        ("menu-other", "topic-other"),
     ] {
         let data = menu.callback_data_for(&t(Lang::En, label)).unwrap();
         let pressed = app.tg.press_button(&user, &menu, &data);
@@ -179,6 +182,18 @@ async fn stale_or_unknown_buttons_are_answered(db: TestDb) {
     let pressed = app.tg.press_button(&user, &menu, "v0:something-old");
     let answer = app.tg.wait_callback_answer(&pressed).await;
     assert_eq!(answer.params["text"], t(Lang::En, "button-stale"));
+    let again = app.tg.next_sent(user.id).await;
+    assert_eq!(again.text_str(), t(Lang::En, "button-stale"));
+    assert!(
+        again.callback_data_for(&t(Lang::En, "menu-forgot-password")).is_some(),
+        "and the menu"
+    );
+
+    // An account button outside the account choice means nothing either.
+    let pressed = app.tg.press_button(&user, &menu, "acct:1");
+    let answer = app.tg.wait_callback_answer(&pressed).await;
+    assert_eq!(answer.params["text"], t(Lang::En, "button-stale"));
+    app.tg.next_sent(user.id).await;
     app.stop().await;
 }
 

@@ -55,6 +55,7 @@ async fn logs_mask_phones_and_never_show_secrets(db: TestDb) {
     let before = app.tg.calls("sendmessage").len();
     assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::OK);
     app.tg.wait_for_calls("sendmessage", before + 1).await;
+    app.outbox_row_settled("password_changed", 1).await;
     app.advance(chrono::Duration::minutes(1));
     app.tg.next_sent(user.id).await;
     app.stop().await;

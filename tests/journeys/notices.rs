@@ -2,7 +2,10 @@
 //! failures and restarts.
 
 use crate::support::*;
-use crm_recovery_bot::{domain::Lang, i18n::t, store::NewNotice};
+use crm_recovery_bot::{
+    domain::{Delivery, Lang, NewDelivery},
+    i18n::t,
+};
 use reqwest::StatusCode;
 
 on_both_backends!(
@@ -39,9 +42,11 @@ async fn password_changed_notice_survives_telegram_failures(db: TestDb) {
     let before = app.tg.calls("sendmessage").len();
     assert_eq!(app.post_password(&link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
 
-    // Each retry waits for its backoff on the application's clock.
+    // Each retry waits for its backoff on the application's clock: once the
+    // worker has recorded the failure, the clock moves past the pause.
     for failures in 1..=2 {
         app.tg.wait_for_calls("sendmessage", before + failures).await;
+        app.outbox_row_settled("password_changed", failures as i64).await;
         app.advance(chrono::Duration::minutes(1));
     }
     let notice = app.tg.next_sent(anna().id).await;
@@ -52,7 +57,10 @@ async fn password_changed_notice_survives_telegram_failures(db: TestDb) {
     app.stop().await;
 
     let pool = db.raw_pool().await;
-    let row = sqlx::query("SELECT attempts, sent_at, last_error FROM outbox").fetch_one(&pool);
+    let row = sqlx::query(
+        "SELECT attempts, sent_at, last_error FROM outbox WHERE payload LIKE '%password_changed%'",
+    )
+    .fetch_one(&pool);
     let row = row.await.unwrap();
     use sqlx::Row;
     assert_eq!(row.get::<i64, _>("attempts"), 3);
@@ -65,12 +73,12 @@ async fn pending_notices_are_delivered_after_a_restart(db: TestDb) {
     let mut app = TestApp::spawn(&db).await;
     app.stop_process().await;
     // Queued by a process that stopped before it could deliver.
-    let notice = NewNotice {
-        chat_id: anna().id,
-        text: "queued before the restart".into(),
+    let payload = Delivery::RenderedMessage {
+        chat: anna().id,
+        html: "queued before the restart".into(),
         reply_markup: None,
     };
-    app.store.enqueue_notice(&notice, app.now()).await.unwrap();
+    app.store.enqueue(&NewDelivery::now(payload, app.now()), app.now()).await.unwrap();
     app.start_process().await;
     let notice = app.tg.next_sent(anna().id).await;
     assert_eq!(notice.text_str(), "queued before the restart");
@@ -94,11 +102,14 @@ async fn notice_to_a_user_who_blocked_the_bot_is_given_up(db: TestDb) {
     assert!(notice.text_str().contains("ivan.petrov"));
     // Anna's was refused once and not retried.
     let pool = db.raw_pool().await;
-    let row = sqlx::query("SELECT attempts, failed_at, last_error FROM outbox WHERE chat_id = $1")
-        .bind(anna().id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let row = sqlx::query(
+        "SELECT attempts, failed_at, last_error FROM outbox \
+         WHERE payload LIKE '%password_changed%' AND payload LIKE $1",
+    )
+    .bind(format!("%\"to\":{}%", anna().id))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     use sqlx::Row;
     assert_eq!(row.get::<i64, _>("attempts"), 1);
     assert!(row.get::<Option<i64>, _>("failed_at").is_some());

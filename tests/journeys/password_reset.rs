@@ -2,13 +2,18 @@
 //! sets a new password on the reset page.
 
 use crate::support::*;
-use crm_recovery_bot::{domain::Lang, i18n::t, recovery::verify_password};
+use crm_recovery_bot::{
+    domain::{Lang, PasswordRejection, TelegramUserId},
+    i18n::{password_rejection, t},
+    recovery::verify_password,
+};
 use reqwest::StatusCode;
 
 on_both_backends!(
     happy_path_in_russian,
     happy_path_in_english,
     weak_and_mismatched_passwords_are_explained_on_the_page,
+    the_fifth_refusal_spends_the_link,
     expired_link_is_refused,
     used_link_cannot_be_used_again,
     a_new_link_revokes_the_older_one,
@@ -36,7 +41,7 @@ async fn happy_path_in_russian(db: TestDb) {
         "menu-lost-2fa",
         "menu-lost-contact",
         "menu-subscription-expired",
-        "menu-support",
+        "menu-other",
     ] {
         assert!(labels.contains(&t(Lang::Ru, key)), "menu lacks {key}: {labels:?}");
     }
@@ -51,10 +56,10 @@ async fn happy_path_in_russian(db: TestDb) {
     assert_eq!(buttons[0]["request_contact"], true);
 
     let link_message = app.share_own_phone(&user, IVAN_PHONE).await;
-    assert!(link_message.text_str().starts_with("Ваша ссылка для нового пароля"));
-    // Ivan's account is in Moscow: 09:00 UTC + 15 min is 12:15 there.
+    assert!(link_message.text_str().starts_with("Ваша ссылка для сброса пароля"));
+    // Ivan's account is in Moscow: 09:00 UTC + 10 min is 12:10 there.
     assert!(
-        link_message.text_str().contains("12:15 (Europe/Moscow)"),
+        link_message.text_str().contains("до 12:10 по московскому времени (UTC+3)"),
         "{}",
         link_message.text_str()
     );
@@ -97,7 +102,7 @@ async fn happy_path_in_russian(db: TestDb) {
     }
     let trail = app.store.audit_trail().await.unwrap();
     let changed = trail.iter().find(|r| r.event == "password_changed").unwrap();
-    assert_eq!(changed.tg_user_id, Some(user.id));
+    assert_eq!(changed.tg_user_id, Some(TelegramUserId(user.id)));
     assert_eq!(changed.account_id, Some(account.id));
     assert_eq!(changed.outcome, "ok");
     assert_eq!(changed.at, test_start());
@@ -112,14 +117,14 @@ async fn happy_path_in_english(db: TestDb) {
     let link_message = app.share_own_phone(&user, ANNA_PHONE).await;
     assert!(link_message.text_str().starts_with("Here is your link"));
     // Anna has no time zone: the default (UTC) is shown.
-    assert!(link_message.text_str().contains("09:15 (UTC)"), "{}", link_message.text_str());
+    assert!(link_message.text_str().contains("until 09:10 (UTC)"), "{}", link_message.text_str());
     let link = link_in(&link_message);
 
     let html = app.get(&link).await.text().await.unwrap();
     assert!(html.contains("<html lang=\"en\">"));
     assert!(html.contains("Set a new password"));
     assert!(
-        html.contains(r#"minlength="10" maxlength="128""#),
+        html.contains(r#"minlength="15" maxlength="128""#),
         "the browser checks the length too"
     );
 
@@ -141,32 +146,76 @@ async fn weak_and_mismatched_passwords_are_explained_on_the_page(db: TestDb) {
     app.open_forgot_password(&user).await;
     let link = link_in(&app.share_own_phone(&user, IVAN_PHONE).await);
 
-    for (password, confirm, key) in [
-        ("short", "short", "password-too-short"),
-        ("password123", "password123", "password-too-weak"),
-        ("Ivan.Petrov-Zebra-Quilt-91", "Ivan.Petrov-Zebra-Quilt-91", "password-contains-identity"),
-        ("correct horse battery staple", "correct horse battery stable", "password-mismatch"),
-        ("Old-Password-2024!", "Old-Password-2024!", "password-same-as-current"),
+    // Four refusals, each with its reason in Ivan's language; the fifth
+    // would spend the link.
+    for (password, confirm, reason) in [
+        ("short-but-fine", "short-but-fine", PasswordRejection::TooShort { min: 15 }),
+        ("password123456789", "password123456789", PasswordRejection::Common),
+        (
+            "Ivan-Zebra-Quilt-Harbour-91",
+            "Ivan-Zebra-Quilt-Harbour-91",
+            PasswordRejection::ContainsContext,
+        ),
+        (
+            "correct horse battery staple",
+            "correct horse battery stable",
+            PasswordRejection::Mismatch,
+        ),
     ] {
         let response = app.post_password(&link, password, confirm).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{key}");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{reason:?}");
         let html = response.text().await.unwrap();
-        let expected = crm_recovery_bot::i18n::t_args(
-            Lang::Ru,
-            key,
-            &[("min", 10.into()), ("max", 128.into())],
-        );
-        assert!(html.contains(&in_html(&expected)), "{key}: page lacks {expected:?}");
+        let expected = password_rejection(Lang::Ru, &reason);
+        assert!(html.contains(&in_html(&expected)), "{reason:?}: page lacks {expected:?}");
+        assert!(html.contains("<form"), "the form is offered again");
     }
-    let too_long = "Зебра-".repeat(22);
-    let response = app.post_password(&link, &too_long, &too_long).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let trail = app.store.audit_trail().await.unwrap();
+    let reasons: Vec<_> = trail
+        .iter()
+        .filter(|r| r.event == "password_rejected")
+        .map(|r| (r.detail.clone().unwrap(), r.client_addr.clone().unwrap()))
+        .collect();
+    let expected = ["too_short", "common", "contains_context", "mismatch"];
+    assert_eq!(reasons.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), expected);
+    assert!(reasons.iter().all(|r| r.1 == "127.0.0.1"), "with the client address");
 
     // The link survived the refusals and still works.
     let password = "вечерний звон гремит над рекой";
     assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::OK);
-    let rejected = app.audit_events().await.iter().filter(|e| *e == "password_rejected").count();
-    assert_eq!(rejected, 6);
+    app.stop().await;
+}
+
+/// Whoever holds a link gets five tries, however they fail; then the link
+/// is spent and its Telegram message taken back.
+async fn the_fifth_refusal_spends_the_link(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    let link_message = app.share_own_phone(&user, ANNA_PHONE).await;
+    let link = link_in(&link_message);
+    for attempt in 1..=4 {
+        let response = app.post_password(&link, "one thing here!", "another thing!").await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{attempt}");
+    }
+    let too_long = "x".repeat(129);
+    let fifth = app.post_password(&link, &too_long, &too_long).await;
+    assert_eq!(fifth.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = fifth.text().await.unwrap();
+    assert!(html.contains(&in_html(&t(Lang::En, "page-spent-text"))), "{html}");
+    assert!(!html.contains("<form"));
+
+    let password = "correct horse battery staple";
+    assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&link).await.status(), StatusCode::NOT_FOUND);
+    let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    assert!(account.password_hash.is_none(), "nothing was changed");
+    app.tg.wait_for_call("deletemessage").await;
+    assert_eq!(
+        app.deleted_messages(user.id),
+        [link_message.message_id],
+        "the link's message is gone"
+    );
     app.stop().await;
 }
 
@@ -177,8 +226,8 @@ async fn expired_link_is_refused(db: TestDb) {
     app.open_forgot_password(&user).await;
     let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
 
-    app.advance(chrono::Duration::minutes(14));
-    assert_eq!(app.get(&link).await.status(), StatusCode::OK, "still valid at 14 minutes");
+    app.advance(chrono::Duration::minutes(9));
+    assert_eq!(app.get(&link).await.status(), StatusCode::OK, "still valid at 9 minutes");
     app.advance(chrono::Duration::minutes(1));
     let page = app.get(&link).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
@@ -267,7 +316,7 @@ async fn fourth_link_in_an_hour_is_refused_until_the_window_passes(db: TestDb) {
     let refused = app.share_own_phone(&user, IVAN_PHONE).await;
     assert_eq!(
         refused.text_str(),
-        "Для этого аккаунта запрошено слишком много ссылок. Попробуйте снова в 13:00 (Europe/Moscow)."
+        "Для этого аккаунта запрошено слишком много ссылок. Попробуйте снова в 13:00 по московскому времени (UTC+3)."
     );
     assert!(app.audit_events().await.iter().any(|e| e == "reset_link_rate_limited"));
 
@@ -294,14 +343,14 @@ async fn it_wasnt_me_is_recorded(db: TestDb) {
     assert_eq!(answer.text_str(), t(Lang::En, "not-me-recorded"));
     let trail = app.store.audit_trail().await.unwrap();
     let disputed = trail.iter().find(|r| r.event == "password_change_disputed").unwrap();
-    assert_eq!(disputed.tg_user_id, Some(user.id));
+    assert_eq!(disputed.tg_user_id, Some(TelegramUserId(user.id)));
     app.stop().await;
 }
 
 /// The guard itself, below the page's read-only check: the conditional
 /// UPDATE lets one spend through, sequentially and concurrently.
 async fn the_store_spends_a_token_exactly_once(db: TestDb) {
-    use crm_recovery_bot::{domain::ResetToken, store::NewNotice};
+    use crm_recovery_bot::domain::{Delivery, NewDelivery, ResetToken};
 
     let app = TestApp::spawn(&db).await;
     app.import(ACCOUNTS_CSV).await;
@@ -311,7 +360,9 @@ async fn the_store_spends_a_token_exactly_once(db: TestDb) {
     let token = ResetToken::from_url(link.rsplit('/').next().unwrap()).unwrap();
     let stored = app.store.reset_token(&token.hash()).await.unwrap().unwrap();
     let (token_id, account_id) = (stored.id, stored.account_id);
-    let notice = NewNotice { chat_id: user.id, text: "changed".into(), reply_markup: None };
+    let payload =
+        Delivery::RenderedMessage { chat: user.id, html: "changed".into(), reply_markup: None };
+    let notice = NewDelivery::now(payload, app.now());
     let spend = || {
         app.store.spend_token_and_set_password(token_id, account_id, "h", app.now(), &[], &notice)
     };
@@ -373,8 +424,8 @@ async fn the_hourly_link_limit_holds_under_concurrent_requests(db: TestDb) {
         let new = NewResetToken {
             account_id: account.id,
             hash,
-            tg_user_id: anna().id,
-            language: "en",
+            tg_user_id: TelegramUserId(anna().id),
+            lang: Lang::En,
             now,
             expires_at: now + chrono::Duration::minutes(15),
         };
@@ -383,7 +434,7 @@ async fn the_hourly_link_limit_holds_under_concurrent_requests(db: TestDb) {
         }
     });
     let results = futures::future::join_all(requests).await;
-    let stored = results.into_iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    let stored = results.into_iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
     assert_eq!(stored, 3);
     let issued = app.store.reset_links_issued_since(account.id, now - chrono::Duration::hours(1));
     assert_eq!(issued.await.unwrap().len(), 3);

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use crm_recovery_bot::{
     app::{self, AppOptions, RunningApp},
     clock::{Clock, ManualClock},
-    config::{Config, DatabaseConfig, ResetPolicy},
-    domain::Lang,
+    config::{Config, DatabaseConfig, PageConfig},
+    domain::{Lang, PasswordPolicy, ResetPolicy},
     i18n,
-    recovery::{self, ImportReport},
+    recovery::{self, HashingQueue, ImportReport, OutboxWaker},
     store::Store,
 };
 use sqlx::{Connection, Executor, PgConnection};
@@ -142,7 +142,12 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub base_url: String,
     pub store: Store,
+    /// A plain pool on the same database, for reading rows behind the
+    /// application's back.
+    raw: sqlx::AnyPool,
     config: Config,
+    /// A hashing queue the test may hold places in.
+    hashing: Option<HashingQueue>,
     app: Option<RunningApp>,
 }
 
@@ -160,6 +165,8 @@ impl TestApp {
             api_token: None,
             default_time_zone: chrono_tz::Tz::UTC,
             reset: ResetPolicy::default(),
+            password: PasswordPolicy::default(),
+            page: PageConfig::default(),
         };
         let mut test = Self {
             tg,
@@ -170,7 +177,9 @@ impl TestApp {
                 .expect("http client"),
             base_url: String::new(),
             store: Store::connect(&db.config).await.expect("test store"),
+            raw: db.raw_pool().await,
             config,
+            hashing: None,
             app: None,
         };
         test.start().await;
@@ -186,6 +195,7 @@ impl TestApp {
             clock: std::sync::Arc::new(self.clock.clone()),
             http_listener: Some(listener),
             telegram_limits: generous_limits(),
+            hashing: self.hashing.clone(),
         };
         let app = app::start(self.config.clone(), options).await.expect("app starts");
         // Polling has begun once the first getUpdates arrives.
@@ -216,6 +226,7 @@ impl TestApp {
         if let Some(app) = self.app.take() {
             app.stop().await;
         }
+        self.raw.close().await;
         self.store.close().await;
     }
 
@@ -223,13 +234,24 @@ impl TestApp {
         self.clock.now()
     }
 
+    /// Moves the application's clock and lets the outbox look at what fell
+    /// due.
     pub fn advance(&self, by: chrono::Duration) {
         self.clock.advance(by);
+        self.wake_outbox();
+    }
+
+    pub fn wake_outbox(&self) {
+        if let Some(app) = &self.app {
+            app.outbox.wake();
+        }
     }
 
     /// Loads accounts as the `accounts import` command does.
     pub async fn import(&self, csv: &str) -> ImportReport {
-        recovery::import_accounts(&self.store, csv.as_bytes(), self.now()).await.expect("import")
+        recovery::import_accounts(&self.store, csv.as_bytes(), &self.config.password, self.now())
+            .await
+            .expect("import")
     }
 
     /// `/start` → "I forgot my password" → the request-contact prompt.
@@ -245,13 +267,10 @@ impl TestApp {
         prompt
     }
 
-    /// From the prompt, shares the user's own phone and returns the message
-    /// after "number confirmed".
+    /// From the prompt, shares the user's own phone and returns the bot's
+    /// one answer (the link, or the account pick).
     pub async fn share_own_phone(&self, user: &TgUser, phone: &str) -> Sent {
         self.tg.send_contact(user, phone, Some(user.id));
-        let confirmed = self.tg.next_sent(user.id).await;
-        assert_eq!(confirmed.text_str(), i18n::t(user_lang(user), "reset-phone-verified"));
-        assert!(confirmed.removes_keyboard(), "the contact keyboard is closed");
         self.tg.next_sent(user.id).await
     }
 
@@ -279,6 +298,39 @@ impl TestApp {
         } else {
             format!("{}{}", self.base_url, path_or_url)
         }
+    }
+
+    /// Waits until the outbox row of `kind` has been tried `attempts` times
+    /// and its outcome recorded (the worker no longer holds it).
+    pub async fn outbox_row_settled(&self, kind: &str, attempts: i64) {
+        let pattern = format!("%\"kind\":\"{kind}\"%");
+        let deadline = std::time::Instant::now() + telegram::WAIT_TIMEOUT;
+        loop {
+            let settled: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE payload LIKE $1 AND attempts = $2 \
+                 AND claimed_by IS NULL",
+            )
+            .bind(&pattern)
+            .bind(attempts)
+            .fetch_one(&self.raw)
+            .await
+            .expect("outbox readable");
+            if settled > 0 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "outbox {kind}: {attempts} attempts");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Ids of the messages the bot deleted in `chat_id`, in order.
+    pub fn deleted_messages(&self, chat_id: i64) -> Vec<i64> {
+        self.tg
+            .calls("deletemessage")
+            .iter()
+            .filter(|call| !call.failed && call.params["chat_id"] == chat_id)
+            .filter_map(|call| call.params["message_id"].as_i64())
+            .collect()
     }
 
     pub async fn audit_events(&self) -> Vec<String> {

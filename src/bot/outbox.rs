@@ -1,0 +1,269 @@
+//! Delivers the outbox: what the product sends on its own (notices, taking
+//! back link messages), rendered for Telegram when it is sent. Rows are
+//! claimed under a lease, so several workers (or instances) never hold the
+//! same row at once; delivery is at least once, because a worker that dies
+//! between Telegram's answer and recording it leaves the row to be sent
+//! again when its lease runs out. Transient failures are retried with
+//! doubling pauses for a day.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use teloxide::{
+    ApiError, RequestError,
+    prelude::*,
+    types::{InlineKeyboardMarkup, MessageId, ReplyMarkup},
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{BotSettings, BotT, escape, keyboards, show_time};
+use crate::{
+    clock::Clock,
+    domain::{Delivery, Lang},
+    i18n::{arg, t, t_args},
+    recovery::OutboxWaker,
+    store::{OutboxItem, Store, StoreResult},
+};
+
+/// Transient failures are retried with doubling pauses up to this long…
+const MAX_BACKOFF_SECS: i64 = 600;
+/// …for this long after the row was queued; then it is given up.
+const GIVE_UP_AFTER_HOURS: i64 = 24;
+/// The longest the worker sleeps before looking at the outbox again.
+const IDLE_RECHECK: Duration = Duration::from_secs(30);
+/// How long a claim holds; a worker that has not finished by then is
+/// presumed dead and the row goes to another.
+const LEASE_SECS: i64 = 120;
+/// Rows claimed at a time.
+const BATCH: i64 = 20;
+
+/// Wakes the worker when something was queued. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxHandle {
+    wake: Arc<Notify>,
+}
+
+impl OutboxWaker for OutboxHandle {
+    fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Delivers the outbox until shut down.
+pub struct OutboxWorker {
+    bot: BotT,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: BotSettings,
+    wake: Arc<Notify>,
+    /// Names this worker's claims.
+    id: String,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done,
+    Failed(RequestError),
+}
+
+impl OutboxWorker {
+    /// A worker woken by `handle`; it keeps time by the same clock the rules
+    /// use to queue.
+    pub fn new(
+        bot: BotT,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: BotSettings,
+        handle: &OutboxHandle,
+    ) -> Self {
+        let id = format!("{}-{:016x}", std::process::id(), rand_id());
+        Self { bot, store, clock, settings, wake: Arc::clone(&handle.wake), id }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(error) = self.deliver_due().await {
+                tracing::error!(%error, "outbox: database unavailable");
+            }
+            let pause = match self.store.next_delivery_due().await {
+                Ok(Some(due)) => {
+                    (due - self.clock.now()).to_std().unwrap_or_default().min(IDLE_RECHECK)
+                }
+                Ok(None) => IDLE_RECHECK,
+                Err(error) => {
+                    tracing::error!(%error, "outbox: database unavailable");
+                    IDLE_RECHECK
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    async fn deliver_due(&self) -> StoreResult<()> {
+        loop {
+            let now = self.clock.now();
+            let lease = chrono::Duration::seconds(LEASE_SECS);
+            let (items, unreadable) = self.store.claim_due(&self.id, now, lease, BATCH).await?;
+            if items.is_empty() && unreadable.is_empty() {
+                return Ok(());
+            }
+            for bad in unreadable {
+                tracing::error!(id = bad.id, error = bad.error, "outbox: unreadable row given up");
+                self.store.mark_delivery_failed(bad.id, &self.id, now, &bad.error).await?;
+            }
+            for item in items {
+                self.deliver(item).await?;
+            }
+        }
+    }
+
+    async fn deliver(&self, item: OutboxItem) -> StoreResult<()> {
+        let kind = item.payload.kind();
+        let attempt = self.attempt(&item.payload).await;
+        let now = self.clock.now();
+        let recorded = match attempt {
+            Attempt::Done => {
+                tracing::debug!(id = item.id, kind, "outbox: delivered");
+                self.store.mark_delivered(item.id, &self.id, now).await?
+            }
+            Attempt::Failed(error)
+                if is_transient(&error)
+                    && now - item.created_at < chrono::Duration::hours(GIVE_UP_AFTER_HOURS) =>
+            {
+                let pause = (1_i64 << item.attempts.clamp(0, 10)).min(MAX_BACKOFF_SECS);
+                let at = now + chrono::Duration::seconds(pause);
+                tracing::warn!(id = item.id, kind, attempt = item.attempts + 1, %error,
+                    retry_in_secs = pause, "outbox: Telegram failed; will retry");
+                self.store.retry_delivery_at(item.id, &self.id, at, &error.to_string()).await?
+            }
+            Attempt::Failed(error) => {
+                tracing::error!(id = item.id, kind, attempts = item.attempts + 1, %error,
+                    "outbox: not delivered; giving up");
+                self.store.mark_delivery_failed(item.id, &self.id, now, &error.to_string()).await?
+            }
+        };
+        if !recorded {
+            tracing::warn!(
+                id = item.id,
+                kind,
+                "outbox: lease ran out before the outcome was recorded"
+            );
+        }
+        Ok(())
+    }
+
+    async fn attempt(&self, payload: &Delivery) -> Attempt {
+        let result = match payload {
+            Delivery::PasswordChanged { to, account_id, login, lang, changed_at, time_zone } => {
+                let zone = time_zone
+                    .as_deref()
+                    .and_then(|tz| tz.parse().ok())
+                    .unwrap_or(self.settings.default_time_zone);
+                let when = show_time(*lang, *changed_at, zone, self.clock.now());
+                let text = t_args(
+                    *lang,
+                    "password-changed",
+                    &[("login", arg(escape(login))), ("time", arg(when))],
+                );
+                self.bot
+                    .send_message(ChatId(to.0), text)
+                    .reply_markup(keyboards::not_me(*lang, *account_id))
+                    .await
+                    .map(|_| ())
+            }
+            Delivery::RetractLink { chat, message_id, lang } => {
+                return self.retract(ChatId(chat.0), MessageId(*message_id), *lang).await;
+            }
+            Delivery::RenderedMessage { chat, html, reply_markup } => {
+                let mut request = self.bot.send_message(ChatId(*chat), html);
+                let markup = reply_markup.as_deref().map(serde_json::from_str);
+                if let Some(Ok(markup)) = markup {
+                    request = request.reply_markup(ReplyMarkup::InlineKeyboard(markup));
+                }
+                request.await.map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => Attempt::Done,
+            Err(error) => Attempt::Failed(error),
+        }
+    }
+
+    /// Deletes a link's message; Telegram lets bots delete their messages
+    /// for 48 hours, so an older one is edited to say the link is dead. A
+    /// message the user already deleted needs nothing.
+    async fn retract(&self, chat: ChatId, message_id: MessageId, lang: Lang) -> Attempt {
+        let error = match self.bot.delete_message(chat, message_id).await {
+            Ok(_) => return Attempt::Done,
+            Err(error) if says(&error, MESSAGE_GONE) => return Attempt::Done,
+            Err(error) if says(&error, CANT_DELETE) => {
+                let edit = self
+                    .bot
+                    .edit_message_text(chat, message_id, t(lang, "reset-link-retracted"))
+                    .reply_markup(InlineKeyboardMarkup::default())
+                    .await;
+                match edit {
+                    Ok(_) => return Attempt::Done,
+                    Err(error) if says(&error, MESSAGE_GONE) => return Attempt::Done,
+                    Err(error) => error,
+                }
+            }
+            Err(error) => error,
+        };
+        Attempt::Failed(error)
+    }
+}
+
+/// Telegram tells why only in an error's description (teloxide knows some
+/// by their exact text; others, such as "message can't be deleted for
+/// everyone", arrive as unknown errors). The descriptions this worker acts
+/// on are matched here, in one place.
+const CANT_DELETE: &[&str] = &["Bad Request: message can't be deleted"];
+/// The user deleted the message already, or it was already edited so.
+const MESSAGE_GONE: &[&str] = &[
+    "Bad Request: message to delete not found",
+    "Bad Request: message to edit not found",
+    "Bad Request: message is not modified",
+];
+/// Descriptions of definite refusals (4xx); anything else unknown is taken
+/// for a server-side failure (5xx) and retried.
+const REFUSALS: &[&str] = &["Bad Request", "Unauthorized", "Forbidden", "Not Found", "Conflict"];
+
+/// Whether the API error's description starts with one of `prefixes`.
+fn says(error: &RequestError, prefixes: &[&str]) -> bool {
+    match error {
+        RequestError::Api(api) => {
+            let description = api.to_string();
+            prefixes.iter().any(|prefix| description.starts_with(prefix))
+        }
+        _ => false,
+    }
+}
+
+/// Worth retrying: the network, Telegram's servers (5xx surface as unknown
+/// API errors), garbage from a proxy, a 429 the throttle gave up on. Not:
+/// the user blocked the bot, a bad request, any other definite refusal.
+fn is_transient(error: &RequestError) -> bool {
+    match error {
+        RequestError::Network(_)
+        | RequestError::Io(_)
+        | RequestError::InvalidJson { .. }
+        | RequestError::RetryAfter(_) => true,
+        RequestError::Api(ApiError::Unknown(_)) => !says(error, REFUSALS),
+        RequestError::Api(_) | RequestError::MigrateToChatId(_) => false,
+    }
+}
+
+/// A per-worker name; collisions only matter between live workers.
+fn rand_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+    }
+    u64::from_le_bytes(bytes)
+}

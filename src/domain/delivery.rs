@@ -1,0 +1,64 @@
+//! What the product sends on its own, through the outbox: typed, so that the
+//! rules say *what* happened and the bot decides *how* it reads in Telegram
+//! when it delivers.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AccountId, Lang, TelegramUserId};
+
+/// One row of the outbox, as JSON in `outbox.payload`. New variants may be
+/// added; renaming one strands the rows already queued under its old name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Delivery {
+    /// "Your password was changed", with an "It wasn't me" button.
+    PasswordChanged {
+        to: TelegramUserId,
+        account_id: AccountId,
+        login: String,
+        lang: Lang,
+        changed_at: DateTime<Utc>,
+        /// IANA name of the account's zone, if it has one.
+        time_zone: Option<String>,
+    },
+    /// Takes back the message that holds a reset link once the link is
+    /// used, revoked or expired: deleted, or, where Telegram no longer
+    /// allows that (after 48 hours), edited to say it is no longer valid.
+    RetractLink { chat: TelegramUserId, message_id: i32, lang: Lang },
+    /// A message rendered by an earlier version, delivered as it is.
+    RenderedMessage { chat: i64, html: String, reply_markup: Option<String> },
+}
+
+impl Delivery {
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Delivery::PasswordChanged { .. } => "password_changed",
+            Delivery::RetractLink { .. } => "retract_link",
+            Delivery::RenderedMessage { .. } => "rendered_message",
+        }
+    }
+}
+
+/// A delivery to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub payload: Delivery,
+    /// Not before this instant.
+    pub due_at: DateTime<Utc>,
+    /// At most one pending row per key: queueing again replaces the pending
+    /// one (its payload and due time), and the key cancels it.
+    pub key: Option<String>,
+}
+
+impl NewDelivery {
+    pub fn now(payload: Delivery, now: DateTime<Utc>) -> Self {
+        Self { payload, due_at: now, key: None }
+    }
+}
+
+/// The key of the retraction of one link's message.
+pub fn retract_link_key(token_id: i64) -> String {
+    format!("retract-link:{token_id}")
+}

@@ -1,0 +1,60 @@
+//! The service's public addresses, named once: the router serves these
+//! routes and every link the product sends is built here.
+
+use url::Url;
+
+use super::ResetToken;
+
+/// The reset page's route (axum syntax); its one path parameter is the token.
+pub const RESET_ROUTE: &str = "/reset/{token}";
+
+/// Builds absolute links on `PUBLIC_BASE_URL`.
+#[derive(Debug, Clone)]
+pub struct PublicUrls {
+    base: Url,
+}
+
+impl PublicUrls {
+    pub fn new(base: Url) -> Self {
+        Self { base }
+    }
+
+    /// `PUBLIC_BASE_URL/reset/<token>`, keeping any path prefix of the base
+    /// (a service mounted under `/crm-help/` behind a proxy).
+    pub fn reset_link(&self, token: &ResetToken) -> Url {
+        self.at(&RESET_ROUTE.replace("{token}", token.expose()))
+    }
+
+    /// Whether links are https (Telegram accepts only such URLs in buttons
+    /// reliably; plain http is for trying the bot on a local network).
+    pub fn is_https(&self) -> bool {
+        self.base.scheme() == "https"
+    }
+
+    fn at(&self, route: &str) -> Url {
+        let mut url = self.base.clone();
+        let path = format!("{}{route}", self.base.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url.set_query(None);
+        url.set_fragment(None);
+        url
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_base_path() {
+        let token = ResetToken::from_url(&"a".repeat(43)).unwrap();
+        for (base, expected) in [
+            ("https://help.example.com", "https://help.example.com/reset/"),
+            ("https://help.example.com/", "https://help.example.com/reset/"),
+            ("https://example.com/crm-help/", "https://example.com/crm-help/reset/"),
+        ] {
+            let urls = PublicUrls::new(base.parse().unwrap());
+            assert_eq!(urls.reset_link(&token).as_str(), format!("{expected}{}", "a".repeat(43)));
+        }
+    }
+}
