@@ -13,3 +13,5 @@ mod identity;
 mod logging;
 mod notices;
 mod password_reset;
+mod reset_link;
+mod reset_page;

@@ -153,6 +153,25 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// The application with its settings changed by `configure` first.
+    pub async fn spawn_with(db: &TestDb, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::launch(db, configure, None).await
+    }
+
+    /// The application using `queue` as its hashing queue, so the test can
+    /// hold places in it.
+    pub async fn spawn_with_queue(db: &TestDb, queue: HashingQueue) -> Self {
+        Self::launch(db, |_| {}, Some(queue)).await
+    }
+
+    async fn launch(
+        db: &TestDb,
+        configure: impl FnOnce(&mut Config),
+        hashing: Option<HashingQueue>,
+    ) -> Self {
         let tg = FakeTelegram::start().await;
         let clock = ManualClock::new(test_start());
         let config = Config {
@@ -168,6 +187,8 @@ impl TestApp {
             password: PasswordPolicy::default(),
             page: PageConfig::default(),
         };
+        let mut config = config;
+        configure(&mut config);
         let mut test = Self {
             tg,
             clock,
@@ -179,7 +200,7 @@ impl TestApp {
             store: Store::connect(&db.config).await.expect("test store"),
             raw: db.raw_pool().await,
             config,
-            hashing: None,
+            hashing,
             app: None,
         };
         test.start().await;
