@@ -238,7 +238,11 @@ const REFUSALS: &[&str] = &["Bad Request", "Unauthorized", "Forbidden", "Not Fou
 fn says(error: &RequestError, prefixes: &[&str]) -> bool {
     match error {
         RequestError::Api(api) => {
-            let description = api.to_string();
+            // Display wraps an unknown one as `Unknown error: "…"`.
+            let description = match api {
+                ApiError::Unknown(text) => text.clone(),
+                known => known.to_string(),
+            };
             prefixes.iter().any(|prefix| description.starts_with(prefix))
         }
         _ => false,
@@ -266,4 +270,39 @@ fn rand_id() -> u64 {
         return Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
     }
     u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(description: &str) -> RequestError {
+        let json = format!(r#""{description}""#);
+        RequestError::Api(serde_json::from_str(&json).expect("any text is an ApiError"))
+    }
+
+    #[test]
+    fn telegram_descriptions_are_read_in_one_place() {
+        // Known to teloxide by its exact text, and the longer real one.
+        assert!(says(&api("Bad Request: message can't be deleted"), CANT_DELETE));
+        assert!(says(&api("Bad Request: message can't be deleted for everyone"), CANT_DELETE));
+        assert!(says(&api("Bad Request: message to delete not found"), MESSAGE_GONE));
+        assert!(says(&api("Bad Request: message to edit not found"), MESSAGE_GONE));
+        assert!(!says(&api("Bad Request: chat not found"), MESSAGE_GONE));
+    }
+
+    #[test]
+    fn refusals_are_final_and_server_failures_are_retried() {
+        for refusal in [
+            "Forbidden: bot was blocked by the user",
+            "Bad Request: chat not found",
+            "Bad Request: message can't be deleted for everyone",
+            "Unauthorized",
+        ] {
+            assert!(!is_transient(&api(refusal)), "{refusal}");
+        }
+        for failure in ["Internal Server Error", "Bad Gateway", "Gateway Timeout"] {
+            assert!(is_transient(&api(failure)), "{failure}");
+        }
+    }
 }

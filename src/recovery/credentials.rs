@@ -90,7 +90,44 @@ pub(super) fn verify_blocking(password: &str, hash: &str) -> RecoveryResult<bool
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    /// However many hashes are asked for at once, no more than one per core
+    /// runs (each holds 19 MiB).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_one_hashing_job_per_core() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..cores * 4).map(|_| {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            on_hashing_thread(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // Real work, long enough for the jobs to overlap if allowed.
+                hash_blocking("correct horse battery staple")?;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        });
+        for result in futures::future::join_all(jobs).await {
+            result.unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=cores).contains(&most), "{most} jobs ran at once on {cores} cores");
+    }
+
+    #[test]
+    fn a_full_queue_admits_nobody_until_a_place_is_free() {
+        let queue = HashingQueue::new(2);
+        let first = queue.admit().expect("a place");
+        let _second = queue.admit().expect("a place");
+        assert!(queue.admit().is_none(), "full");
+        drop(first);
+        assert!(queue.admit().is_some(), "a place came free");
+    }
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
