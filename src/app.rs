@@ -160,12 +160,19 @@ impl RunningApp {
             }
         }
         if !self.bot_task.is_finished() {
-            let _ = (&mut self.bot_task).await;
+            joined("the bot", (&mut self.bot_task).await);
         }
         self.background_shutdown.cancel();
-        let _ = self.http_task.await;
-        let _ = self.outbox_task.await;
+        joined("the HTTP server", self.http_task.await);
+        joined("the outbox worker", self.outbox_task.await);
         self.store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// A task that panicked is reported, not ignored.
+fn joined(what: &str, result: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = result {
+        tracing::error!(%error, "{what} stopped abnormally");
     }
 }
