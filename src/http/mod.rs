@@ -1,30 +1,89 @@
-//! The HTTP service: the reset page and health. HTTP types stop here.
+//! The HTTP service: the reset page, health and the CRM's API. HTTP types
+//! stop here. Limits, timeouts and security headers are set router-wide
+//! here, so they also cover the framework's own answers (404, 405, 413).
 
+pub mod api;
 mod health;
 mod reset;
 
-use axum::{Router, routing::get};
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::map_response,
+    response::Response,
+    routing::get,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::recovery::Recovery;
+
+/// Every page path, named once. API paths live in [`api::paths`].
+pub mod paths {
+    pub const RESET: &str = "/reset/{token}";
+    pub const HEALTHZ: &str = "/healthz";
+}
+
+/// How long any request may take, pages and API alike.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a request that ran out of time gets: the service could not answer
+/// in time (408 would tell the client it was too slow, and invites retries).
+pub const TIMEOUT_STATUS: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+/// The reset form holds two passwords; nothing more is read.
+pub const RESET_BODY_LIMIT: usize = 4 * 1024;
+
+/// On every answer: keep the reset token in the URL private (no referrer,
+/// no caching, no framing, no indexing) and let nothing run in a page.
+const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    (HeaderName::from_static("x-robots-tag"), "noindex"),
+];
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct HttpState {
     pub recovery: Recovery,
+    /// `None`: the API is off.
+    pub api_token: Option<api::ApiToken>,
 }
 
 pub fn router(state: HttpState) -> Router {
+    let reset = get(reset::show).post(reset::submit).layer(DefaultBodyLimit::max(RESET_BODY_LIMIT));
+    // The API keeps its own timeout so that it answers in its JSON shape.
     Router::new()
-        .route("/reset/{token}", get(reset::show).post(reset::submit))
-        .route("/healthz", get(health::healthz))
+        .route(paths::RESET, reset)
+        .route(paths::HEALTHZ, get(health::healthz))
+        .layer(TimeoutLayer::with_status_code(TIMEOUT_STATUS, REQUEST_TIMEOUT))
+        // As a service, so that `/api/v1` and `/api/v1/` are the API's too.
+        .nest_service(api::BASE, api::router(state.clone()))
+        .layer(map_response(security_headers))
         .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, state: HttpState, shutdown: CancellationToken) {
-    let served = axum::serve(listener, router(state))
+    // The peer address is kept for the log of refused API requests.
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(error) = served {

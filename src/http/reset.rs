@@ -4,7 +4,7 @@ use askama::Template;
 use axum::{
     Form,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -165,29 +165,14 @@ fn browser_lang(headers: &HeaderMap) -> Lang {
     Lang::from_code(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
-/// Renders with headers that keep the token in the URL private: no
-/// referrer, no caching, no framing.
+/// Renders the page; the security headers that keep the token in the URL
+/// private are added to every answer by the router (`http::router`).
 fn page(status: StatusCode, page: ResetPage) -> Response {
-    let body = match page.render() {
-        Ok(body) => body,
+    match page.render() {
+        Ok(body) => (status, Html(body)).into_response(),
         Err(error) => {
             tracing::error!(%error, "reset page template failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-    };
-    let mut response = (status, Html(body)).into_response();
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
     }
-    response
 }

@@ -148,9 +148,14 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// Like `spawn`, with the test's own changes to the configuration.
+    pub async fn spawn_with(db: &TestDb, configure: impl FnOnce(&mut Config)) -> Self {
         let tg = FakeTelegram::start().await;
         let clock = ManualClock::new(test_start());
-        let config = Config {
+        let mut config = Config {
             telegram_token: "123:TEST".into(),
             telegram_api_url: tg.api_url(),
             database: db.config.clone(),
@@ -161,6 +166,7 @@ impl TestApp {
             default_time_zone: chrono_tz::Tz::UTC,
             reset: ResetPolicy::default(),
         };
+        configure(&mut config);
         let mut test = Self {
             tg,
             clock,
