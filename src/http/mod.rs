@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::recovery::Recovery;
+use crate::{domain::password, recovery::Recovery};
 
 /// Every page path, named once. API paths live in [`api::paths`].
 pub mod paths {
@@ -35,6 +35,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const TIMEOUT_STATUS: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
 /// The reset form holds two passwords; nothing more is read.
 pub const RESET_BODY_LIMIT: usize = 4 * 1024;
+// Two longest passwords of 4-byte characters, each byte percent-encoded
+// (3 bytes), plus the field names, must fit.
+const _: () = assert!(2 * password::MAX_CHARS * 4 * 3 + 64 <= RESET_BODY_LIMIT);
 
 /// On every answer: keep the reset token in the URL private (no referrer,
 /// no caching, no framing, no indexing) and let nothing run in a page.
