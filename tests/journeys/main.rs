@@ -7,6 +7,7 @@
 mod support;
 
 mod accounts_import;
+mod api;
 mod cli;
 mod conversation;
 mod identity;

@@ -174,7 +174,7 @@ impl TestApp {
     ) -> Self {
         let tg = FakeTelegram::start().await;
         let clock = ManualClock::new(test_start());
-        let config = Config {
+        let mut config = Config {
             telegram_token: "123:TEST".into(),
             telegram_api_url: tg.api_url(),
             database: db.config.clone(),
@@ -187,7 +187,6 @@ impl TestApp {
             password: PasswordPolicy::default(),
             page: PageConfig::default(),
         };
-        let mut config = config;
         configure(&mut config);
         let mut test = Self {
             tg,
