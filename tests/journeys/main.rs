@@ -9,6 +9,7 @@ mod support;
 mod accounts_import;
 mod cli;
 mod conversation;
+mod fake_telegram;
 mod identity;
 mod logging;
 mod notices;
