@@ -348,8 +348,7 @@ async fn group_messages_are_ignored(db: TestDb) {
     let user = anna();
     app.tg.send_group_text(group, &user, "hello bot", None, None);
     app.tg.send_group_text(group, &user, "/start", None, None);
-    app.tg.send_text(&user, "/start");
-    let menu = app.tg.next_sent(user.id).await;
+    let menu = app.start_chat(&user).await;
     assert!(!menu.inline_buttons().is_empty(), "{}", menu.summary());
     let tg = app.tg.clone();
     // Stopping waits for every update in flight, the group's included.

@@ -1263,12 +1263,6 @@ fn dispatch(db: &mut Db, method: &str, bot_id: i64, params: &Value) -> ApiResult
         "getwebhookinfo" => Ok(
             json!({ "url": "", "has_custom_certificate": false, "pending_update_count": db.pending.len() }),
         ),
-        "deletewebhook" => {
-            if bool_param(params, "drop_pending_updates") {
-                db.pending.clear();
-            }
-            Ok(json!(true))
-        }
         "setmycommands" => set_my_commands(params),
         "answercallbackquery" => answer_callback_query(db, params),
         "sendmessage" => send_message(db, bot_id, params),
