@@ -10,6 +10,7 @@ mod accounts_import;
 mod api;
 mod cli;
 mod conversation;
+mod fake_telegram;
 mod identity;
 mod logging;
 mod notices;

@@ -274,6 +274,13 @@ impl TestApp {
             .expect("import")
     }
 
+    /// `user` opens the bot with /start (without it Telegram refuses to let
+    /// the bot write to them); returns the bot's answer.
+    pub async fn start_chat(&self, user: &TgUser) -> Sent {
+        self.tg.send_text(user, "/start");
+        self.tg.next_sent(user.id).await
+    }
+
     /// `/start` → "I forgot my password" → the request-contact prompt.
     pub async fn open_forgot_password(&self, user: &TgUser) -> Sent {
         self.tg.send_text(user, "/start");
