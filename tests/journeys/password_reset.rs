@@ -211,11 +211,7 @@ async fn the_fifth_refusal_spends_the_link(db: TestDb) {
     let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
     assert!(account.password_hash.is_none(), "nothing was changed");
     app.tg.wait_for_call("deletemessage").await;
-    assert_eq!(
-        app.deleted_messages(user.id),
-        [link_message.message_id],
-        "the link's message is gone"
-    );
+    assert_eq!(app.tg.deleted(user.id), [link_message.message_id], "the link's message is gone");
     app.stop().await;
 }
 

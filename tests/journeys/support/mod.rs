@@ -242,12 +242,16 @@ impl TestApp {
         self.start().await;
     }
 
+    /// Stops the application and checks that the journey read every
+    /// message the bot sent: no extra or duplicate messages went unseen.
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.stop().await;
         }
         self.raw.close().await;
         self.store.close().await;
+        let unread: Vec<String> = self.tg.unread().iter().map(Sent::summary).collect();
+        assert!(unread.is_empty(), "the bot sent messages the journey did not expect: {unread:#?}");
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -348,16 +352,6 @@ impl TestApp {
             assert!(std::time::Instant::now() < deadline, "outbox {kind}: {attempts} attempts");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-    }
-
-    /// Ids of the messages the bot deleted in `chat_id`, in order.
-    pub fn deleted_messages(&self, chat_id: i64) -> Vec<i64> {
-        self.tg
-            .calls("deletemessage")
-            .iter()
-            .filter(|call| !call.failed && call.params["chat_id"] == chat_id)
-            .filter_map(|call| call.params["message_id"].as_i64())
-            .collect()
     }
 
     pub async fn audit_events(&self) -> Vec<String> {
