@@ -12,6 +12,7 @@ mod conversation;
 mod identity;
 mod logging;
 mod notices;
+mod outbox;
 mod password_reset;
 mod reset_link;
 mod reset_page;
