@@ -14,6 +14,7 @@ mod fake_telegram;
 mod identity;
 mod logging;
 mod notices;
+mod outbox;
 mod password_reset;
 mod reset_link;
 mod reset_page;

@@ -407,3 +407,17 @@ pub fn anna() -> TgUser {
 pub fn olga() -> TgUser {
     TgUser::new(1003, "Ольга", Some("ru-RU"))
 }
+
+/// Telegram's limits as the test application uses them, for a Bot API client
+/// a test builds itself (a second outbox worker, say).
+pub fn test_telegram_limits() -> Limits {
+    generous_limits()
+}
+
+impl TestApp {
+    /// The plain pool on the application's database, for reading rows
+    /// behind its back.
+    pub fn raw_pool(&self) -> &sqlx::AnyPool {
+        &self.raw
+    }
+}
