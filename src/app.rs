@@ -65,7 +65,9 @@ pub fn telegram_client(config: &Config, limits: Limits) -> BotT {
 
 /// Connects, migrates, checks the Bot API answers, then serves.
 pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<RunningApp> {
-    let store = Store::connect(&config.database).await.context("cannot open the database")?;
+    let store = Store::connect(&config.database)
+        .await
+        .with_context(|| format!("cannot open the database ({})", config.database.describe()))?;
     store.migrate().await.context("cannot apply database migrations")?;
     let bot = telegram_client(&config, options.telegram_limits);
     let me = bot.get_me().await.with_context(|| {

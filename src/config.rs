@@ -71,6 +71,26 @@ impl DatabaseConfig {
         Self::parse(&optional("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()))
     }
 
+    /// Where the database is, for an operator's error line: the SQLite file,
+    /// or PostgreSQL's host, port and database, never its credentials.
+    pub fn describe(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => match self.sqlite_path() {
+                Some(path) => format!("SQLite file {}", path.display()),
+                None => "SQLite".to_owned(),
+            },
+            Backend::Postgres => match Url::parse(&self.url) {
+                Ok(url) => format!(
+                    "PostgreSQL at {}:{}{}",
+                    url.host_str().unwrap_or("localhost"),
+                    url.port().unwrap_or(5432),
+                    url.path()
+                ),
+                Err(_) => "PostgreSQL".to_owned(),
+            },
+        }
+    }
+
     /// The file behind a `sqlite:` URL, if it names one.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         let rest = self.url.strip_prefix("sqlite:")?;
@@ -389,6 +409,14 @@ mod tests {
         let long = "ж".repeat(API_TOKEN_MIN_CHARS);
         assert_eq!(api_token(Some(long.clone())).unwrap(), Some(long));
         assert_eq!(api_token(None).unwrap(), None);
+    }
+
+    #[test]
+    fn databases_are_described_without_credentials() {
+        let pg = DatabaseConfig::parse("postgres://crm:secret@db.internal:6432/crm").unwrap();
+        assert_eq!(pg.describe(), "PostgreSQL at db.internal:6432/crm");
+        let lite = DatabaseConfig::parse("sqlite://data/x.db").unwrap();
+        assert_eq!(lite.describe(), "SQLite file data/x.db");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::{fs::File, path::PathBuf, process::ExitCode};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crm_recovery_bot::{
     app::{self, AppOptions},
@@ -48,6 +49,8 @@ async fn main() -> ExitCode {
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()
     {
+        // dotenvy quotes the bad line, newline included: one line here.
+        let error = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
         eprintln!("error: .env is unreadable: {error}");
         return ExitCode::from(2);
     }
@@ -78,8 +81,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(database) => database,
                 Err(error) => return Ok(config_error(error)),
             };
-            let store = Store::connect(&database).await?;
-            store.migrate().await?;
+            open_database(&database).await?.close().await;
             println!("migrations applied");
         }
         Command::Accounts { command: AccountsCommand::Import { file } } => {
@@ -91,8 +93,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             let input = File::open(&file)
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
-            let store = Store::connect(&database).await?;
-            store.migrate().await?;
+            let store = open_database(&database).await?;
             let report = import_accounts(&store, input, &policy, chrono::Utc::now()).await?;
             for (line, reason) in &report.rejected {
                 eprintln!("line {line}: {reason}");
@@ -108,6 +109,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Connects and migrates; an error names the database and the cause.
+async fn open_database(database: &DatabaseConfig) -> anyhow::Result<Store> {
+    let store = Store::connect(database)
+        .await
+        .with_context(|| format!("cannot open the database ({})", database.describe()))?;
+    store.migrate().await.context("cannot apply database migrations")?;
+    Ok(store)
 }
 
 fn config_error(error: crm_recovery_bot::config::ConfigError) -> ExitCode {

@@ -13,6 +13,9 @@ CREATE TABLE outbox (
     created_at          BIGINT  NOT NULL,
     due_at              BIGINT  NOT NULL,
     attempts            BIGINT  NOT NULL DEFAULT 0,
+    -- Bumped when a key replaces the payload: a worker that sent an older
+    -- version does not record the newer one as sent.
+    version             BIGINT  NOT NULL DEFAULT 0,
     claimed_by          TEXT,
     claimed_until       BIGINT,
     sent_at             BIGINT,

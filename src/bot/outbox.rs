@@ -23,7 +23,7 @@ use crate::{
     domain::{Delivery, Lang},
     i18n::{arg, t, t_args},
     recovery::OutboxWaker,
-    store::{OutboxItem, Store, StoreResult},
+    store::{Finished, OutboxItem, Store, StoreResult},
 };
 
 /// Transient failures are retried with doubling pauses up to this long…
@@ -114,7 +114,7 @@ impl OutboxWorker {
             }
             for bad in unreadable {
                 tracing::error!(id = bad.id, error = bad.error, "outbox: unreadable row given up");
-                self.store.mark_delivery_failed(bad.id, &self.id, now, &bad.error).await?;
+                self.store.give_up_unreadable(&bad, &self.id, now).await?;
             }
             for item in items {
                 self.deliver(item).await?;
@@ -126,10 +126,10 @@ impl OutboxWorker {
         let kind = item.payload.kind();
         let attempt = self.attempt(&item.payload).await;
         let now = self.clock.now();
-        let recorded = match attempt {
+        let finished = match attempt {
             Attempt::Done => {
                 tracing::debug!(id = item.id, kind, "outbox: delivered");
-                self.store.mark_delivered(item.id, &self.id, now).await?
+                self.store.mark_delivered(&item, &self.id, now).await?
             }
             Attempt::Failed(error)
                 if is_transient(&error)
@@ -139,20 +139,30 @@ impl OutboxWorker {
                 let at = now + chrono::Duration::seconds(pause);
                 tracing::warn!(id = item.id, kind, attempt = item.attempts + 1, %error,
                     retry_in_secs = pause, "outbox: Telegram failed; will retry");
-                self.store.retry_delivery_at(item.id, &self.id, at, &error.to_string()).await?
+                self.store.retry_delivery_at(&item, &self.id, at, &error.to_string()).await?
             }
             Attempt::Failed(error) => {
                 tracing::error!(id = item.id, kind, attempts = item.attempts + 1, %error,
                     "outbox: not delivered; giving up");
-                self.store.mark_delivery_failed(item.id, &self.id, now, &error.to_string()).await?
+                self.store.mark_delivery_failed(&item, &self.id, now, &error.to_string()).await?
             }
         };
-        if !recorded {
-            tracing::warn!(
-                id = item.id,
-                kind,
-                "outbox: lease ran out before the outcome was recorded"
-            );
+        match finished {
+            Finished::Recorded => {}
+            Finished::Superseded => {
+                tracing::info!(
+                    id = item.id,
+                    kind,
+                    "outbox: replaced while sent; the newer one follows"
+                );
+            }
+            Finished::LeaseLost => {
+                tracing::warn!(
+                    id = item.id,
+                    kind,
+                    "outbox: lease ran out before the outcome was recorded"
+                );
+            }
         }
         Ok(())
     }

@@ -13,14 +13,14 @@ use std::{str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::{
-    AnyPool, Executor,
+    AnyConnection, AnyPool, Connection, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
     migrate::Migrator,
 };
 
 pub use accounts::NewAccount;
 pub use audit::{AuditEntry, AuditRow};
-pub use outbox::{OutboxItem, UnreadableItem};
+pub use outbox::{Finished, OutboxItem, UnreadableItem};
 pub use tokens::{NewResetToken, RefusalCount, StoredToken};
 
 use crate::config::{Backend, DatabaseConfig};
@@ -55,6 +55,9 @@ impl Store {
             }
         }
         let options = AnyConnectOptions::from_str(&url)?;
+        // One connection first: the pool would only say it timed out, while
+        // this says why (refused, unknown host, bad password, no such file).
+        AnyConnection::connect_with(&options).await?.close().await?;
         let backend = config.backend;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })

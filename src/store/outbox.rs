@@ -12,9 +12,22 @@ use crate::domain::{Delivery, NewDelivery};
 pub struct OutboxItem {
     pub id: i64,
     pub payload: Delivery,
+    /// The payload's version; a key replacing it bumps it.
+    pub version: i64,
     /// Attempts before this one.
     pub attempts: i64,
     pub created_at: DateTime<Utc>,
+}
+
+/// What became of an attempt's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Recorded,
+    /// A key replaced the payload while it was being sent: the newer
+    /// version is pending again.
+    Superseded,
+    /// The lease ran out and another worker holds the row.
+    LeaseLost,
 }
 
 /// A row that could not be read (a payload of an unknown kind).
@@ -48,7 +61,7 @@ impl Store {
              WHERE {PENDING} AND due_at <= $2 AND {free} AND id IN \
                  (SELECT id FROM outbox WHERE {PENDING} AND due_at <= $2 AND {free} \
                   ORDER BY due_at, id LIMIT $4) \
-             RETURNING id, payload, attempts, created_at"
+             RETURNING id, payload, version, attempts, created_at"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(worker)
@@ -76,56 +89,95 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>("due")?.map(from_unix))
     }
 
-    /// Records a delivery; false if `worker` no longer held the row (its
-    /// lease ran out and another worker took it).
+    /// Records a delivery. `Finished::Superseded` if a key replaced the
+    /// payload meanwhile: the row stays pending, free for the newer version.
     pub async fn mark_delivered(
         &self,
-        id: i64,
+        item: &OutboxItem,
         worker: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.finish(id, worker, "sent_at = $3, last_error = last_error", to_unix(now), None).await
+    ) -> StoreResult<Finished> {
+        let set = "sent_at = $4, last_error = last_error";
+        self.finish(item, worker, set, to_unix(now), None).await
     }
 
     /// Puts the row back for another attempt at `at`.
     pub async fn retry_delivery_at(
         &self,
-        id: i64,
+        item: &OutboxItem,
         worker: &str,
         at: DateTime<Utc>,
         error: &str,
-    ) -> StoreResult<bool> {
-        self.finish(id, worker, "due_at = $3, last_error = $4", to_unix(at), Some(error)).await
+    ) -> StoreResult<Finished> {
+        self.finish(item, worker, "due_at = $4, last_error = $5", to_unix(at), Some(error)).await
     }
 
     /// Gives the row up for good.
     pub async fn mark_delivery_failed(
         &self,
-        id: i64,
+        item: &OutboxItem,
         worker: &str,
         now: DateTime<Utc>,
         error: &str,
-    ) -> StoreResult<bool> {
-        self.finish(id, worker, "failed_at = $3, last_error = $4", to_unix(now), Some(error)).await
+    ) -> StoreResult<Finished> {
+        let set = "failed_at = $4, last_error = $5";
+        self.finish(item, worker, set, to_unix(now), Some(error)).await
     }
 
+    /// Gives up a row whose payload this version cannot read.
+    pub async fn give_up_unreadable(
+        &self,
+        bad: &UnreadableItem,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE outbox SET failed_at = $3, last_error = $4, attempts = attempts + 1, \
+                 claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(bad.id)
+        .bind(worker)
+        .bind(to_unix(now))
+        .bind(&bad.error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the outcome of an attempt on the version that was tried;
+    /// a newer version is released for another attempt instead.
     async fn finish(
         &self,
-        id: i64,
+        item: &OutboxItem,
         worker: &str,
         set: &'static str,
         at: i64,
         error: Option<&str>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Finished> {
         let sql = format!(
             "UPDATE outbox SET {set}, attempts = attempts + 1, claimed_by = NULL, \
-                 claimed_until = NULL WHERE id = $1 AND claimed_by = $2"
+                 claimed_until = NULL WHERE id = $1 AND claimed_by = $2 AND version = $3"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(worker).bind(at);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(item.id)
+            .bind(worker)
+            .bind(item.version)
+            .bind(at);
         if let Some(error) = error {
             query = query.bind(error);
         }
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        if query.execute(&self.pool).await?.rows_affected() == 1 {
+            return Ok(Finished::Recorded);
+        }
+        let released = sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(item.id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(if released.rows_affected() == 1 { Finished::Superseded } else { Finished::LeaseLost })
     }
 }
 
@@ -141,7 +193,8 @@ pub(super) async fn insert_delivery(
     let sql = format!(
         "INSERT INTO outbox (payload, dedupe_key, created_at, due_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (dedupe_key) WHERE {PENDING} \
-         DO UPDATE SET payload = excluded.payload, due_at = excluded.due_at"
+         DO UPDATE SET payload = excluded.payload, due_at = excluded.due_at, \
+             version = outbox.version + 1"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(payload)
@@ -173,6 +226,7 @@ fn item_from_row(row: &AnyRow) -> StoreResult<Result<OutboxItem, UnreadableItem>
         Ok(payload) => Ok(OutboxItem {
             id,
             payload,
+            version: row.try_get("version")?,
             attempts: row.try_get("attempts")?,
             created_at: from_unix(row.try_get("created_at")?),
         }),

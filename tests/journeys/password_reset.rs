@@ -182,6 +182,7 @@ async fn weak_and_mismatched_passwords_are_explained_on_the_page(db: TestDb) {
     // The link survived the refusals and still works.
     let password = "вечерний звон гремит над рекой";
     assert_eq!(app.post_password(&link, password, password).await.status(), StatusCode::OK);
+    assert!(app.tg.next_sent(user.id).await.text_str().contains("ivan.petrov"));
     app.stop().await;
 }
 
@@ -246,6 +247,7 @@ async fn used_link_cannot_be_used_again(db: TestDb) {
     let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
     let first = "correct horse battery staple";
     assert_eq!(app.post_password(&link, first, first).await.status(), StatusCode::OK);
+    assert!(app.tg.next_sent(user.id).await.text_str().contains("anna.smith"));
 
     let page = app.get(&link).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
@@ -294,6 +296,8 @@ async fn concurrent_posts_with_one_link_change_the_password_once(db: TestDb) {
     assert_eq!(account.credentials_version, 1);
     let changed = app.audit_events().await.iter().filter(|e| *e == "password_changed").count();
     assert_eq!(changed, 1);
+    let notice = app.tg.next_sent(user.id).await;
+    assert!(notice.text_str().contains("anna.smith"), "one notice, for the one change");
     app.stop().await;
 }
 
@@ -367,6 +371,8 @@ async fn the_store_spends_a_token_exactly_once(db: TestDb) {
     results.sort();
     assert_eq!(results, [false, true]);
     assert!(!spend().await.unwrap(), "and never again");
+    app.wake_outbox();
+    assert_eq!(app.tg.next_sent(user.id).await.text_str(), "changed", "queued once");
     let account = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
     assert_eq!(account.credentials_version, 1);
     app.stop().await;

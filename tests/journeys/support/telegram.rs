@@ -298,6 +298,8 @@ struct Db {
     blocked: HashSet<i64>,
     /// Group chats the bot is in (a test posted there).
     groups: HashSet<i64>,
+    /// Overrides [`WAIT_TIMEOUT`] for this fake's waits.
+    wait_timeout: Option<Duration>,
     /// Callback query ids handed to the bot → answered yet.
     callback_queries: HashMap<String, bool>,
     deleted: HashMap<i64, Vec<i64>>,
@@ -587,6 +589,34 @@ impl FakeTelegram {
         .await
     }
 
+    /// Reads messages sent to `chat_id` until one matches `pred` and
+    /// returns it (the ones skipped count as read). Waits like `next_sent`.
+    pub async fn sent_until(&self, chat_id: i64, pred: impl Fn(&Sent) -> bool) -> Sent {
+        let what = format!("a matching message to chat {chat_id}");
+        self.wait(&what, chat_id, |db| {
+            let list = db.sent.get(&chat_id)?;
+            let mut idx = db.consumed.get(&chat_id).copied().unwrap_or(0);
+            let mut found = None;
+            while let Some(sent) = list.get(idx) {
+                idx += 1;
+                if pred(sent) {
+                    found = Some(sent.clone());
+                    break;
+                }
+            }
+            db.consumed.insert(chat_id, idx);
+            found
+        })
+        .await
+    }
+
+    /// How long this fake's waits last before they panic (default
+    /// [`WAIT_TIMEOUT`]): teloxide itself pauses 10 s before it reports a
+    /// server error, so a test that injects 5xx answers needs longer.
+    pub fn set_wait_timeout(&self, timeout: Duration) {
+        self.db().wait_timeout = Some(timeout);
+    }
+
     /// The first call of a method, waiting up to [`WAIT_TIMEOUT`] for it.
     pub async fn wait_for_call(&self, method_lowercase: &str) -> Call {
         let method = method_lowercase.to_ascii_lowercase();
@@ -629,7 +659,8 @@ impl FakeTelegram {
         chat_for_report: i64,
         mut check: impl FnMut(&mut Db) -> Option<T>,
     ) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+        let timeout = self.db().wait_timeout.unwrap_or(WAIT_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.shared().activity.notified();
             tokio::pin!(notified);
@@ -642,9 +673,7 @@ impl FakeTelegram {
                     return found;
                 }
                 let report = self.report(chat_for_report);
-                panic!(
-                    "fake telegram: timed out after {WAIT_TIMEOUT:?} waiting for {what}\n{report}"
-                );
+                panic!("fake telegram: timed out after {timeout:?} waiting for {what}\n{report}");
             }
         }
     }
