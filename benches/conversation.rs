@@ -26,6 +26,8 @@
 //!   (sqlx's statement log, at debug level) and lists them; the counting
 //!   costs CPU, so the CPU figures of such a run are not comparable.
 //! - `BENCH_ONLY=ours` or `BENCH_ONLY=echo`: one bot only (for profiling).
+//! - `BENCH_PERF_CTL=<fifo>`: enables `perf record --delay -1 --control
+//!   fifo:<fifo>` for the measured part only (no start-up, import, warm-up).
 
 use std::{
     collections::BTreeMap,
@@ -220,10 +222,12 @@ impl Harness {
         self.drive(warm_up, &conversation);
         std::thread::sleep(SETTLE);
         take_statements();
+        perf_control("enable");
         let before = cpu_sample();
         let wall = self.drive(users, &conversation);
         std::thread::sleep(SETTLE);
         let after = cpu_sample();
+        perf_control("disable");
         let statements = take_statements();
         let harness_cpu = after.harness.saturating_sub(before.harness);
         let process_cpu = after.process.saturating_sub(before.process);
@@ -235,6 +239,14 @@ impl Harness {
             harness_cpu,
             statements,
         }
+    }
+}
+
+/// Turns `perf record --control fifo:<path> --delay -1` on and off around
+/// the measured part, when `BENCH_PERF_CTL=<path>` is set.
+fn perf_control(command: &str) {
+    if let Some(path) = std::env::var_os("BENCH_PERF_CTL") {
+        std::fs::write(path, format!("{command}\n")).expect("perf control fifo");
     }
 }
 
