@@ -107,7 +107,12 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     let http_addr = listener.local_addr()?;
     let background_shutdown = CancellationToken::new();
     let outbox_task = tokio::spawn(worker.run(background_shutdown.clone()));
-    let http_state = HttpState::new(recovery.clone(), &config.page);
+    match &config.api_token {
+        Some(_) => tracing::info!(base = http::api::BASE, "HTTP API is on"),
+        None => tracing::info!("HTTP API is off: API_TOKEN is not set"),
+    }
+    let api_token = config.api_token.as_deref().map(http::api::ApiToken::new);
+    let http_state = HttpState::new(recovery.clone(), &config.page, api_token);
     let http_task = tokio::spawn(http::serve(listener, http_state, background_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 

@@ -18,6 +18,8 @@ use crate::domain::{PasswordPolicy, ResetPolicy};
 /// Where the SQLite file lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crm-recovery-bot.db";
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+/// The shortest `API_TOKEN` accepted: long enough not to be guessed.
+pub const API_TOKEN_MIN_CHARS: usize = 32;
 
 /// A setting that stops start-up; its message names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +160,7 @@ impl Config {
                 "http://localhost:8080",
             )?)?,
             http_addr: parse_or("HTTP_ADDR", "127.0.0.1:8080".parse().expect("valid literal"))?,
-            api_token: optional("API_TOKEN"),
+            api_token: api_token(optional("API_TOKEN"))?,
             default_time_zone: parse_or("DEFAULT_TIME_ZONE", Tz::UTC)?,
             reset: ResetPolicy {
                 link_ttl: Duration::minutes(parse_ranged(
@@ -267,6 +269,21 @@ fn trusted_proxies(raw: Option<&str>) -> Result<Vec<IpNet>, ConfigError> {
         .collect()
 }
 
+/// `API_TOKEN`: unset turns the API off; a short one stops start-up. The
+/// message never repeats the value, it is a secret.
+fn api_token(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    match raw {
+        Some(token) if token.chars().count() < API_TOKEN_MIN_CHARS => Err(ConfigError::Invalid(
+            "API_TOKEN",
+            format!(
+                "it must be at least {API_TOKEN_MIN_CHARS} characters \
+                 (e.g. the output of `openssl rand -hex 32`), or unset to turn the API off"
+            ),
+        )),
+        token => Ok(token),
+    }
+}
+
 /// A variable's value, treating empty as unset.
 fn optional(name: &str) -> Option<String> {
     env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
@@ -360,6 +377,18 @@ mod tests {
         let err = trusted_proxies(Some("10.0.0.1,nonsense")).unwrap_err().to_string();
         assert!(err.starts_with("TRUSTED_PROXIES is invalid"), "{err}");
         assert!(trusted_proxies(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_short_api_token_stops_start_up_without_showing_it() {
+        let short = "x".repeat(API_TOKEN_MIN_CHARS - 1);
+        let err = api_token(Some(short.clone())).unwrap_err().to_string();
+        assert!(err.starts_with("API_TOKEN is invalid: it must be at least 32"), "{err}");
+        assert!(!err.contains(&short));
+        assert!(!err.contains('\n'));
+        let long = "ж".repeat(API_TOKEN_MIN_CHARS);
+        assert_eq!(api_token(Some(long.clone())).unwrap(), Some(long));
+        assert_eq!(api_token(None).unwrap(), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 # The menu, commands and messages shared by every flow.
 
-start-greeting = Hello, { $name }! I help employees get back into their CRM accounts: a forgotten password, a locked account, a lost two-factor authentication (2FA) device, a lost phone or e-mail, an expired subscription.
+start-greeting = Hello, { $name }! I help employees get back into their CRM accounts after a forgotten password, a locked account, a lost two-factor authentication (2FA) device, a lost phone or e-mail, or an expired subscription.
 
     What happened?
 menu-prompt = What happened? Choose below.
@@ -43,17 +43,21 @@ language-set = Done, I'll speak English from now on.
 
 topic-account-locked = After several wrong passwords the CRM locks the account for a while (usually 10–30 minutes) and then unlocks it by itself.
 
-    Don't want to wait? Setting a new password unlocks the account at once: choose “I forgot my password”.
-topic-lost-2fa = If you saved backup codes when you turned on two-factor authentication (2FA), sign in with one of them.
+    Don't want to wait? Setting a new password unlocks the account at once: tap “I forgot my password” below.
 
-    No codes? Your company's CRM administrator can confirm who you are and ask the CRM team to reset two-factor authentication (2FA) for you.
+    If the account was blocked manually or stays locked, contact your company's CRM administrator.
+topic-lost-2fa = If you saved backup codes when you turned on two-factor authentication (2FA), sign in to the CRM with one of them instead of the code from the app.
+
+    No codes? Contact your company's CRM administrator: they can confirm who you are and ask the CRM support team to reset 2FA for you.
 topic-lost-contact = If you lost the e-mail or phone your account is linked to:
 
     • restore the mailbox through its provider (Gmail, Outlook…);
     • get a replacement SIM card from your mobile operator;
     • ask your company's CRM administrator to update your contacts in the CRM.
-topic-other = For anything I can't do here, contact your company's CRM administrator: they can reach the CRM team for you.
+topic-other = For anything I can't do here, contact your company's CRM administrator: they can reach the CRM support team for you.
 
-not-me-recorded = Recorded: you say you did not change this password. This bot can't block the account by itself yet, so contact your company's CRM administrator right away: they can secure it. Don't share any codes or links with anyone.
+not-me-recorded = I've recorded in the audit log that you didn't change this password. Nothing else happens: the account is not blocked, and nobody is notified automatically.
+
+    Contact your company's CRM administrator right away and tell them your password was changed without you. Don't share any codes or links with anyone.
 
 internal-error = Sorry, something went wrong on our side. Please try again in a minute.

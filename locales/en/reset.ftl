@@ -7,7 +7,7 @@ reset-link-sent = Here is your link to reset your password:
     { $url }
 
     It works once, until { $expires }. Never share it with anyone, CRM staff included. A new link cancels this one; once the link is used or expires, I'll delete this message.
-reset-rate-limited = Too many reset links have been requested for this account. Please try again at { $time }.
+reset-rate-limited = Too many reset links have been requested for this account. Please try again after { $time }.
 reset-link-retracted = This link to reset your password is no longer valid. If you still need one, choose “I forgot my password” in the menu.
 
 password-changed = The password of your CRM account { $login } was changed at { $time }. You can sign in with the new one now.

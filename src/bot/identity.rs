@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use teloxide::{prelude::*, types::MessageId};
 
 use super::{
-    BotDialogue, BotSettings, BotT, HandlerResult,
+    BotDialogue, BotSettings, BotT, HandlerResult, answer_button,
     callbacks::PickedAccount,
     keyboards,
     menu::send_menu,
@@ -147,10 +147,10 @@ pub async fn on_account_picked(
     let chat = dialogue.chat_id();
     if !account_ids.contains(&account_id) {
         // Not one of those offered (a forged payload): the choice stays open.
-        bot.answer_callback_query(query.id).text(t(lang, "button-stale")).await?;
+        answer_button(&bot, &query, Some(t(lang, "button-stale"))).await;
         return Ok(());
     }
-    bot.answer_callback_query(query.id.clone()).await?;
+    answer_button(&bot, &query, None).await;
     if !recovery.contact_still_valid(verified_at) {
         dialogue.update(State::AwaitingContact { purpose }).await?;
         bot.send_message(chat, t(lang, "identity-contact-stale"))

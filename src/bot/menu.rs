@@ -7,7 +7,7 @@ use teloxide::{
 };
 
 use super::{
-    BotDialogue, BotT, HandlerResult,
+    BotDialogue, BotT, HandlerResult, answer_button,
     callbacks::{LanguageChoice, NotMe, Topic},
     commands::{Command, DEEP_LINK_RESET},
     escape,
@@ -110,7 +110,7 @@ pub async fn on_menu_button(
     dialogue: BotDialogue,
     lang: Lang,
 ) -> HandlerResult {
-    bot.answer_callback_query(query.id).await?;
+    answer_button(&bot, &query, None).await;
     back_to_menu(&bot, &dialogue, lang, t(lang, "menu-prompt")).await
 }
 
@@ -121,7 +121,7 @@ pub async fn on_topic(
     topic: Topic,
     lang: Lang,
 ) -> HandlerResult {
-    bot.answer_callback_query(query.id).await?;
+    answer_button(&bot, &query, None).await;
     let chat = dialogue.chat_id();
     let (text, markup) = match topic {
         Topic::ForgotPassword => {
@@ -151,7 +151,7 @@ pub async fn on_language(
 ) -> HandlerResult {
     let user = telegram_user(&query.from);
     recovery.store.choose_language(user, chosen, recovery.now()).await?;
-    bot.answer_callback_query(query.id).await?;
+    answer_button(&bot, &query, None).await;
     back_to_menu(&bot, &dialogue, chosen, t(chosen, "language-set")).await
 }
 
@@ -164,7 +164,7 @@ pub async fn on_not_me(
     recovery: Recovery,
 ) -> HandlerResult {
     recovery.record_dispute(telegram_user(&query.from), account_id).await;
-    bot.answer_callback_query(query.id).await?;
+    answer_button(&bot, &query, None).await;
     bot.send_message(dialogue.chat_id(), t(lang, "not-me-recorded"))
         .reply_markup(keyboards::back_to_menu(lang))
         .await?;
@@ -176,7 +176,7 @@ pub async fn on_not_me(
 pub async fn on_stale_button(bot: BotT, query: CallbackQuery, lang: Lang) -> HandlerResult {
     let chat = query.message.as_ref().map(|message| message.chat()).filter(|c| c.is_private());
     let chat = chat.map(|chat| chat.id);
-    bot.answer_callback_query(query.id).text(t(lang, "button-stale")).await?;
+    answer_button(&bot, &query, Some(t(lang, "button-stale"))).await;
     if let Some(chat) = chat {
         send_menu(&bot, chat, lang, t(lang, "button-stale")).await?;
     }

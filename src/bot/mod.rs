@@ -63,6 +63,20 @@ pub(crate) fn no_preview() -> LinkPreviewOptions {
     }
 }
 
+/// Stops the client's spinner on a pressed button, with an optional short
+/// notice. Best effort: Telegram refuses answers to presses that are too old
+/// (for example ones delivered after a restart), and the action the press
+/// asked for must still happen, so a refusal is only logged.
+pub(crate) async fn answer_button(bot: &BotT, query: &CallbackQuery, notice: Option<String>) {
+    let mut answer = bot.answer_callback_query(query.id.clone());
+    if let Some(text) = notice {
+        answer = answer.text(text);
+    }
+    if let Err(error) = answer.await {
+        tracing::info!(%error, "button press not answered (too old?)");
+    }
+}
+
 /// Escapes a value inserted into an HTML message.
 pub(crate) fn escape(value: &str) -> String {
     teloxide::utils::html::escape(value)

@@ -1,46 +1,111 @@
-//! The HTTP service: the reset page and health. HTTP types stop here.
+//! The HTTP service: the reset page, health and the CRM's API. HTTP types
+//! stop here. Limits, timeouts and security headers are set router-wide
+//! here, so they also cover the framework's own answers (404, 405, 413).
 
+pub mod api;
 mod client;
 mod health;
 mod reset;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::map_response,
+    response::Response,
     routing::{get, post},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
 
-use crate::{config::PageConfig, domain::links::RESET_ROUTE, recovery::Recovery};
+use crate::{
+    config::PageConfig,
+    domain::{PasswordPolicy, links},
+    recovery::Recovery,
+};
+
+/// Every page path, named once. API paths live in [`api::paths`].
+pub mod paths {
+    pub use super::reset::{SCRIPT_ROUTE as SCRIPT, STRENGTH_ROUTE as STRENGTH};
+    pub const RESET: &str = super::links::RESET_ROUTE;
+    pub const HEALTHZ: &str = "/healthz";
+}
+
+/// How long any request may take, pages and API alike.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a request that ran out of time gets: the service could not answer
+/// in time (408 would tell the client it was too slow, and invites retries).
+pub const TIMEOUT_STATUS: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+/// The reset form holds two passwords; nothing more is read.
+pub const RESET_BODY_LIMIT: usize = 4 * 1024;
+// Two longest passwords of 4-byte characters, each byte percent-encoded
+// (3 bytes), plus the field names, must fit.
+const _: () = assert!(2 * PasswordPolicy::MAX_LENGTH * 4 * 3 + 64 <= RESET_BODY_LIMIT);
+
+/// On every answer: keep the reset token in the URL private (no referrer,
+/// no caching, no framing, no indexing); the page may run only its own
+/// script and talk only to its own origin.
+const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (HeaderName::from_static("x-robots-tag"), "noindex"),
+];
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct HttpState {
     pub recovery: Recovery,
+    /// `None`: the API is off.
+    pub api_token: Option<api::ApiToken>,
     page: reset::SharedPage,
 }
 
 impl HttpState {
-    pub fn new(recovery: Recovery, page: &PageConfig) -> Self {
-        Self { recovery, page: Arc::new(reset::PageSettings::new(page)) }
+    pub fn new(recovery: Recovery, page: &PageConfig, api_token: Option<api::ApiToken>) -> Self {
+        Self { recovery, api_token, page: Arc::new(reset::PageSettings::new(page)) }
     }
 }
 
 pub fn router(state: HttpState) -> Router {
+    let form_limit = DefaultBodyLimit::max(RESET_BODY_LIMIT);
+    let reset = get(reset::show).post(reset::submit).layer(form_limit);
+    let strength = post(reset::strength).layer(form_limit);
+    // The API keeps its own timeout so that it answers in its JSON shape.
     Router::new()
-        .route(RESET_ROUTE, get(reset::show).post(reset::submit))
-        .route(reset::STRENGTH_ROUTE, post(reset::strength))
-        .route(reset::SCRIPT_ROUTE, get(reset::script))
-        .route("/healthz", get(health::healthz))
+        .route(paths::RESET, reset)
+        .route(paths::STRENGTH, strength)
+        .route(paths::SCRIPT, get(reset::script))
+        .route(paths::HEALTHZ, get(health::healthz))
+        .layer(TimeoutLayer::with_status_code(TIMEOUT_STATUS, REQUEST_TIMEOUT))
+        // As a service, so that `/api/v1` and `/api/v1/` are the API's too.
+        .nest_service(api::BASE, api::router(state.clone()))
+        .layer(map_response(security_headers))
         .with_state(state)
 }
 
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+/// The peer's address is kept: the page's limits and the audit use it.
 pub async fn serve(listener: TcpListener, state: HttpState, shutdown: CancellationToken) {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(error) = served {

@@ -319,7 +319,8 @@ fn browser_lang(headers: &HeaderMap) -> Lang {
     Lang::from_code(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
-/// Renders the page; the router-wide layer adds the security headers.
+/// Renders the page; the security headers that keep the token in the URL
+/// private are added to every answer by the router (`http::router`).
 fn page(status: StatusCode, page: ResetPage) -> Response {
     match page.render() {
         Ok(body) => (status, Html(body)).into_response(),

@@ -44,11 +44,17 @@ pub(super) async fn on_hashing_thread<T: Send + 'static>(
 #[derive(Debug, Clone)]
 pub struct HashingQueue {
     places: Arc<Semaphore>,
+    limit: usize,
 }
 
 impl HashingQueue {
     pub fn new(limit: usize) -> Self {
-        Self { places: Arc::new(Semaphore::new(limit)) }
+        Self { places: Arc::new(Semaphore::new(limit)), limit }
+    }
+
+    /// Jobs waiting or running now.
+    pub fn taken(&self) -> usize {
+        self.limit - self.places.available_permits()
     }
 
     /// A place in the queue, or `None` when it is full.

@@ -7,11 +7,14 @@
 mod support;
 
 mod accounts_import;
+mod api;
 mod cli;
 mod conversation;
+mod fake_telegram;
 mod identity;
 mod logging;
 mod notices;
+mod outbox;
 mod password_reset;
 mod reset_link;
 mod reset_page;

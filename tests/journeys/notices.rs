@@ -71,6 +71,7 @@ async fn password_changed_notice_survives_telegram_failures(db: TestDb) {
 
 async fn pending_notices_are_delivered_after_a_restart(db: TestDb) {
     let mut app = TestApp::spawn(&db).await;
+    app.start_chat(&anna()).await;
     app.stop_process().await;
     // Queued by a process that stopped before it could deliver.
     let payload = Delivery::RenderedMessage {
@@ -91,7 +92,7 @@ async fn notice_to_a_user_who_blocked_the_bot_is_given_up(db: TestDb) {
     app.open_forgot_password(&ivan()).await;
     let ivan_link = link_in(&app.share_own_phone(&ivan(), IVAN_PHONE).await);
 
-    app.tg.fail_next("sendmessage", 403, "Forbidden: bot was blocked by the user", None);
+    app.tg.block_bot(anna().id);
     assert_eq!(app.post_password(&anna_link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
     let ivan_password = "вечерний звон гремит над рекой";
     let ok = app.post_password(&ivan_link, ivan_password, ivan_password).await;

@@ -48,11 +48,11 @@ async fn the_link_message_is_deleted_once_the_link_is_used(db: TestDb) {
     app.open_forgot_password(&user).await;
     let link_message = app.share_own_phone(&user, ANNA_PHONE).await;
     let link = link_in(&link_message);
-    assert!(app.deleted_messages(user.id).is_empty(), "kept while the link works");
+    assert!(app.tg.deleted(user.id).is_empty(), "kept while the link works");
 
     assert_eq!(app.post_password(&link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
     app.tg.wait_for_call("deletemessage").await;
-    assert_eq!(app.deleted_messages(user.id), [link_message.message_id]);
+    assert_eq!(app.tg.deleted(user.id), [link_message.message_id]);
     // The "password changed" notice says when, in the account's zone.
     let notice = app.tg.next_sent(user.id).await;
     assert!(notice.text_str().contains("was changed at 09:00 (UTC)"), "{}", notice.text_str());
@@ -68,7 +68,7 @@ async fn a_newer_link_takes_the_older_message_back_at_once(db: TestDb) {
     app.open_forgot_password(&user).await;
     let newer = app.share_own_phone(&user, IVAN_PHONE).await;
     app.tg.wait_for_call("deletemessage").await;
-    assert_eq!(app.deleted_messages(user.id), [older.message_id]);
+    assert_eq!(app.tg.deleted(user.id), [older.message_id]);
     assert_eq!(app.get(&link_in(&newer)).await.status(), StatusCode::OK);
     app.stop().await;
 }
@@ -87,10 +87,10 @@ async fn an_expired_link_is_taken_back_when_it_expires(db: TestDb) {
     app.store.enqueue(&NewDelivery::now(probe, app.now()), app.now()).await.unwrap();
     app.wake_outbox();
     assert_eq!(app.tg.next_sent(user.id).await.text_str(), "probe");
-    assert!(app.deleted_messages(user.id).is_empty(), "not before it expires");
+    assert!(app.tg.deleted(user.id).is_empty(), "not before it expires");
     app.advance(chrono::Duration::minutes(1));
     app.tg.wait_for_call("deletemessage").await;
-    assert_eq!(app.deleted_messages(user.id), [link_message.message_id]);
+    assert_eq!(app.tg.deleted(user.id), [link_message.message_id]);
     assert_eq!(app.get(&link_in(&link_message)).await.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }

@@ -184,10 +184,11 @@ async fn an_unknown_link_speaks_the_browsers_language(db: TestDb) {
     app.stop().await;
 }
 
-/// A browser that sends the form and goes away at once: the reset still
-/// happens as a whole, with its notice.
+/// A browser that sends the form and goes away while the password is being
+/// hashed: the reset still happens as a whole, with its notice.
 async fn a_reset_finishes_when_the_browser_leaves(db: TestDb) {
-    let app = TestApp::spawn(&db).await;
+    let queue = HashingQueue::new(4);
+    let app = TestApp::spawn_with_queue(&db, queue.clone()).await;
     let link = anna_link(&app).await;
     let path = link.strip_prefix(&app.base_url).unwrap().to_owned();
     let body = format!("password={0}&password_confirm={0}", PASSWORD.replace(' ', "+"));
@@ -199,6 +200,14 @@ async fn a_reset_finishes_when_the_browser_leaves(db: TestDb) {
     let addr = app.base_url.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
+    // The reset has begun once its password is in the hashing queue (or,
+    // faster than we looked, the notice is already out).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let sent_before = app.tg.all_sent(anna().id).len();
+    while queue.taken() == 0 && app.tg.all_sent(anna().id).len() == sent_before {
+        assert!(std::time::Instant::now() < deadline, "the reset never began");
+        tokio::task::yield_now().await;
+    }
     drop(stream);
 
     let notice = app.tg.next_sent(anna().id).await;

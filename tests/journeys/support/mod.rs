@@ -174,7 +174,7 @@ impl TestApp {
     ) -> Self {
         let tg = FakeTelegram::start().await;
         let clock = ManualClock::new(test_start());
-        let config = Config {
+        let mut config = Config {
             telegram_token: "123:TEST".into(),
             telegram_api_url: tg.api_url(),
             database: db.config.clone(),
@@ -187,7 +187,6 @@ impl TestApp {
             password: PasswordPolicy::default(),
             page: PageConfig::default(),
         };
-        let mut config = config;
         configure(&mut config);
         let mut test = Self {
             tg,
@@ -243,12 +242,16 @@ impl TestApp {
         self.start().await;
     }
 
+    /// Stops the application and checks that the journey read every
+    /// message the bot sent: no extra or duplicate messages went unseen.
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.stop().await;
         }
         self.raw.close().await;
         self.store.close().await;
+        let unread: Vec<String> = self.tg.unread().iter().map(Sent::summary).collect();
+        assert!(unread.is_empty(), "the bot sent messages the journey did not expect: {unread:#?}");
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -273,6 +276,13 @@ impl TestApp {
         recovery::import_accounts(&self.store, csv.as_bytes(), &self.config.password, self.now())
             .await
             .expect("import")
+    }
+
+    /// `user` opens the bot with /start (without it Telegram refuses to let
+    /// the bot write to them); returns the bot's answer.
+    pub async fn start_chat(&self, user: &TgUser) -> Sent {
+        self.tg.send_text(user, "/start");
+        self.tg.next_sent(user.id).await
     }
 
     /// `/start` → "I forgot my password" → the request-contact prompt.
@@ -344,16 +354,6 @@ impl TestApp {
         }
     }
 
-    /// Ids of the messages the bot deleted in `chat_id`, in order.
-    pub fn deleted_messages(&self, chat_id: i64) -> Vec<i64> {
-        self.tg
-            .calls("deletemessage")
-            .iter()
-            .filter(|call| !call.failed && call.params["chat_id"] == chat_id)
-            .filter_map(|call| call.params["message_id"].as_i64())
-            .collect()
-    }
-
     pub async fn audit_events(&self) -> Vec<String> {
         self.store.audit_trail().await.expect("audit").into_iter().map(|r| r.event).collect()
     }
@@ -406,4 +406,18 @@ pub fn anna() -> TgUser {
 
 pub fn olga() -> TgUser {
     TgUser::new(1003, "Ольга", Some("ru-RU"))
+}
+
+/// Telegram's limits as the test application uses them, for a Bot API client
+/// a test builds itself (a second outbox worker, say).
+pub fn test_telegram_limits() -> Limits {
+    generous_limits()
+}
+
+impl TestApp {
+    /// The plain pool on the application's database, for reading rows
+    /// behind its back.
+    pub fn raw_pool(&self) -> &sqlx::AnyPool {
+        &self.raw
+    }
 }

@@ -1,70 +1,74 @@
 //! A fake Telegram Bot API server for end-to-end tests.
 //!
-//! [`FakeTelegram::start`] serves a small, faithful subset of the Bot API over
+//! [`FakeTelegram::start`] serves the Bot API methods the bot calls, over
 //! real HTTP on `127.0.0.1:<random port>`. Point the real teloxide bot at it
-//! with `Bot::new("123:TEST").set_api_url(fake.api_url())` and run the real
+//! with `Bot::new(TOKEN).set_api_url(fake.api_url())` and run the real
 //! dispatcher: tests inject updates (`send_text`, `press_button`, ...) that the
 //! bot receives through `getUpdates` long polling, and read what the bot sent
 //! back (`next_sent`, `calls`, ...) without sleeping. Faults (429, 5xx, any
 //! API error) can be injected per method with [`FakeTelegram::fail_next`].
 //!
+//! The fake refuses what Telegram refuses, with Telegram's status codes and
+//! descriptions (taken from the telegram-bot-api and tdlib sources): a wrong
+//! token (401), a user who blocked the bot or never started it (403),
+//! overlapping `getUpdates` (409: the earlier request is terminated), and the
+//! limits on texts, buttons, callback answers, commands and deletions. A
+//! method the bot does not call answers 404 like an unknown method; add it
+//! here together with the test that needs it.
+//!
 //! Every test owns its own instance; the server stops when the last clone is
 //! dropped.
-#![allow(dead_code)] // TEMPORARY: the fake is being trimmed to what the bot calls
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
+/// The only token the fake accepts unless started with
+/// [`FakeTelegram::start_with_token`]; the bot's user id is the part
+/// before the colon.
+pub const TOKEN: &str = "123:TEST";
 /// Username the fake reports for the bot in `getMe`.
 pub const BOT_USERNAME: &str = "crm_recovery_test_bot";
 /// First name the fake reports for the bot.
 pub const BOT_FIRST_NAME: &str = "CRM Recovery Test Bot";
-/// Bot user id used when the token does not start with a numeric id.
-pub const DEFAULT_BOT_ID: i64 = 123;
-/// Default time the `next_sent` / `wait_*` helpers wait before panicking
-/// (see [`FakeTelegram::set_wait_timeout`]).
+/// Time the `next_sent` / `wait_*` helpers wait before panicking.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Icon colour of created forum topics when the bot does not choose one.
-pub const DEFAULT_TOPIC_ICON_COLOR: u32 = 7_322_096;
 /// Title of every supergroup (negative chat id).
 pub const GROUP_TITLE: &str = "Support";
+
+/// Telegram's limits (Bot API documentation).
+const MAX_TEXT_CHARS: usize = 4096;
+const MAX_CALLBACK_DATA_BYTES: usize = 64;
+const MAX_CALLBACK_ANSWER_CHARS: usize = 200;
+const MAX_COMMANDS: usize = 100;
+const MAX_COMMAND_CHARS: usize = 32;
+const MAX_COMMAND_DESCRIPTION_CHARS: usize = 256;
+/// A message can only be deleted if it was sent less than 48 hours ago.
+const DELETE_WINDOW_SECS: i64 = 48 * 3600;
 
 /// Update kinds Telegram delivers when `allowed_updates` was never set.
 const NOT_DEFAULT_UPDATES: &[&str] = &["chat_member", "message_reaction", "message_reaction_count"];
 
 /// Parameters that are always strings, even when they look like JSON
-/// (only used for form, query and multipart parameters).
+/// (only used for form and query parameters).
 const STRING_PARAMS: &[&str] = &[
     "text",
-    "caption",
     "parse_mode",
-    "name",
-    "title",
-    "description",
-    "short_description",
     "language_code",
     "callback_query_id",
     "inline_message_id",
     "url",
-    "data",
-    "custom_title",
-    "icon_custom_emoji_id",
     "business_connection_id",
-    "message_effect_id",
-    "secret_token",
-    "photo",
-    "document",
 ];
 
 /// One API call the bot made, in arrival order.
@@ -72,18 +76,18 @@ const STRING_PARAMS: &[&str] = &[
 pub struct Call {
     /// Method name, lowercase (`"sendmessage"`, `"getupdates"`, ...).
     pub method: String,
-    /// Parameters (JSON body, form, query and multipart text parts merged).
-    /// Multipart file parts appear as `{"file_name": .., "size": ..}`.
+    /// Parameters (JSON body, form and query parameters merged).
     pub params: Value,
-    /// The fake answered with `"ok": false` (injected or validation error).
+    /// The fake answered with `"ok": false` (injected, validation or
+    /// conflict error).
     pub failed: bool,
     /// When the request arrived.
     pub at: Instant,
 }
 
-/// A message the bot sent to or edited in a chat (sendMessage, sendPhoto,
-/// sendDocument, copyMessage, editMessageText, editMessageCaption,
-/// editMessageReplyMarkup). Failed calls are not recorded as `Sent`.
+/// A message the bot sent to or edited in a chat (sendMessage,
+/// editMessageText, editMessageReplyMarkup). Failed calls are not recorded
+/// as `Sent`.
 #[derive(Clone, Debug)]
 pub struct Sent {
     /// Method name, lowercase.
@@ -92,9 +96,7 @@ pub struct Sent {
     pub chat_id: i64,
     /// Id of the new message (or of the edited message for edits).
     pub message_id: i64,
-    /// `text` or `caption` from the request (for copyMessage: the caption
-    /// override or the copied message's text/caption; `None` for
-    /// editMessageReplyMarkup).
+    /// `text` from the request (`None` for editMessageReplyMarkup).
     pub text: Option<String>,
     /// `parse_mode` from the request.
     pub parse_mode: Option<String>,
@@ -107,7 +109,7 @@ pub struct Sent {
 }
 
 impl Sent {
-    /// The text/caption or `""`.
+    /// The text or `""`.
     pub fn text_str(&self) -> &str {
         self.text.as_deref().unwrap_or("")
     }
@@ -165,16 +167,13 @@ impl Sent {
             == Some(true)
     }
 
-    /// Link previews were disabled (`link_preview_options.is_disabled` or the
-    /// legacy `disable_web_page_preview`).
+    /// Link previews were disabled (`link_preview_options.is_disabled`).
     pub fn link_preview_disabled(&self) -> bool {
-        let lpo = self
-            .params
+        self.params
             .get("link_preview_options")
             .and_then(|o| o.get("is_disabled"))
-            .and_then(Value::as_bool);
-        let legacy = self.params.get("disable_web_page_preview").and_then(Value::as_bool);
-        lpo == Some(true) || legacy == Some(true)
+            .and_then(Value::as_bool)
+            == Some(true)
     }
 
     /// `protect_content: true` was requested.
@@ -182,9 +181,15 @@ impl Sent {
         self.params.get("protect_content").and_then(Value::as_bool) == Some(true)
     }
 
-    /// One-line description used in panic messages.
+    /// One-line description used in panic messages:
+    /// `chat 42 #3 sendmessage "Hello" inline=["Yes"->yes]`.
     pub fn summary(&self) -> String {
-        let mut s = format!("#{} {} {:?}", self.message_id, self.method, self.text_str());
+        let text = self.text_str();
+        let shown = match text.char_indices().nth(120) {
+            Some((cut, _)) => format!("{:?}… ({} chars)", &text[..cut], text.chars().count()),
+            None => format!("{text:?}"),
+        };
+        let mut s = format!("chat {} #{} {} {shown}", self.chat_id, self.message_id, self.method);
         let inline = self.inline_buttons();
         if !inline.is_empty() {
             let labels: Vec<String> = inline
@@ -252,8 +257,12 @@ impl Drop for Handle {
 }
 
 struct Shared {
+    /// The token the fake accepts.
+    token: String,
+    /// The bot's user id (the token's part before the colon).
+    bot_id: i64,
     db: Mutex<Db>,
-    /// Woken when an update is queued.
+    /// Woken when an update is queued or a new getUpdates arrives.
     updates_changed: Notify,
     /// Woken when a call or a sent message is recorded.
     activity: Notify,
@@ -273,21 +282,41 @@ struct Db {
     pending: VecDeque<Value>,
     /// `allowed_updates` of the last getUpdates call that set it.
     allowed_updates: Option<Vec<String>>,
+    /// Incremented by every getUpdates; a waiting one whose number is no
+    /// longer current was terminated by a newer one.
+    poll_generation: u64,
     last_message_id: HashMap<i64, i64>,
     /// Current state of every message, keyed by (chat id, message id).
     messages: HashMap<(i64, i64), Value>,
+    /// The bot's messages as formatted: parse mode and source text. With
+    /// the visible text it tells whether an edit changes anything.
+    formatting: HashMap<(i64, i64), String>,
     user_names: HashMap<i64, String>,
+    /// Users who have a private chat with the bot (wrote to it).
+    started: HashSet<i64>,
+    /// Users who blocked the bot.
+    blocked: HashSet<i64>,
+    /// Group chats the bot is in (a test posted there).
+    groups: HashSet<i64>,
+    /// Callback query ids handed to the bot → answered yet.
+    callback_queries: HashMap<String, bool>,
+    deleted: HashMap<i64, Vec<i64>>,
     calls: Vec<Call>,
     sent: HashMap<i64, Vec<Sent>>,
     consumed: HashMap<i64, usize>,
     failures: HashMap<String, VecDeque<Failure>>,
-    member_status: HashMap<(i64, i64), String>,
-    wait_timeout: Option<Duration>,
+    /// How far the fake's clock is ahead of the real one.
+    clock_offset: chrono::Duration,
     next_callback_id: u64,
     next_file_id: u64,
 }
 
 impl Db {
+    /// The fake's notion of now, as Telegram's unix timestamps.
+    fn now(&self) -> i64 {
+        (chrono::Utc::now() + self.clock_offset).timestamp()
+    }
+
     fn next_message_id(&mut self, chat_id: i64) -> i64 {
         let id = self.last_message_id.entry(chat_id).or_insert(0);
         *id += 1;
@@ -309,11 +338,6 @@ impl Db {
         }
     }
 
-    fn user_json(&self, user_id: i64) -> Value {
-        let name = self.user_names.get(&user_id).map_or("User", String::as_str);
-        json!({ "id": user_id, "is_bot": false, "first_name": name })
-    }
-
     /// Queues an update (unless `allowed_updates` excludes its kind).
     fn push_update(&mut self, mut update: Map<String, Value>) -> i64 {
         self.next_update_id += 1;
@@ -329,6 +353,51 @@ impl Db {
         }
         id
     }
+
+    /// The `my_chat_member` update Telegram sends when a user blocks
+    /// (`kicked`) or restarts (`member`) the bot.
+    fn push_my_chat_member(&mut self, bot_id: i64, user: Value, old: &str, new: &str) {
+        let user_id = user["id"].as_i64().unwrap_or_default();
+        let member = |status: &str| {
+            let mut m = json!({ "status": status, "user": bot_user(bot_id) });
+            if status == "kicked" {
+                m["until_date"] = json!(0);
+            }
+            m
+        };
+        let mut update = Map::new();
+        update.insert(
+            "my_chat_member".into(),
+            json!({
+                "chat": self.chat_json(user_id),
+                "from": user,
+                "date": self.now(),
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
+            }),
+        );
+        self.push_update(update);
+    }
+
+    /// Telegram refuses to send to a user who blocked the bot or never
+    /// started it, and to a group the bot is not in.
+    fn check_can_send(&self, chat_id: i64) -> Result<(), ApiErr> {
+        if chat_id > 0 {
+            if self.blocked.contains(&chat_id) {
+                return Err(ApiErr::forbidden("Forbidden: bot was blocked by the user"));
+            }
+            if !self.started.contains(&chat_id) {
+                return Err(ApiErr::forbidden(
+                    "Forbidden: bot can't initiate conversation with a user",
+                ));
+            }
+            Ok(())
+        } else if self.groups.contains(&chat_id) {
+            Ok(())
+        } else {
+            Err(ApiErr::bad_request("Bad Request: chat not found"))
+        }
+    }
 }
 
 /// An error answer: `{"ok":false,"error_code":..,"description":..}`.
@@ -340,43 +409,55 @@ struct ApiErr {
 }
 
 impl ApiErr {
+    fn new(code: u16, description: impl Into<String>) -> Self {
+        Self { code, description: description.into(), retry_after: None }
+    }
+
     fn bad_request(description: impl Into<String>) -> Self {
-        Self { code: 400, description: description.into(), retry_after: None }
+        Self::new(400, description)
+    }
+
+    fn forbidden(description: impl Into<String>) -> Self {
+        Self::new(403, description)
+    }
+
+    fn not_found() -> Self {
+        Self::new(404, "Not Found")
     }
 }
 
 type ApiResult = Result<Value, ApiErr>;
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 fn bot_user(bot_id: i64) -> Value {
     json!({ "id": bot_id, "is_bot": true, "first_name": BOT_FIRST_NAME, "username": BOT_USERNAME })
 }
 
 impl FakeTelegram {
-    /// Binds `127.0.0.1:0` and serves the fake API in a tokio task.
+    /// Binds `127.0.0.1:0` and serves the fake API for [`TOKEN`].
     pub async fn start() -> FakeTelegram {
+        Self::start_with_token(TOKEN).await
+    }
+
+    /// Like [`start`](Self::start) for another bot token (`"<bot id>:<secret>"`).
+    pub async fn start_with_token(token: &str) -> FakeTelegram {
+        let bot_id = token
+            .split_once(':')
+            .and_then(|(id, _)| id.parse::<i64>().ok())
+            .expect("fake telegram: a token looks like \"<bot id>:<secret>\"");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("fake telegram: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("fake telegram: local_addr");
         let shared = Arc::new(Shared {
+            token: token.to_owned(),
+            bot_id,
             db: Mutex::new(Db { next_update_id: 1000, ..Db::default() }),
             updates_changed: Notify::new(),
             activity: Notify::new(),
         });
         let app = Router::new()
             .route("/{bot}/{method}", any(handle_request))
-            .fallback(|| async {
-                error_response(&ApiErr {
-                    code: 404,
-                    description: "Not Found".into(),
-                    retry_after: None,
-                })
-            })
-            .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+            .fallback(|| async { error_response(&ApiErr::not_found()) })
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -388,11 +469,6 @@ impl FakeTelegram {
     /// Base URL for `Bot::set_api_url`, e.g. `http://127.0.0.1:40123/`.
     pub fn api_url(&self) -> url::Url {
         url::Url::parse(&format!("http://{}/", self.handle.addr)).expect("fake telegram: url")
-    }
-
-    /// Socket address the server listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.handle.addr
     }
 
     fn shared(&self) -> &Shared {
@@ -437,18 +513,25 @@ impl FakeTelegram {
         );
     }
 
-    /// Changes how long `next_sent` / `sent_until` / `wait_*` wait before
-    /// panicking (default [`WAIT_TIMEOUT`]). Useful with injected 5xx errors:
-    /// teloxide itself sleeps 10 s before returning a server error.
-    pub fn set_wait_timeout(&self, timeout: Duration) {
-        self.db().wait_timeout = Some(timeout);
+    /// The user blocks the bot: from now on sending to them fails with 403
+    /// `Forbidden: bot was blocked by the user`, until they write to the bot
+    /// again (restarting it). Queues the `my_chat_member` update Telegram
+    /// sends (delivered only if the bot asked for that kind).
+    pub fn block_bot(&self, user_id: i64) {
+        let mut db = self.db();
+        if db.blocked.insert(user_id) {
+            let name = db.user_names.get(&user_id).map_or("User", String::as_str);
+            let user = json!({ "id": user_id, "is_bot": false, "first_name": name });
+            db.push_my_chat_member(self.shared().bot_id, user, "member", "kicked");
+        }
+        drop(db);
+        self.shared().updates_changed.notify_waiters();
     }
 
-    /// Status `getChatMember` reports for `user_id` in `chat_id`
-    /// (`"creator"`, `"administrator"`, `"member"` (default), `"restricted"`,
-    /// `"left"`, `"kicked"`).
-    pub fn set_member_status(&self, chat_id: i64, user_id: i64, status: &str) {
-        self.db().member_status.insert((chat_id, user_id), status.to_owned());
+    /// Moves the fake's clock forward: the `date` of messages it stamps from
+    /// now on, and the 48-hour limit on deleting messages.
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.db().clock_offset += by;
     }
 
     // ----- observation ---------------------------------------------------
@@ -459,27 +542,39 @@ impl FakeTelegram {
         self.db().calls.iter().filter(|c| c.method == method).cloned().collect()
     }
 
-    /// Every call so far, all methods.
-    pub fn all_calls(&self) -> Vec<Call> {
-        self.db().calls.clone()
-    }
-
-    /// Everything sent to a chat so far (consumed or not).
+    /// Everything sent to a chat so far (read or not).
     pub fn all_sent(&self, chat_id: i64) -> Vec<Sent> {
         self.db().sent.get(&chat_id).cloned().unwrap_or_default()
     }
 
-    /// The current state of a message (after edits), if it exists.
+    /// What the bot sent or edited that no `next_sent` has read, in every
+    /// chat (by chat id, then in order). A journey should end with none;
+    /// `Sent::summary` describes each.
+    pub fn unread(&self) -> Vec<Sent> {
+        let db = self.db();
+        let mut chats: Vec<i64> = db.sent.keys().copied().collect();
+        chats.sort_unstable();
+        chats
+            .into_iter()
+            .flat_map(|chat| {
+                let read = db.consumed.get(&chat).copied().unwrap_or(0);
+                db.sent[&chat].iter().skip(read).cloned().collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The current state of a message (after edits); `None` if it never
+    /// existed or was deleted.
     pub fn message(&self, chat_id: i64, message_id: i64) -> Option<Value> {
         self.db().messages.get(&(chat_id, message_id)).cloned()
     }
 
-    /// Number of updates not yet confirmed by the bot.
-    pub fn pending_updates(&self) -> usize {
-        self.db().pending.len()
+    /// Ids of the messages the bot deleted in a chat, in order.
+    pub fn deleted(&self, chat_id: i64) -> Vec<i64> {
+        self.db().deleted.get(&chat_id).cloned().unwrap_or_default()
     }
 
-    /// The next not-yet-consumed message sent to `chat_id` (per-chat cursor).
+    /// The next not-yet-read message sent to `chat_id` (per-chat cursor).
     /// Waits up to [`WAIT_TIMEOUT`], then panics listing what was sent.
     pub async fn next_sent(&self, chat_id: i64) -> Sent {
         let what = format!("a message to chat {chat_id}");
@@ -488,27 +583,6 @@ impl FakeTelegram {
             let next = db.sent.get(&chat_id).and_then(|v| v.get(idx)).cloned()?;
             db.consumed.insert(chat_id, idx + 1);
             Some(next)
-        })
-        .await
-    }
-
-    /// Consumes messages sent to `chat_id` until one matches `pred` and
-    /// returns it. Waits up to [`WAIT_TIMEOUT`], then panics.
-    pub async fn sent_until(&self, chat_id: i64, pred: impl Fn(&Sent) -> bool) -> Sent {
-        let what = format!("a matching message to chat {chat_id}");
-        self.wait(&what, chat_id, |db| {
-            let list = db.sent.get(&chat_id)?;
-            let mut idx = db.consumed.get(&chat_id).copied().unwrap_or(0);
-            let mut found = None;
-            while let Some(s) = list.get(idx) {
-                idx += 1;
-                if pred(s) {
-                    found = Some(s.clone());
-                    break;
-                }
-            }
-            db.consumed.insert(chat_id, idx);
-            found
         })
         .await
     }
@@ -555,8 +629,7 @@ impl FakeTelegram {
         chat_for_report: i64,
         mut check: impl FnMut(&mut Db) -> Option<T>,
     ) -> T {
-        let timeout = self.db().wait_timeout.unwrap_or(WAIT_TIMEOUT);
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
         loop {
             let notified = self.shared().activity.notified();
             tokio::pin!(notified);
@@ -569,7 +642,9 @@ impl FakeTelegram {
                     return found;
                 }
                 let report = self.report(chat_for_report);
-                panic!("fake telegram: timed out after {timeout:?} waiting for {what}\n{report}");
+                panic!(
+                    "fake telegram: timed out after {WAIT_TIMEOUT:?} waiting for {what}\n{report}"
+                );
             }
         }
     }
@@ -581,7 +656,7 @@ impl FakeTelegram {
             let consumed = db.consumed.get(&chat_id).copied().unwrap_or(0);
             let list = db.sent.get(&chat_id).map(Vec::as_slice).unwrap_or_default();
             out.push_str(&format!(
-                "sent to chat {chat_id} ({} total, {consumed} consumed):\n",
+                "sent to chat {chat_id} ({} total, {consumed} read):\n",
                 list.len()
             ));
             for (i, s) in list.iter().enumerate() {
@@ -601,19 +676,9 @@ impl FakeTelegram {
 
     // ----- update injection ----------------------------------------------
 
-    /// Queues an update (a JSON object without `update_id`, e.g.
-    /// `{"message": {...}}`) and returns its `update_id`. Updates whose kind
-    /// is excluded by the bot's `allowed_updates` are dropped, like Telegram.
-    pub fn push_update(&self, update_without_id: Value) -> i64 {
-        let Value::Object(obj) = update_without_id else {
-            panic!("fake telegram: push_update needs a JSON object, got {update_without_id}");
-        };
-        let id = self.db().push_update(obj);
-        self.shared().updates_changed.notify_waiters();
-        id
-    }
-
-    /// Builds a user message in `chat_id`, stores it and queues it.
+    /// Builds a user message in `chat_id`, stores it and queues it. A
+    /// private message starts the chat with the bot (and restarts it if the
+    /// user had blocked the bot); a group message puts the bot in the group.
     fn push_user_message(
         &self,
         chat_id: i64,
@@ -622,11 +687,19 @@ impl FakeTelegram {
     ) -> i64 {
         let mut db = self.db();
         db.user_names.insert(user.id, user.first_name.clone());
+        if chat_id == user.id {
+            db.started.insert(user.id);
+            if db.blocked.remove(&user.id) {
+                db.push_my_chat_member(self.shared().bot_id, user.to_json(), "kicked", "member");
+            }
+        } else if chat_id < 0 {
+            db.groups.insert(chat_id);
+        }
         let message_id = db.next_message_id(chat_id);
         let mut m = Map::new();
         m.insert("message_id".into(), json!(message_id));
         m.insert("from".into(), user.to_json());
-        m.insert("date".into(), json!(now()));
+        m.insert("date".into(), json!(db.now()));
         m.insert("chat".into(), db.chat_json(chat_id));
         fill(&mut db, &mut m);
         let message = Value::Object(m);
@@ -665,12 +738,12 @@ impl FakeTelegram {
     ) -> i64 {
         let contact = contact_json(user, phone, contact_user_id);
         let origin_id = contact_user_id.unwrap_or(user.id + 1_000_000);
-        let origin = json!({
-            "type": "user",
-            "date": now() - 3600,
-            "sender_user": { "id": origin_id, "is_bot": false, "first_name": "Forwarded" },
-        });
-        self.push_user_message(user.id, user, |_, m| {
+        self.push_user_message(user.id, user, |db, m| {
+            let origin = json!({
+                "type": "user",
+                "date": db.now() - 3600,
+                "sender_user": { "id": origin_id, "is_bot": false, "first_name": "Forwarded" },
+            });
             m.insert("contact".into(), contact);
             m.insert("forward_origin".into(), origin);
         })
@@ -679,7 +752,7 @@ impl FakeTelegram {
     /// A private photo message, optionally captioned.
     pub fn send_photo(&self, user: &TgUser, caption: Option<&str>) -> i64 {
         self.push_user_message(user.id, user, |db, m| {
-            m.insert("photo".into(), photo_sizes(db, "userphoto", None));
+            m.insert("photo".into(), photo_sizes(db));
             if let Some(c) = caption {
                 m.insert("caption".into(), json!(c));
             }
@@ -697,6 +770,7 @@ impl FakeTelegram {
         reply_to: Option<&Sent>,
         thread_id: Option<i64>,
     ) -> i64 {
+        assert!(chat_id < 0, "fake telegram: group chat ids are negative, got {chat_id}");
         self.push_user_message(chat_id, user, |db, m| {
             if let Some(t) = thread_id {
                 m.insert("message_thread_id".into(), json!(t));
@@ -715,12 +789,14 @@ impl FakeTelegram {
     }
 
     /// `user` presses an inline button with callback `data` under `message`
-    /// (its current stored state is sent). Returns the callback query id.
+    /// (its current stored state is sent). Returns the callback query id,
+    /// which the bot may answer once.
     pub fn press_button(&self, user: &TgUser, message: &Sent, data: &str) -> String {
         let mut db = self.db();
         db.user_names.insert(user.id, user.first_name.clone());
         db.next_callback_id += 1;
-        let id = format!("cbq{}", db.next_callback_id);
+        let id = format!("{}", 4_000_000_000_000_000_000_u64 + db.next_callback_id);
+        db.callback_queries.insert(id.clone(), false);
         let msg = db
             .messages
             .get(&(message.chat_id, message.message_id))
@@ -768,12 +844,9 @@ fn strip_reply(mut message: Value) -> Value {
     message
 }
 
-fn photo_sizes(db: &mut Db, prefix: &str, file_id: Option<&str>) -> Value {
-    let (small_id, small_uid) = db.file_id(prefix);
-    let (big_id, big_uid) = match file_id {
-        Some(id) => (id.to_owned(), format!("u{id}")),
-        None => db.file_id(prefix),
-    };
+fn photo_sizes(db: &mut Db) -> Value {
+    let (small_id, small_uid) = db.file_id("userphoto");
+    let (big_id, big_uid) = db.file_id("userphoto");
     json!([
         { "file_id": small_id, "file_unique_id": small_uid, "width": 90, "height": 90, "file_size": 1024 },
         { "file_id": big_id, "file_unique_id": big_uid, "width": 800, "height": 600, "file_size": 65536 },
@@ -787,7 +860,8 @@ impl Shared {
         self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn record_call(&self, db: &mut Db, method: &str, params: &Value, failed: bool) {
+    /// Records a call; returns its index in `calls`.
+    fn record_call(&self, db: &mut Db, method: &str, params: &Value, failed: bool) -> usize {
         db.calls.push(Call {
             method: method.to_owned(),
             params: params.clone(),
@@ -795,6 +869,7 @@ impl Shared {
             at: Instant::now(),
         });
         self.activity.notify_waiters();
+        db.calls.len() - 1
     }
 }
 
@@ -826,15 +901,14 @@ async fn handle_request(
     body: Bytes,
 ) -> Response {
     let Some(token) = bot.strip_prefix("bot") else {
-        return error_response(&ApiErr {
-            code: 404,
-            description: "Not Found".into(),
-            retry_after: None,
-        });
+        return error_response(&ApiErr::not_found());
     };
-    let bot_id =
-        token.split(':').next().and_then(|s| s.parse::<i64>().ok()).unwrap_or(DEFAULT_BOT_ID);
     let method = method.to_ascii_lowercase();
+    if token != shared.token {
+        let mut db = shared.lock();
+        shared.record_call(&mut db, &method, &Value::Null, true);
+        return error_response(&ApiErr::new(401, "Unauthorized"));
+    }
 
     let params = match parse_params(query.as_deref(), &headers, &body) {
         Ok(p) => Value::Object(p),
@@ -868,12 +942,14 @@ async fn handle_request(
     }
 
     let mut db = shared.lock();
-    let result = dispatch(&mut db, &method, bot_id, &params);
+    let result = dispatch(&mut db, &method, shared.bot_id, &params);
     shared.record_call(&mut db, &method, &params, result.is_err());
     drop(db);
     reply(result)
 }
 
+/// Query string, then a form or JSON body (teloxide sends JSON; it uses
+/// multipart only to upload files, which the bot does not do).
 fn parse_params(
     query: Option<&str>,
     headers: &HeaderMap,
@@ -899,15 +975,6 @@ fn parse_params(
             let value = coerce(&k, &v);
             params.insert(k.into_owned(), value);
         }
-    } else if content_type.starts_with("multipart/form-data") {
-        let raw_ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let boundary = raw_ct
-            .split(';')
-            .filter_map(|p| p.trim().strip_prefix("boundary="))
-            .next()
-            .map(|b| b.trim_matches('"').to_owned())
-            .ok_or("Bad Request: multipart body without boundary")?;
-        params.extend(parse_multipart(body, &boundary)?);
     } else {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(obj)) => params.extend(obj),
@@ -919,98 +986,13 @@ fn parse_params(
     Ok(params)
 }
 
-/// Form/query/multipart values are strings; turn `"123"`, `"true"`,
-/// `"{...}"` into JSON unless the parameter is a known string parameter.
+/// Form/query values are strings; turn `"123"`, `"true"`, `"{...}"` into
+/// JSON unless the parameter is a known string parameter.
 fn coerce(key: &str, raw: &str) -> Value {
     if STRING_PARAMS.contains(&key) {
         return Value::String(raw.to_owned());
     }
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
-}
-
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || from > hay.len() {
-        return None;
-    }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
-}
-
-/// Minimal multipart/form-data parser: text parts become parameters, file
-/// parts become `{"file_name": .., "size": .., "content_type": ..}`.
-fn parse_multipart(body: &[u8], boundary: &str) -> Result<Map<String, Value>, String> {
-    let delimiter = format!("--{boundary}");
-    let delimiter = delimiter.as_bytes();
-    let mut params = Map::new();
-    let mut pos =
-        find(body, delimiter, 0).ok_or("Bad Request: malformed multipart body")? + delimiter.len();
-    loop {
-        if body[pos..].starts_with(b"--") {
-            resolve_attachments(&mut params);
-            return Ok(params);
-        }
-        let headers_start =
-            find(body, b"\r\n", pos).ok_or("Bad Request: malformed multipart part")? + 2;
-        let headers_end = find(body, b"\r\n\r\n", headers_start)
-            .ok_or("Bad Request: malformed multipart headers")?;
-        let content_start = headers_end + 4;
-        let next = find(body, delimiter, content_start)
-            .ok_or("Bad Request: unterminated multipart body")?;
-        let content_end = next.saturating_sub(2).max(content_start);
-        let content = &body[content_start..content_end];
-
-        let head = String::from_utf8_lossy(&body[headers_start..headers_end]);
-        let mut name = None;
-        let mut file_name = None;
-        let mut content_type = None;
-        for line in head.split("\r\n") {
-            let Some((h, v)) = line.split_once(':') else {
-                continue;
-            };
-            let h = h.trim().to_ascii_lowercase();
-            if h == "content-disposition" {
-                for attr in v.split(';').map(str::trim) {
-                    if let Some(n) = attr.strip_prefix("name=") {
-                        name = Some(n.trim_matches('"').to_owned());
-                    } else if let Some(f) = attr.strip_prefix("filename=") {
-                        file_name = Some(f.trim_matches('"').to_owned());
-                    }
-                }
-            } else if h == "content-type" {
-                content_type = Some(v.trim().to_owned());
-            }
-        }
-        let name = name.ok_or("Bad Request: multipart part without a name")?;
-        let value = match file_name {
-            Some(f) => {
-                let mut file = json!({ "file_name": f, "size": content.len() });
-                if let Some(ct) = content_type {
-                    file["content_type"] = json!(ct);
-                }
-                file
-            }
-            None => coerce(&name, &String::from_utf8_lossy(content)),
-        };
-        params.insert(name, value);
-        pos = next + delimiter.len();
-    }
-}
-
-/// Replaces `"attach://<part>"` values by the referenced file part.
-fn resolve_attachments(params: &mut Map<String, Value>) {
-    let keys: Vec<String> = params.keys().cloned().collect();
-    for key in keys {
-        let Some(part) = params
-            .get(&key)
-            .and_then(Value::as_str)
-            .and_then(|s| s.strip_prefix("attach://"))
-            .map(str::to_owned)
-        else {
-            continue;
-        };
-        if let Some(file) = params.remove(&part) {
-            params.insert(key, file);
-        }
-    }
 }
 
 // ----- parameter helpers ------------------------------------------------------
@@ -1031,22 +1013,21 @@ fn int_param(params: &Value, key: &str) -> Result<Option<i64>, ApiErr> {
     }
 }
 
-fn chat_param(params: &Value, key: &str) -> Result<i64, ApiErr> {
-    match params.get(key) {
-        None | Some(Value::Null) => {
-            Err(ApiErr::bad_request(format!("Bad Request: {key} is empty")))
-        }
+fn chat_param(params: &Value) -> Result<i64, ApiErr> {
+    match params.get("chat_id") {
+        None | Some(Value::Null) => Err(ApiErr::bad_request("Bad Request: chat_id is empty")),
         Some(Value::String(s)) if s.starts_with('@') => {
             Err(ApiErr::bad_request("Bad Request: chat not found"))
         }
-        Some(_) => int_param(params, key)?
+        Some(_) => int_param(params, "chat_id")?
             .ok_or_else(|| ApiErr::bad_request("Bad Request: chat not found")),
     }
 }
 
-fn required_int(params: &Value, key: &str) -> Result<i64, ApiErr> {
-    int_param(params, key)?
-        .ok_or_else(|| ApiErr::bad_request(format!("Bad Request: {key} is empty")))
+fn message_id_param(params: &Value) -> Result<i64, ApiErr> {
+    int_param(params, "message_id")?
+        .filter(|&id| id != 0)
+        .ok_or_else(|| ApiErr::bad_request("Bad Request: message identifier is not specified"))
 }
 
 fn str_param<'a>(params: &'a Value, key: &str) -> Option<&'a str> {
@@ -1057,6 +1038,9 @@ fn bool_param(params: &Value, key: &str) -> bool {
     params.get(key).and_then(Value::as_bool) == Some(true)
 }
 
+/// `reply_markup` as Telegram reads it. Where Telegram would silently pick
+/// one of several keyboards in one object, or take an object with none as
+/// no keyboard, the fake refuses: a bot that sends either has a bug.
 fn markup_param(params: &Value) -> Result<Option<Value>, ApiErr> {
     let markup = match params.get("reply_markup") {
         None | Some(Value::Null) => return Ok(None),
@@ -1065,21 +1049,76 @@ fn markup_param(params: &Value) -> Result<Option<Value>, ApiErr> {
         })?,
         Some(v) => v.clone(),
     };
-    if !markup.is_object() {
-        return Err(ApiErr::bad_request(
-            "Bad Request: can't parse reply keyboard markup JSON object",
-        ));
+    let Some(obj) = markup.as_object() else {
+        return Err(ApiErr::bad_request("Bad Request: object expected as reply markup"));
+    };
+    let kinds = [
+        obj.get("inline_keyboard").is_some_and(Value::is_array),
+        obj.get("keyboard").is_some_and(Value::is_array),
+        obj.get("remove_keyboard").and_then(Value::as_bool) == Some(true),
+        obj.get("force_reply").and_then(Value::as_bool) == Some(true),
+    ];
+    if kinds.iter().filter(|&&k| k).count() != 1 {
+        return Err(ApiErr::bad_request(format!(
+            "Bad Request: can't parse reply keyboard markup JSON object \
+             (the fake wants exactly one keyboard kind, got {markup})"
+        )));
     }
-    if let Some(rows) = markup.get("inline_keyboard").and_then(Value::as_array) {
-        for button in rows.iter().filter_map(Value::as_array).flatten() {
-            if let Some(data) = button.get("callback_data").and_then(Value::as_str)
-                && (data.is_empty() || data.len() > 64)
-            {
-                return Err(ApiErr::bad_request("Bad Request: BUTTON_DATA_INVALID"));
-            }
+    if let Some(rows) = obj.get("inline_keyboard").and_then(Value::as_array) {
+        for row in rows {
+            let Some(buttons) = row.as_array() else {
+                return Err(ApiErr::bad_request(
+                    "Bad Request: field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays",
+                ));
+            };
+            buttons.iter().try_for_each(check_inline_button)?;
         }
     }
+    if let Some(rows) = obj.get("keyboard").and_then(Value::as_array)
+        && rows.iter().any(|row| !row.is_array())
+    {
+        return Err(ApiErr::bad_request(
+            "Bad Request: field \"keyboard\" must be an Array of Arrays",
+        ));
+    }
     Ok(Some(markup))
+}
+
+fn check_inline_button(button: &Value) -> Result<(), ApiErr> {
+    let refuse = |why: &str| {
+        Err(ApiErr::bad_request(format!("Bad Request: can't parse inline keyboard button: {why}")))
+    };
+    let Some(b) = button.as_object() else {
+        return refuse("InlineKeyboardButton must be an Object");
+    };
+    if !b.get("text").is_some_and(Value::is_string) {
+        return refuse("Field \"text\" must be of type String");
+    }
+    let non_empty = |key: &str| b.get(key).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    if non_empty("url") {
+        return Ok(());
+    }
+    if non_empty("callback_data") {
+        let data = b.get("callback_data").and_then(Value::as_str).unwrap_or_default();
+        if data.len() > MAX_CALLBACK_DATA_BYTES {
+            return Err(ApiErr::bad_request("Bad Request: BUTTON_DATA_INVALID"));
+        }
+        return Ok(());
+    }
+    const OTHER_KINDS: &[&str] = &[
+        "callback_game",
+        "pay",
+        "switch_inline_query",
+        "switch_inline_query_chosen_chat",
+        "switch_inline_query_current_chat",
+        "login_url",
+        "web_app",
+        "copy_text",
+    ];
+    if OTHER_KINDS.iter().any(|k| b.contains_key(*k)) {
+        return Ok(());
+    }
+    refuse("Text buttons are unallowed in the inline keyboard")
 }
 
 /// Only inline keyboards are part of the Message object.
@@ -1087,158 +1126,36 @@ fn inline_only(markup: &Option<Value>) -> Option<Value> {
     markup.as_ref().filter(|m| m.get("inline_keyboard").is_some()).cloned()
 }
 
-// ----- methods ----------------------------------------------------------------
-
-fn dispatch(db: &mut Db, method: &str, bot_id: i64, params: &Value) -> ApiResult {
-    match method {
-        "getme" => {
-            let mut me = bot_user(bot_id);
-            for flag in ["can_join_groups", "can_read_all_group_messages"] {
-                me[flag] = json!(true);
-            }
-            for flag in ["supports_inline_queries", "can_connect_to_business", "has_main_web_app"] {
-                me[flag] = json!(false);
-            }
-            Ok(me)
-        }
-        "getwebhookinfo" => Ok(
-            json!({ "url": "", "has_custom_certificate": false, "pending_update_count": db.pending.len() }),
-        ),
-        "deletewebhook"
-        | "setmycommands"
-        | "deletemycommands"
-        | "answercallbackquery"
-        | "sendchataction"
-        | "setmydescription"
-        | "setmyshortdescription"
-        | "setmyname"
-        | "setchatmenubutton"
-        | "pinchatmessage"
-        | "unpinchatmessage"
-        | "editforumtopic"
-        | "closeforumtopic"
-        | "reopenforumtopic"
-        | "deleteforumtopic" => Ok(json!(true)),
-        "deletemessage" => {
-            let chat_id = chat_param(params, "chat_id")?;
-            let message_id = required_int(params, "message_id")?;
-            db.messages.remove(&(chat_id, message_id));
-            Ok(json!(true))
-        }
-        "sendmessage" => send_message(db, bot_id, params),
-        "sendphoto" => send_media(db, bot_id, params, "photo"),
-        "senddocument" => send_media(db, bot_id, params, "document"),
-        "copymessage" => copy_message(db, bot_id, params),
-        "editmessagetext" | "editmessagecaption" | "editmessagereplymarkup" => {
-            edit_message(db, method, params)
-        }
-        "getchatmember" => get_chat_member(db, bot_id, params),
-        "getchat" => get_chat(db, params),
-        "createforumtopic" => {
-            let chat_id = chat_param(params, "chat_id")?;
-            let name = str_param(params, "name")
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| ApiErr::bad_request("Bad Request: name is empty"))?;
-            let icon_color =
-                int_param(params, "icon_color")?.unwrap_or(i64::from(DEFAULT_TOPIC_ICON_COLOR));
-            let thread_id = db.next_message_id(chat_id);
-            Ok(json!({ "message_thread_id": thread_id, "name": name, "icon_color": icon_color }))
-        }
-        _ => Err(ApiErr {
-            code: 404,
-            description: "Not Found: method not found".into(),
-            retry_after: None,
-        }),
+/// The message text as the user will see it: parsed by `parse_mode`,
+/// trimmed, 1–4096 characters.
+fn check_text(params: &Value) -> Result<String, ApiErr> {
+    let text = str_param(params, "text").unwrap_or("");
+    if text.is_empty() {
+        return Err(ApiErr::bad_request("Bad Request: message text is empty"));
     }
-}
-
-/// Common part of a message the bot sends: id, date, chat, from, thread,
-/// reply, protection, inline keyboard.
-fn bot_message(
-    db: &mut Db,
-    bot_id: i64,
-    chat_id: i64,
-    params: &Value,
-    markup: &Option<Value>,
-) -> Result<Map<String, Value>, ApiErr> {
-    let thread_id = int_param(params, "message_thread_id")?;
-    let reply_to = match params.get("reply_parameters") {
-        Some(rp) => int_param(rp, "message_id")?,
-        None => int_param(params, "reply_to_message_id")?,
+    let mode = str_param(params, "parse_mode").unwrap_or("").to_ascii_lowercase();
+    let visible = match mode.as_str() {
+        "" | "none" => text.to_owned(),
+        "html" => parse_html(text)?,
+        // Not parsed: the bot uses HTML; counted as sent.
+        "markdown" | "markdownv2" => text.to_owned(),
+        _ => return Err(ApiErr::bad_request("Bad Request: unsupported parse_mode")),
     };
-    let message_id = db.next_message_id(chat_id);
-    let mut m = Map::new();
-    m.insert("message_id".into(), json!(message_id));
-    if let Some(t) = thread_id {
-        m.insert("message_thread_id".into(), json!(t));
-        if chat_id < 0 {
-            m.insert("is_topic_message".into(), json!(true));
-        }
+    let visible = visible.trim();
+    if visible.is_empty() {
+        return Err(ApiErr::bad_request("Bad Request: message text is empty"));
     }
-    m.insert("from".into(), bot_user(bot_id));
-    m.insert("date".into(), json!(now()));
-    m.insert("chat".into(), db.chat_json(chat_id));
-    if let Some(original) = reply_to.and_then(|id| db.messages.get(&(chat_id, id))) {
-        m.insert("reply_to_message".into(), strip_reply(original.clone()));
+    if visible.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiErr::bad_request("Bad Request: message is too long"));
     }
-    if bool_param(params, "protect_content") {
-        m.insert("has_protected_content".into(), json!(true));
-    }
-    if let Some(inline) = inline_only(markup) {
-        m.insert("reply_markup".into(), inline);
-    }
-    Ok(m)
+    Ok(visible.to_owned())
 }
 
-/// Stores the message, records it as `Sent`, returns the Message object.
-fn store_sent(
-    db: &mut Db,
-    method: &str,
-    chat_id: i64,
-    message: Map<String, Value>,
-    params: &Value,
-    text: Option<String>,
-    markup: Option<Value>,
-) -> Value {
-    let message_id = message.get("message_id").and_then(Value::as_i64).unwrap_or_default();
-    let message = Value::Object(message);
-    db.messages.insert((chat_id, message_id), message.clone());
-    db.sent.entry(chat_id).or_default().push(Sent {
-        method: method.to_owned(),
-        chat_id,
-        message_id,
-        text,
-        parse_mode: str_param(params, "parse_mode").map(str::to_owned),
-        reply_markup: markup,
-        params: params.clone(),
-        message: message.clone(),
-    });
-    message
-}
-
-fn check_caption(params: &Value) -> Result<Option<String>, ApiErr> {
-    let caption = str_param(params, "caption").map(str::to_owned);
-    if let Some(c) = &caption
-        && params.get("parse_mode").is_none()
-        && c.chars().count() > 1024
-    {
-        return Err(ApiErr::bad_request("Bad Request: message caption is too long"));
-    }
-    if let Some(c) = &caption {
-        check_entities(params, c)?;
-    }
-    Ok(caption)
-}
-
-/// With `parse_mode: HTML`, Telegram refuses text that is not its HTML
-/// subset: unknown or unbalanced tags, and `<`, `>` or `&` that are not part
-/// of a tag or of an entity (`&lt;` `&gt;` `&amp;` `&quot;` or numeric).
-/// The fake refuses it the same way, so an unescaped value fails a test.
-fn check_entities(params: &Value, text: &str) -> Result<(), ApiErr> {
-    let html = str_param(params, "parse_mode").is_some_and(|m| m.eq_ignore_ascii_case("html"));
-    if !html {
-        return Ok(());
-    }
+/// Telegram's HTML subset, returning the visible text. Refuses unknown or
+/// unbalanced tags; the fake also refuses `<`, `>` or `&` that are not part
+/// of a tag or of an entity (`&lt;` `&gt;` `&amp;` `&quot;` or numeric), so
+/// a value inserted without escaping fails a test.
+fn parse_html(text: &str) -> Result<String, ApiErr> {
     const TAGS: &[&str] = &[
         "b",
         "strong",
@@ -1262,222 +1179,306 @@ fn check_entities(params: &Value, text: &str) -> Result<(), ApiErr> {
             "Bad Request: can't parse entities: {why} at byte offset {at}"
         )))
     };
+    let mut visible = String::with_capacity(text.len());
     let mut open: Vec<String> = Vec::new();
     let mut i = 0;
-    let bytes = text.as_bytes();
-    while i < bytes.len() {
-        match bytes[i] {
-            b'<' => {
-                let Some(len) = text[i..].find('>') else {
-                    return refuse("unclosed start tag".into(), i);
+    while i < text.len() {
+        let rest = &text[i..];
+        let c = rest.chars().next().unwrap_or_default();
+        match c {
+            '<' => {
+                let Some(len) = rest.find('>') else {
+                    return refuse("Unclosed start tag".into(), i);
                 };
-                let inner = &text[i + 1..i + len];
+                let inner = &rest[1..len];
                 let (closing, body) = match inner.strip_prefix('/') {
                     Some(rest) => (true, rest),
                     None => (false, inner),
                 };
                 let name = body.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
                 if !TAGS.contains(&name.as_str()) {
-                    return refuse(format!("unsupported start tag \"{name}\""), i);
+                    let kind = if closing { "end" } else { "start" };
+                    return refuse(format!("Unsupported {kind} tag \"{name}\""), i);
                 }
                 if closing {
                     if open.pop().as_deref() != Some(name.as_str()) {
-                        return refuse(format!("unmatched end tag \"{name}\""), i);
+                        return refuse(format!("Unmatched end tag \"{name}\""), i);
                     }
                 } else {
                     open.push(name);
                 }
                 i += len + 1;
             }
-            b'>' => return refuse("character '>' is reserved".into(), i),
-            b'&' => {
-                let rest = &text[i + 1..];
-                let entity = rest.find(';').map(|end| &rest[..end]);
-                let known = entity.is_some_and(|e| {
-                    matches!(e, "lt" | "gt" | "amp" | "quot")
-                        || e.strip_prefix('#').is_some_and(|n| {
-                            n.strip_prefix('x').map_or_else(
-                                || !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
-                                |h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()),
-                            )
-                        })
+            '>' => return refuse("Character '>' is reserved".into(), i),
+            '&' => {
+                let entity = rest[1..].find(';').map(|end| &rest[1..=end]);
+                let decoded = entity.and_then(|e| match e {
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "amp" => Some('&'),
+                    "quot" => Some('"'),
+                    _ => {
+                        let n = e.strip_prefix('#')?;
+                        let code = match n.strip_prefix(['x', 'X']) {
+                            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                            None => n.parse::<u32>().ok()?,
+                        };
+                        char::from_u32(code)
+                    }
                 });
-                if !known {
-                    return refuse("character '&' is reserved".into(), i);
-                }
-                i += 1;
+                let (Some(e), Some(ch)) = (entity, decoded) else {
+                    return refuse("Character '&' is reserved".into(), i);
+                };
+                visible.push(ch);
+                i += e.len() + 2;
             }
-            _ => i += 1,
+            _ => {
+                visible.push(c);
+                i += c.len_utf8();
+            }
         }
     }
     match open.pop() {
         Some(name) => {
-            refuse(format!("can't find end tag corresponding to start tag \"{name}\""), text.len())
+            refuse(format!("Can't find end tag corresponding to start tag \"{name}\""), text.len())
         }
-        None => Ok(()),
+        None => Ok(visible),
     }
 }
 
-fn send_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
-    let chat_id = chat_param(params, "chat_id")?;
-    let text = str_param(params, "text").unwrap_or("").to_owned();
-    if text.trim().is_empty() {
-        return Err(ApiErr::bad_request("Bad Request: message text is empty"));
+// ----- methods ----------------------------------------------------------------
+
+fn dispatch(db: &mut Db, method: &str, bot_id: i64, params: &Value) -> ApiResult {
+    match method {
+        "getme" => {
+            let mut me = bot_user(bot_id);
+            for flag in ["can_join_groups", "can_read_all_group_messages"] {
+                me[flag] = json!(true);
+            }
+            for flag in ["supports_inline_queries", "can_connect_to_business", "has_main_web_app"] {
+                me[flag] = json!(false);
+            }
+            Ok(me)
+        }
+        "getwebhookinfo" => Ok(
+            json!({ "url": "", "has_custom_certificate": false, "pending_update_count": db.pending.len() }),
+        ),
+        "setmycommands" => set_my_commands(params),
+        "answercallbackquery" => answer_callback_query(db, params),
+        "sendmessage" => send_message(db, bot_id, params),
+        "editmessagetext" | "editmessagereplymarkup" => edit_message(db, method, bot_id, params),
+        "deletemessage" => delete_message(db, bot_id, params),
+        _ => Err(ApiErr::not_found()),
     }
-    if params.get("parse_mode").is_none() && text.chars().count() > 4096 {
-        return Err(ApiErr::bad_request("Bad Request: message is too long"));
-    }
-    check_entities(params, &text)?;
-    let markup = markup_param(params)?;
-    let mut m = bot_message(db, bot_id, chat_id, params, &markup)?;
-    m.insert("text".into(), json!(text));
-    if let Some(entities) =
-        params.get("entities").filter(|e| e.as_array().is_some_and(|a| !a.is_empty()))
+}
+
+fn set_my_commands(params: &Value) -> ApiResult {
+    let commands = match params.get("commands") {
+        None | Some(Value::Null) => &Vec::new(),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(ApiErr::bad_request("Bad Request: expected an Array of BotCommand")),
+    };
+    if let Some(code) = str_param(params, "language_code")
+        && !(code.is_empty() || (code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase())))
     {
-        m.insert("entities".into(), entities.clone());
+        return Err(ApiErr::bad_request("Bad Request: invalid language code specified"));
     }
+    if commands.len() > MAX_COMMANDS {
+        return Err(ApiErr::bad_request("Bad Request: BOT_COMMANDS_TOO_MUCH"));
+    }
+    for command in commands {
+        let field = |key: &str| command.get(key).and_then(Value::as_str).map(str::trim);
+        let (Some(name), Some(description)) = (field("command"), field("description")) else {
+            return Err(ApiErr::bad_request(
+                "Bad Request: can't parse BotCommand: fields \"command\" and \"description\" must be of type String",
+            ));
+        };
+        let name = name.strip_prefix('/').unwrap_or(name);
+        if name.is_empty() {
+            return Err(ApiErr::bad_request("Bad Request: command must be non-empty"));
+        }
+        if name.chars().count() > MAX_COMMAND_CHARS {
+            return Err(ApiErr::bad_request(format!(
+                "Bad Request: command length must not exceed {MAX_COMMAND_CHARS}"
+            )));
+        }
+        if description.is_empty() {
+            return Err(ApiErr::bad_request("Bad Request: command description must be non-empty"));
+        }
+        if description.chars().count() > MAX_COMMAND_DESCRIPTION_CHARS {
+            return Err(ApiErr::bad_request(format!(
+                "Bad Request: command description length must not exceed {MAX_COMMAND_DESCRIPTION_CHARS}"
+            )));
+        }
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(ApiErr::bad_request("Bad Request: BOT_COMMAND_INVALID"));
+        }
+    }
+    Ok(json!(true))
+}
+
+fn answer_callback_query(db: &mut Db, params: &Value) -> ApiResult {
+    let id = match params.get("callback_query_id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if str_param(params, "text").is_some_and(|t| t.chars().count() > MAX_CALLBACK_ANSWER_CHARS) {
+        return Err(ApiErr::bad_request("Bad Request: MESSAGE_TOO_LONG"));
+    }
+    match db.callback_queries.get_mut(&id) {
+        Some(answered) if !*answered => {
+            *answered = true;
+            Ok(json!(true))
+        }
+        _ => Err(ApiErr::bad_request(
+            "Bad Request: query is too old and response timeout expired or query ID is invalid",
+        )),
+    }
+}
+
+/// Stores the message, records it as `Sent`, returns the Message object.
+fn store_sent(
+    db: &mut Db,
+    method: &str,
+    chat_id: i64,
+    message: Map<String, Value>,
+    params: &Value,
+    text: Option<String>,
+    markup: Option<Value>,
+) -> Value {
+    let message_id = message.get("message_id").and_then(Value::as_i64).unwrap_or_default();
+    if text.is_some() {
+        db.formatting.insert((chat_id, message_id), formatting(params));
+    }
+    let message = Value::Object(message);
+    db.messages.insert((chat_id, message_id), message.clone());
+    db.sent.entry(chat_id).or_default().push(Sent {
+        method: method.to_owned(),
+        chat_id,
+        message_id,
+        text,
+        parse_mode: str_param(params, "parse_mode").map(str::to_owned),
+        reply_markup: markup,
+        params: params.clone(),
+        message: message.clone(),
+    });
+    message
+}
+
+/// What, besides the visible text, makes two texts differ for Telegram.
+fn formatting(params: &Value) -> String {
+    let mode = str_param(params, "parse_mode").unwrap_or("").to_ascii_lowercase();
+    format!("{mode}\n{}", str_param(params, "text").unwrap_or(""))
+}
+
+fn send_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
+    let chat_id = chat_param(params)?;
+    let visible = check_text(params)?;
+    let markup = markup_param(params)?;
+    db.check_can_send(chat_id)?;
+    let thread_id = int_param(params, "message_thread_id")?;
+    let reply_to = match params.get("reply_parameters") {
+        Some(rp) => int_param(rp, "message_id")?,
+        None => int_param(params, "reply_to_message_id")?,
+    };
+    let reply_to = match reply_to {
+        None => None,
+        Some(id) => match db.messages.get(&(chat_id, id)) {
+            Some(original) => Some(strip_reply(original.clone())),
+            None if params["reply_parameters"]["allow_sending_without_reply"] == true => None,
+            None => {
+                return Err(ApiErr::bad_request("Bad Request: message to be replied not found"));
+            }
+        },
+    };
+    let text = str_param(params, "text").unwrap_or_default().to_owned();
+    let message_id = db.next_message_id(chat_id);
+    let mut m = Map::new();
+    m.insert("message_id".into(), json!(message_id));
+    if let Some(t) = thread_id {
+        m.insert("message_thread_id".into(), json!(t));
+        if chat_id < 0 {
+            m.insert("is_topic_message".into(), json!(true));
+        }
+    }
+    m.insert("from".into(), bot_user(bot_id));
+    m.insert("date".into(), json!(db.now()));
+    m.insert("chat".into(), db.chat_json(chat_id));
+    if let Some(original) = reply_to {
+        m.insert("reply_to_message".into(), original);
+    }
+    if bool_param(params, "protect_content") {
+        m.insert("has_protected_content".into(), json!(true));
+    }
+    // The Message carries the text as the user sees it (entities parsed out).
+    m.insert("text".into(), json!(visible));
     if let Some(lpo) = params.get("link_preview_options").filter(|o| o.is_object()) {
         m.insert("link_preview_options".into(), lpo.clone());
+    }
+    if let Some(inline) = inline_only(&markup) {
+        m.insert("reply_markup".into(), inline);
     }
     Ok(store_sent(db, "sendmessage", chat_id, m, params, Some(text), markup))
 }
 
-fn send_media(db: &mut Db, bot_id: i64, params: &Value, kind: &str) -> ApiResult {
-    let chat_id = chat_param(params, "chat_id")?;
-    let input = params.get(kind).ok_or_else(|| {
-        ApiErr::bad_request(format!("Bad Request: there is no {kind} in the request"))
-    })?;
-    let caption = check_caption(params)?;
-    let markup = markup_param(params)?;
-    let mut m = bot_message(db, bot_id, chat_id, params, &markup)?;
-    // A plain string that is not an upload reference is an existing file_id or URL.
-    let reused_id = input.as_str().filter(|s| !s.starts_with("attach://") && !s.contains("://"));
-    if kind == "photo" {
-        m.insert("photo".into(), photo_sizes(db, "photo", reused_id));
-    } else {
-        let (file_id, unique_id) = match reused_id {
-            Some(id) => (id.to_owned(), format!("u{id}")),
-            None => db.file_id("document"),
-        };
-        let file_name = input.get("file_name").and_then(Value::as_str).unwrap_or("file.bin");
-        let size = input.get("size").and_then(Value::as_u64).unwrap_or(0);
-        m.insert(
-            "document".into(),
-            json!({
-                "file_id": file_id,
-                "file_unique_id": unique_id,
-                "file_name": file_name,
-                "mime_type": "application/octet-stream",
-                "file_size": size,
-            }),
-        );
-    }
-    if let Some(c) = &caption {
-        m.insert("caption".into(), json!(c));
-    }
-    let method = if kind == "photo" { "sendphoto" } else { "senddocument" };
-    Ok(store_sent(db, method, chat_id, m, params, caption, markup))
-}
-
-fn copy_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
-    let chat_id = chat_param(params, "chat_id")?;
-    let from_chat_id = chat_param(params, "from_chat_id")?;
-    let source_id = required_int(params, "message_id")?;
-    let source = db
-        .messages
-        .get(&(from_chat_id, source_id))
-        .cloned()
-        .ok_or_else(|| ApiErr::bad_request("Bad Request: message to copy not found"))?;
-    let caption = check_caption(params)?;
-    let markup = markup_param(params)?;
-    let mut m = bot_message(db, bot_id, chat_id, params, &markup)?;
-    const CONTENT: &[&str] =
-        &["text", "entities", "photo", "document", "contact", "caption", "caption_entities"];
-    if let Some(obj) = source.as_object() {
-        for key in CONTENT {
-            if let Some(v) = obj.get(*key) {
-                m.insert((*key).into(), v.clone());
-            }
-        }
-    }
-    let is_media = m.contains_key("photo") || m.contains_key("document");
-    if let (Some(c), true) = (&caption, is_media) {
-        m.insert("caption".into(), json!(c));
-    }
-    let text = caption
-        .or_else(|| source.get("text").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| source.get("caption").and_then(Value::as_str).map(str::to_owned));
-    let message = store_sent(db, "copymessage", chat_id, m, params, text, markup);
-    Ok(json!({ "message_id": message.get("message_id").cloned().unwrap_or(Value::Null) }))
-}
-
-fn edit_message(db: &mut Db, method: &str, params: &Value) -> ApiResult {
-    let markup = markup_param(params)?;
-    if params.get("inline_message_id").is_some_and(|v| !v.is_null()) {
-        return Ok(json!(true));
-    }
-    let chat_id = chat_param(params, "chat_id")?;
-    let message_id = required_int(params, "message_id")?;
-    let mut message = db
+/// The bot's own message in a chat, for editing.
+fn own_message(db: &Db, bot_id: i64, params: &Value) -> Result<(i64, Map<String, Value>), ApiErr> {
+    let chat_id = chat_param(params)?;
+    let message_id = message_id_param(params)?;
+    let message = db
         .messages
         .get(&(chat_id, message_id))
+        .and_then(Value::as_object)
         .cloned()
         .ok_or_else(|| ApiErr::bad_request("Bad Request: message to edit not found"))?;
-    let Some(obj) = message.as_object_mut() else {
-        return Err(ApiErr::bad_request("Bad Request: message to edit not found"));
+    if message["from"]["id"].as_i64() != Some(bot_id) {
+        return Err(ApiErr::bad_request("Bad Request: message can't be edited"));
+    }
+    Ok((chat_id, message))
+}
+
+fn edit_message(db: &mut Db, method: &str, bot_id: i64, params: &Value) -> ApiResult {
+    if params.get("inline_message_id").is_some_and(|v| !v.is_null()) {
+        // The bot sends no inline-mode messages: no such message exists.
+        return Err(ApiErr::bad_request("Bad Request: MESSAGE_ID_INVALID"));
+    }
+    let visible = match method {
+        "editmessagetext" => Some(check_text(params)?),
+        _ => None,
     };
-    let new_inline = inline_only(&markup);
-    let markup_same = obj.get("reply_markup").cloned() == new_inline;
-    let text = match method {
-        "editmessagetext" => {
-            let text = str_param(params, "text").unwrap_or("").to_owned();
-            if text.trim().is_empty() {
-                return Err(ApiErr::bad_request("Bad Request: message text is empty"));
-            }
-            check_entities(params, &text)?;
-            if !obj.contains_key("text") {
-                return Err(ApiErr::bad_request(
-                    "Bad Request: there is no text in the message to edit",
-                ));
-            }
-            if obj.get("text").and_then(Value::as_str) == Some(text.as_str()) && markup_same {
-                return Err(not_modified());
-            }
-            obj.insert("text".into(), json!(text));
-            match params.get("entities").filter(|e| e.is_array()) {
-                Some(e) => obj.insert("entities".into(), e.clone()),
-                None => obj.remove("entities"),
-            };
-            if let Some(lpo) = params.get("link_preview_options").filter(|o| o.is_object()) {
-                obj.insert("link_preview_options".into(), lpo.clone());
-            }
-            Some(text)
+    let markup = markup_param(params)?;
+    if markup.is_some() && inline_only(&markup).is_none() {
+        return Err(ApiErr::bad_request("Bad Request: inline keyboard expected"));
+    }
+    let (chat_id, mut obj) = own_message(db, bot_id, params)?;
+    let markup_same = obj.get("reply_markup").cloned() == markup;
+    if let Some(visible) = &visible {
+        if !obj.contains_key("text") {
+            return Err(ApiErr::bad_request(
+                "Bad Request: there is no text in the message to edit",
+            ));
         }
-        "editmessagecaption" => {
-            let caption = check_caption(params)?;
-            if obj.get("caption").and_then(Value::as_str) == caption.as_deref() && markup_same {
-                return Err(not_modified());
-            }
-            match &caption {
-                Some(c) => obj.insert("caption".into(), json!(c)),
-                None => obj.remove("caption"),
-            };
-            caption
+        let same_text = obj.get("text").and_then(Value::as_str) == Some(visible.as_str())
+            && db.formatting.get(&(chat_id, obj["message_id"].as_i64().unwrap_or_default()))
+                == Some(&formatting(params));
+        if same_text && markup_same {
+            return Err(not_modified());
         }
-        _ => {
-            if markup_same {
-                return Err(not_modified());
-            }
-            None
+        obj.insert("text".into(), json!(visible));
+        if let Some(lpo) = params.get("link_preview_options").filter(|o| o.is_object()) {
+            obj.insert("link_preview_options".into(), lpo.clone());
         }
-    };
-    match new_inline {
-        Some(m) => obj.insert("reply_markup".into(), m),
+    } else if markup_same {
+        return Err(not_modified());
+    }
+    match &markup {
+        Some(m) => obj.insert("reply_markup".into(), m.clone()),
         None => obj.remove("reply_markup"),
     };
-    obj.insert("edit_date".into(), json!(now()));
-    let edited = obj.clone();
-    Ok(store_sent(db, method, chat_id, edited, params, text, markup))
+    obj.insert("edit_date".into(), json!(db.now()));
+    let text = visible.map(|_| str_param(params, "text").unwrap_or_default().to_owned());
+    Ok(store_sent(db, method, chat_id, obj, params, text, markup))
 }
 
 fn not_modified() -> ApiErr {
@@ -1486,73 +1487,27 @@ fn not_modified() -> ApiErr {
     )
 }
 
-fn get_chat_member(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
-    let chat_id = chat_param(params, "chat_id")?;
-    let user_id = required_int(params, "user_id")?;
-    let user = if user_id == bot_id { bot_user(bot_id) } else { db.user_json(user_id) };
-    let status = db.member_status.get(&(chat_id, user_id)).map_or("member", String::as_str);
-    let mut member = json!({ "status": status, "user": user });
-    match status {
-        "creator" => {
-            member["is_anonymous"] = json!(false);
-        }
-        "administrator" => {
-            member["can_be_edited"] = json!(false);
-            member["is_anonymous"] = json!(false);
-            for right in [
-                "can_manage_chat",
-                "can_change_info",
-                "can_delete_messages",
-                "can_manage_video_chats",
-                "can_invite_users",
-                "can_restrict_members",
-                "can_pin_messages",
-                "can_manage_topics",
-                "can_post_stories",
-                "can_edit_stories",
-                "can_delete_stories",
-            ] {
-                member[right] = json!(true);
-            }
-            member["can_promote_members"] = json!(false);
-        }
-        "restricted" => {
-            member["until_date"] = json!(0);
-            member["is_member"] = json!(true);
-            for right in [
-                "can_send_messages",
-                "can_send_audios",
-                "can_send_documents",
-                "can_send_photos",
-                "can_send_videos",
-                "can_send_video_notes",
-                "can_send_voice_notes",
-                "can_send_other_messages",
-                "can_add_web_page_previews",
-                "can_change_info",
-                "can_invite_users",
-                "can_pin_messages",
-                "can_manage_topics",
-                "can_send_polls",
-            ] {
-                member[right] = json!(false);
-            }
-        }
-        "kicked" => {
-            member["until_date"] = json!(0);
-        }
-        _ => {}
+/// Bots delete their own messages anywhere and users' messages in private
+/// chats (not being group admins here), only within 48 hours of sending.
+fn delete_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
+    let chat_id = chat_param(params)?;
+    let message_id = message_id_param(params)?;
+    let message = db
+        .messages
+        .get(&(chat_id, message_id))
+        .ok_or_else(|| ApiErr::bad_request("Bad Request: message to delete not found"))?;
+    let own = message["from"]["id"].as_i64() == Some(bot_id);
+    if !own && chat_id < 0 {
+        return Err(ApiErr::bad_request("Bad Request: message can't be deleted"));
     }
-    Ok(member)
-}
-
-fn get_chat(db: &mut Db, params: &Value) -> ApiResult {
-    let chat_id = chat_param(params, "chat_id")?;
-    let mut chat = db.chat_json(chat_id);
-    chat["accepted_gift_types"] = json!({ "unlimited_gifts": false, "limited_gifts": false, "unique_gifts": false, "premium_subscription": false });
-    chat["max_reaction_count"] = json!(11);
-    chat["accent_color_id"] = json!(0);
-    Ok(chat)
+    let sent_at = message["date"].as_i64().unwrap_or_default();
+    if db.now() - sent_at >= DELETE_WINDOW_SECS {
+        return Err(ApiErr::bad_request("Bad Request: message can't be deleted for everyone"));
+    }
+    db.messages.remove(&(chat_id, message_id));
+    db.formatting.remove(&(chat_id, message_id));
+    db.deleted.entry(chat_id).or_default().push(message_id);
+    Ok(json!(true))
 }
 
 struct PollParams {
@@ -1565,7 +1520,7 @@ struct PollParams {
 fn poll_params(params: &Value) -> Result<PollParams, ApiErr> {
     let offset = int_param(params, "offset")?.unwrap_or(0);
     let limit = int_param(params, "limit")?.unwrap_or(100).clamp(1, 100) as usize;
-    let timeout = int_param(params, "timeout")?.unwrap_or(0).clamp(0, 60) as u64;
+    let timeout = int_param(params, "timeout")?.unwrap_or(0).clamp(0, 50) as u64;
     let allowed = match params.get("allowed_updates") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => {
@@ -1578,21 +1533,19 @@ fn poll_params(params: &Value) -> Result<PollParams, ApiErr> {
     Ok(PollParams { offset, limit, timeout, allowed })
 }
 
+/// Long polling. A getUpdates arriving while another one waits terminates
+/// the earlier one with 409, as Telegram does when two instances poll.
 async fn get_updates(shared: &Shared, params: &Value) -> ApiResult {
     let parsed = poll_params(params);
-    let PollParams { offset, limit, timeout, allowed } = {
+    let (PollParams { offset, limit, timeout, allowed }, call, generation) = {
         let mut db = shared.lock();
-        match parsed {
-            Ok(p) => {
-                shared.record_call(&mut db, "getupdates", params, false);
-                p
-            }
-            Err(e) => {
-                shared.record_call(&mut db, "getupdates", params, true);
-                return Err(e);
-            }
-        }
+        let call = shared.record_call(&mut db, "getupdates", params, parsed.is_err());
+        let parsed = parsed?;
+        db.poll_generation += 1;
+        (parsed, call, db.poll_generation)
     };
+    // Wakes the earlier request, which then sees it was superseded.
+    shared.updates_changed.notify_waiters();
     {
         let mut db = shared.lock();
         if let Some(list) = allowed {
@@ -1613,9 +1566,20 @@ async fn get_updates(shared: &Shared, params: &Value) -> ApiResult {
         let notified = shared.updates_changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let batch: Vec<Value> = shared.lock().pending.iter().take(limit).cloned().collect();
-        if !batch.is_empty() {
-            return Ok(Value::Array(batch));
+        {
+            let mut db = shared.lock();
+            if db.poll_generation != generation {
+                db.calls[call].failed = true;
+                shared.activity.notify_waiters();
+                return Err(ApiErr::new(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                ));
+            }
+            let batch: Vec<Value> = db.pending.iter().take(limit).cloned().collect();
+            if !batch.is_empty() {
+                return Ok(Value::Array(batch));
+            }
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
             return Ok(json!([]));
