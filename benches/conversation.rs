@@ -56,7 +56,7 @@ mod support {
     pub mod telegram;
 }
 
-use support::telegram::{FakeTelegram, TgUser};
+use support::telegram::{self, FakeTelegram, TgUser};
 
 /// Threads of the fake Bot API and of the driver; the rest is the bot's.
 const HARNESS_THREADS: &str = "fake-tg";
@@ -305,7 +305,7 @@ async fn echo(bot: Bot, msg: Message) -> ResponseResult<()> {
 
 fn run_echo(harness: &Harness, warm_up: &[TgUser], users: &[TgUser]) -> Measured {
     let tg = harness.fake.block_on(FakeTelegram::start());
-    let bot = Bot::new("123:ECHO").set_api_url(tg.api_url());
+    let bot = Bot::new(telegram::TOKEN).set_api_url(tg.api_url());
     let mut dispatcher = Dispatcher::builder(bot, Update::filter_message().endpoint(echo)).build();
     let shutdown = dispatcher.shutdown_token();
     let task = harness.bot.spawn(async move { dispatcher.dispatch().await });
@@ -331,7 +331,7 @@ fn run_ours(
 ) -> Measured {
     let tg = harness.fake.block_on(FakeTelegram::start());
     let config = Config {
-        telegram_token: "123:BENCH".into(),
+        telegram_token: telegram::TOKEN.into(),
         telegram_api_url: tg.api_url(),
         database,
         support_chat_id: None,
