@@ -12,7 +12,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bot::{self, BotSettings, BotT, DialogueStorage, OutboxHandle, OutboxWorker},
+    bot::{self, BotSettings, BotT, DialogueStorage, Languages, OutboxHandle, OutboxWorker},
     clock::{Clock, SystemClock},
     config::Config,
     domain::PublicUrls,
@@ -120,7 +120,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
 
     let dialogues = DialogueStorage::new(store.clone(), options.clock);
     let mut dispatcher = Dispatcher::builder(bot.clone(), bot::schema::schema())
-        .dependencies(dptree::deps![recovery, dialogues, settings])
+        .dependencies(dptree::deps![recovery, dialogues, settings, Languages::default()])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();

@@ -7,7 +7,7 @@ use teloxide::{
 };
 
 use super::{
-    BotDialogue, BotT, HandlerResult, answer_button,
+    BotDialogue, BotT, HandlerResult, Languages, answer_button,
     callbacks::{LanguageChoice, NotMe, Topic},
     commands::{Command, DEEP_LINK_RESET},
     escape,
@@ -34,11 +34,11 @@ pub async fn send_menu(bot: &BotT, chat: ChatId, lang: Lang, heading: String) ->
 async fn back_to_menu(
     bot: &BotT,
     dialogue: &BotDialogue,
+    previous: &State,
     lang: Lang,
     heading: String,
 ) -> HandlerResult {
-    let previous = current_state(dialogue).await;
-    dialogue.update(State::Menu).await?;
+    to_menu_state(dialogue, previous).await?;
     let chat = dialogue.chat_id();
     if matches!(previous, State::AwaitingContact { .. }) {
         bot.send_message(chat, heading)
@@ -49,15 +49,12 @@ async fn back_to_menu(
     send_menu(bot, chat, lang, heading).await
 }
 
-/// The dialogue's state, or the menu if it has none (or an unreadable one).
-async fn current_state(dialogue: &BotDialogue) -> State {
-    match dialogue.get().await {
-        Ok(state) => state.unwrap_or_default(),
-        Err(error) => {
-            tracing::warn!(%error, chat_id = dialogue.chat_id().0, "dialogue state unreadable");
-            State::default()
-        }
+/// Leaves the step for the menu; a chat already there costs no write.
+async fn to_menu_state(dialogue: &BotDialogue, previous: &State) -> HandlerResult {
+    if *previous != State::Menu {
+        dialogue.update(State::Menu).await?;
     }
+    Ok(())
 }
 
 pub async fn on_command(
@@ -65,6 +62,7 @@ pub async fn on_command(
     msg: Message,
     command: Command,
     dialogue: BotDialogue,
+    state: State,
     lang: Lang,
 ) -> HandlerResult {
     let chat = msg.chat.id;
@@ -77,14 +75,16 @@ pub async fn on_command(
         Command::Start(_) => {
             let name = msg.from.as_ref().map(|u| u.first_name.as_str()).unwrap_or_default();
             let greeting = t_args(lang, "start-greeting", &[("name", arg(escape(name)))]);
-            back_to_menu(&bot, &dialogue, lang, greeting).await?;
+            back_to_menu(&bot, &dialogue, &state, lang, greeting).await?;
         }
         Command::Help => {
             bot.send_message(chat, t(lang, "help-text"))
                 .reply_markup(keyboards::back_to_menu(lang))
                 .await?;
         }
-        Command::Cancel => back_to_menu(&bot, &dialogue, lang, t(lang, "cancelled")).await?,
+        Command::Cancel => {
+            back_to_menu(&bot, &dialogue, &state, lang, t(lang, "cancelled")).await?;
+        }
         Command::Language => {
             bot.send_message(chat, t(lang, "language-prompt"))
                 .reply_markup(keyboards::languages())
@@ -108,16 +108,18 @@ pub async fn on_menu_button(
     bot: BotT,
     query: CallbackQuery,
     dialogue: BotDialogue,
+    state: State,
     lang: Lang,
 ) -> HandlerResult {
     answer_button(&bot, &query, None).await;
-    back_to_menu(&bot, &dialogue, lang, t(lang, "menu-prompt")).await
+    back_to_menu(&bot, &dialogue, &state, lang, t(lang, "menu-prompt")).await
 }
 
 pub async fn on_topic(
     bot: BotT,
     query: CallbackQuery,
     dialogue: BotDialogue,
+    state: State,
     topic: Topic,
     lang: Lang,
 ) -> HandlerResult {
@@ -137,7 +139,7 @@ pub async fn on_topic(
         Topic::LostContact => (t(lang, "topic-lost-contact"), keyboards::back_to_menu(lang)),
         Topic::Other => (t(lang, "topic-other"), keyboards::back_to_menu(lang)),
     };
-    dialogue.update(State::Menu).await?;
+    to_menu_state(&dialogue, &state).await?;
     bot.send_message(chat, text).reply_markup(markup).await?;
     Ok(())
 }
@@ -146,13 +148,15 @@ pub async fn on_language(
     bot: BotT,
     query: CallbackQuery,
     dialogue: BotDialogue,
+    state: State,
     LanguageChoice(chosen): LanguageChoice,
     recovery: Recovery,
+    languages: Languages,
 ) -> HandlerResult {
     let user = telegram_user(&query.from);
-    recovery.store.choose_language(user, chosen, recovery.now()).await?;
+    languages.choose(&recovery, user, chosen).await?;
     answer_button(&bot, &query, None).await;
-    back_to_menu(&bot, &dialogue, chosen, t(chosen, "language-set")).await
+    back_to_menu(&bot, &dialogue, &state, chosen, t(chosen, "language-set")).await
 }
 
 pub async fn on_not_me(

@@ -12,6 +12,11 @@ pub mod state;
 pub mod storage;
 mod subscription;
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use teloxide::{
@@ -28,6 +33,7 @@ pub use storage::DialogueStorage;
 
 use crate::{
     domain::{Lang, TelegramUserId},
+    recovery::Recovery,
     store::Store,
 };
 
@@ -87,19 +93,64 @@ pub(crate) fn show_time(lang: Lang, at: DateTime<Utc>, zone: Tz, now: DateTime<U
     escape(&crate::i18n::local_time(lang, at, zone, now))
 }
 
-/// The language of this Telegram user: their /language choice, else what
-/// their client says.
-pub async fn user_lang(store: &Store, user: Option<&teloxide::types::User>) -> Lang {
-    let Some(user) = user else {
-        return Lang::default();
-    };
-    match store.chosen_language(telegram_user(user)).await {
-        Ok(Some(lang)) => lang,
-        Ok(None) => Lang::from_code(user.language_code.as_deref()),
-        Err(error) => {
-            tracing::warn!(%error, "language lookup failed; using the client's");
-            Lang::from_code(user.language_code.as_deref())
+/// The languages users chose with /language, read from the database once
+/// per user and process and kept, since every update needs one. A choice
+/// made in this process updates the copy; one made in another instance on
+/// the same database is seen after a restart of this one.
+#[derive(Debug, Clone, Default)]
+pub struct Languages {
+    chosen: Arc<Mutex<HashMap<TelegramUserId, Option<Lang>>>>,
+}
+
+impl Languages {
+    /// Users remembered at most; beyond that the copy starts afresh.
+    const CAPACITY: usize = 100_000;
+
+    /// The language of this Telegram user: their /language choice, else
+    /// what their client says.
+    pub async fn of(&self, store: &Store, user: Option<&teloxide::types::User>) -> Lang {
+        let Some(user) = user else {
+            return Lang::default();
+        };
+        let client = Lang::from_code(user.language_code.as_deref());
+        let id = telegram_user(user);
+        if let Some(known) = self.lock().get(&id) {
+            return known.unwrap_or(client);
         }
+        match store.chosen_language(id).await {
+            Ok(chosen) => {
+                self.remember(id, chosen);
+                chosen.unwrap_or(client)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "language lookup failed; using the client's");
+                client
+            }
+        }
+    }
+
+    /// Stores a /language choice.
+    pub async fn choose(
+        &self,
+        recovery: &Recovery,
+        user: TelegramUserId,
+        lang: Lang,
+    ) -> anyhow::Result<()> {
+        recovery.store.choose_language(user, lang, recovery.now()).await?;
+        self.remember(user, Some(lang));
+        Ok(())
+    }
+
+    fn remember(&self, user: TelegramUserId, lang: Option<Lang>) {
+        let mut chosen = self.lock();
+        if chosen.len() >= Self::CAPACITY {
+            chosen.clear();
+        }
+        chosen.insert(user, lang);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TelegramUserId, Option<Lang>>> {
+        self.chosen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

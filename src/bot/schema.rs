@@ -11,8 +11,8 @@ use teloxide::{
 };
 
 use super::{
-    BotSettings, BotT, HandlerResult, callbacks::Callback, commands::Command, identity, keyboards,
-    menu, state::State, storage::DialogueStorage, user_lang,
+    BotSettings, BotT, HandlerResult, Languages, callbacks::Callback, commands::Command, identity,
+    keyboards, menu, state::State, storage::DialogueStorage,
 };
 use crate::{domain::Lang, i18n::t, recovery::Recovery};
 
@@ -71,12 +71,21 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
                         me: Me,
                         recovery: Recovery,
                         storage: Arc<DialogueStorage>,
-                        settings: BotSettings| {
+                        settings: BotSettings,
+                        languages: Languages| {
         let conversation = Arc::clone(&conversation);
         async move {
-            let lang = user_lang(&recovery.store, update.from()).await;
-            let deps =
-                dptree::deps![update.clone(), bot.clone(), me, recovery, storage, settings, lang];
+            let lang = languages.of(&recovery.store, update.from()).await;
+            let deps = dptree::deps![
+                update.clone(),
+                bot.clone(),
+                me,
+                recovery,
+                storage,
+                settings,
+                languages,
+                lang
+            ];
             let failure = match conversation.dispatch(deps).await {
                 ControlFlow::Break(Ok(())) => return Ok(()),
                 ControlFlow::Break(Err(error)) => format!("{error:#}"),

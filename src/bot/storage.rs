@@ -42,9 +42,12 @@ struct StoredEnvelope<D> {
     state: D,
 }
 
+/// A chat without a stored state, or with one this version cannot read, is
+/// in the default state (the menu): reading it never writes, so the first
+/// update of a new user costs one read, not a read and a write.
 impl<D> Storage<D> for DialogueStorage
 where
-    D: Serialize + DeserializeOwned + Send + 'static,
+    D: Serialize + DeserializeOwned + Default + Send + 'static,
 {
     type Error = StoreError;
 
@@ -73,7 +76,7 @@ where
     ) -> BoxFuture<'static, Result<Option<D>, StoreError>> {
         Box::pin(async move {
             let Some(raw) = self.store.dialogue_state(chat_id.0).await? else {
-                return Ok(None);
+                return Ok(Some(D::default()));
             };
             match serde_json::from_str::<StoredEnvelope<D>>(&raw) {
                 Ok(stored) if stored.v == STATE_VERSION => Ok(Some(stored.state)),
@@ -83,11 +86,11 @@ where
                         version = stored.v,
                         "dialogue state of another version dropped"
                     );
-                    Ok(None)
+                    Ok(Some(D::default()))
                 }
                 Err(error) => {
                     tracing::warn!(chat_id = chat_id.0, %error, "undecodable dialogue state dropped");
-                    Ok(None)
+                    Ok(Some(D::default()))
                 }
             }
         })

@@ -68,6 +68,10 @@ impl Store {
                         // WAL lets readers run beside the one writer; the busy
                         // timeout makes concurrent writers queue, not fail.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
+                        // In WAL mode this keeps the database consistent
+                        // after any crash; only a power failure can lose the
+                        // last commits. FULL would fsync on every commit.
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }

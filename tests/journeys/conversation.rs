@@ -58,7 +58,7 @@ async fn unreadable_stored_state_falls_back_to_the_menu(db: TestDb) {
             .unwrap();
         let storage = DialogueStorage::new(app.store.clone(), Arc::new(app.clock.clone()));
         let state = <_ as Storage<State>>::get_dialogue(storage, ChatId(*chat_id)).await.unwrap();
-        assert_eq!(state, None, "{chat_id}");
+        assert_eq!(state, Some(State::Menu), "{chat_id}: back to the menu");
 
         let user = TgUser::new(*chat_id, "Anna", Some("en"));
         app.tg.send_text(&user, "hello");
