@@ -93,3 +93,25 @@ pub fn locked_next_steps(lang: Lang) -> InlineKeyboardMarkup {
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use teloxide::types::InlineKeyboardButtonKind;
+
+    use super::*;
+
+    #[test]
+    fn the_link_message_opens_the_page_only_for_https_links() {
+        let url: Url = "https://help.example.com/reset/abc".parse().unwrap();
+        let with = reset_link(Lang::En, &url, true);
+        assert_eq!(with.inline_keyboard.len(), 2);
+        match &with.inline_keyboard[0][0].kind {
+            InlineKeyboardButtonKind::Url(target) => assert_eq!(target, &url),
+            other => panic!("not a URL button: {other:?}"),
+        }
+        assert_eq!(with.inline_keyboard[0][0].text, t(Lang::En, "button-open-reset-page"));
+        let without = reset_link(Lang::Ru, &url, false);
+        assert_eq!(without.inline_keyboard.len(), 1, "only the way back to the menu");
+        assert_eq!(without.inline_keyboard[0][0].text, t(Lang::Ru, "button-back-to-menu"));
+    }
+}
