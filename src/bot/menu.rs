@@ -8,7 +8,7 @@ use teloxide::{
 
 use super::{
     BotDialogue, BotT, HandlerResult, Languages, answer_button,
-    callbacks::{LanguageChoice, NotMe, Topic},
+    callbacks::{Callback, LanguageChoice, NotMe, Topic},
     commands::{Command, DEEP_LINK_RESET},
     escape,
     identity::ask_for_contact,
@@ -119,7 +119,6 @@ pub async fn on_topic(
     bot: BotT,
     query: CallbackQuery,
     dialogue: BotDialogue,
-    state: State,
     topic: Topic,
     lang: Lang,
 ) -> HandlerResult {
@@ -139,7 +138,8 @@ pub async fn on_topic(
         Topic::LostContact => (t(lang, "topic-lost-contact"), keyboards::back_to_menu(lang)),
         Topic::Other => (t(lang, "topic-other"), keyboards::back_to_menu(lang)),
     };
-    to_menu_state(&dialogue, &state).await?;
+    // Advice only: a contact step in progress stays open (its keyboard is
+    // still on the screen and still works).
     bot.send_message(chat, text).reply_markup(markup).await?;
     Ok(())
 }
@@ -167,7 +167,11 @@ pub async fn on_not_me(
     lang: Lang,
     recovery: Recovery,
 ) -> HandlerResult {
-    recovery.record_dispute(telegram_user(&query.from), account_id).await;
+    if !recovery.record_dispute(telegram_user(&query.from), account_id).await? {
+        // Not a change this user made: a forged or foreign button.
+        answer_button(&bot, &query, Some(t(lang, "button-stale"))).await;
+        return Ok(());
+    }
     answer_button(&bot, &query, None).await;
     bot.send_message(dialogue.chat_id(), t(lang, "not-me-recorded"))
         .reply_markup(keyboards::back_to_menu(lang))
@@ -176,7 +180,7 @@ pub async fn on_not_me(
 }
 
 /// A button pressed where it means nothing: an old message, a step already
-/// left, a payload of an earlier version.
+/// left.
 pub async fn on_stale_button(bot: BotT, query: CallbackQuery, lang: Lang) -> HandlerResult {
     let chat = query.message.as_ref().map(|message| message.chat()).filter(|c| c.is_private());
     let chat = chat.map(|chat| chat.id);
@@ -185,4 +189,17 @@ pub async fn on_stale_button(bot: BotT, query: CallbackQuery, lang: Lang) -> Han
         send_menu(&bot, chat, lang, t(lang, "button-stale")).await?;
     }
     Ok(())
+}
+
+/// A press that did not reach the dialogue. A payload we never produced (an
+/// earlier version's) is out of date; one of ours in a private chat could
+/// not be routed because the chat's state could not be read, which is a
+/// failure the user is apologised for.
+pub async fn on_unrouted_button(bot: BotT, query: CallbackQuery, lang: Lang) -> HandlerResult {
+    let ours = query.data.as_deref().and_then(Callback::parse).is_some();
+    let private = query.message.as_ref().is_some_and(|message| message.chat().is_private());
+    if ours && private {
+        anyhow::bail!("button press not routed: the dialogue state could not be read");
+    }
+    on_stale_button(bot, query, lang).await
 }

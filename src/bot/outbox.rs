@@ -32,8 +32,12 @@ const MAX_BACKOFF_SECS: i64 = 600;
 const GIVE_UP_AFTER_HOURS: i64 = 24;
 /// The longest the worker sleeps before looking at the outbox again.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
+/// The shortest pause between looks, so a row another worker holds cannot
+/// make this one spin.
+const MIN_PAUSE: Duration = Duration::from_millis(50);
 /// How long a claim holds; a worker that has not finished by then is
-/// presumed dead and the row goes to another.
+/// presumed dead and the row goes to another. It is renewed just before
+/// each send, so a slow batch does not outlive it.
 const LEASE_SECS: i64 = 120;
 /// Rows claimed at a time.
 const BATCH: i64 = 20;
@@ -87,9 +91,10 @@ impl OutboxWorker {
                 tracing::error!(%error, "outbox: database unavailable");
             }
             let pause = match self.store.next_delivery_due().await {
-                Ok(Some(due)) => {
-                    (due - self.clock.now()).to_std().unwrap_or_default().min(IDLE_RECHECK)
-                }
+                Ok(Some(due)) => (due - self.clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(MIN_PAUSE, IDLE_RECHECK),
                 Ok(None) => IDLE_RECHECK,
                 Err(error) => {
                     tracing::error!(%error, "outbox: database unavailable");
@@ -124,6 +129,11 @@ impl OutboxWorker {
 
     async fn deliver(&self, item: OutboxItem) -> StoreResult<()> {
         let kind = item.payload.kind();
+        let lease = chrono::Duration::seconds(LEASE_SECS);
+        if !self.store.renew_claim(&item, &self.id, self.clock.now() + lease).await? {
+            tracing::info!(id = item.id, kind, "outbox: no longer ours to send; skipped");
+            return Ok(());
+        }
         let attempt = self.attempt(&item.payload).await;
         let now = self.clock.now();
         let finished = match attempt {

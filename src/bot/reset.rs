@@ -34,7 +34,7 @@ pub async fn send_link(
                     ("expires", arg(show_time(lang, link.expires_at, zone, now))),
                 ],
             );
-            let markup = keyboards::reset_link(lang, &link.url, recovery.urls().is_https());
+            let markup = keyboards::reset_link(lang, &link.url, recovery.urls().fit_for_buttons());
             (text, markup, Some(link.token_id))
         }
         IssueOutcome::RateLimited { retry_at, .. } => {
@@ -52,10 +52,24 @@ pub async fn send_link(
                 .await?
         }
         Reply::Edit(chat, message_id) => {
-            bot.edit_message_text(chat, message_id, text)
+            let edited = bot
+                .edit_message_text(chat, message_id, text.clone())
                 .link_preview_options(no_preview())
-                .reply_markup(markup)
-                .await?
+                .reply_markup(markup.clone())
+                .await;
+            match edited {
+                Ok(message) => message,
+                // The pick message is gone (the user deleted it): the link
+                // still gets to the user, in a message of its own.
+                Err(error) => {
+                    tracing::info!(%error, "account pick not editable; link sent anew");
+                    bot.send_message(chat, text)
+                        .link_preview_options(no_preview())
+                        .protect_content(true)
+                        .reply_markup(markup)
+                        .await?
+                }
+            }
         }
     };
     if let Some(token_id) = link {

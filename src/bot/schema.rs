@@ -22,7 +22,10 @@ use crate::{domain::Lang, i18n::t, recovery::Recovery};
 /// Buttons: the callback data is parsed once; buttons that mean the same in
 /// every state come first, then those that belong to one step (routed by the
 /// dialogue's state), and last an "out of date" answer for a button pressed
-/// where it means nothing (an old message, an earlier version's payload).
+/// where it means nothing (an old message, a step already left). A press
+/// that never reached its state (payload of an earlier version, a group
+/// chat, or the state unreadable because the database is down) is sorted
+/// out by `on_unrouted_button`.
 ///
 /// Group chats are never entered into dialogues (their members would share
 /// one) and get no answer.
@@ -51,12 +54,13 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         .branch(
             case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
                 .branch(case![Callback::PickAccount(picked)].endpoint(identity::on_account_picked)),
-        );
+        )
+        .branch(dptree::endpoint(menu::on_stale_button));
 
     dptree::entry()
         .branch(private_messages)
         .branch(buttons)
-        .branch(Update::filter_callback_query().endpoint(menu::on_stale_button))
+        .branch(Update::filter_callback_query().endpoint(menu::on_unrouted_button))
 }
 
 /// The dispatcher's handler: resolves the user's language once, runs the

@@ -25,10 +25,17 @@ impl PublicUrls {
         self.at(&RESET_ROUTE.replace("{token}", token.expose()))
     }
 
-    /// Whether links are https (Telegram accepts only such URLs in buttons
-    /// reliably; plain http is for trying the bot on a local network).
-    pub fn is_https(&self) -> bool {
-        self.base.scheme() == "https"
+    /// Whether Telegram will take these links in a URL button: https on a
+    /// public domain name. It refuses others ("Wrong HTTP URL"), so those
+    /// links are shown in the text only.
+    pub fn fit_for_buttons(&self) -> bool {
+        let public_name = match self.base.host() {
+            Some(url::Host::Domain(name)) => {
+                name.contains('.') && !name.ends_with(".localhost") && !name.ends_with(".local")
+            }
+            _ => false,
+        };
+        self.base.scheme() == "https" && public_name
     }
 
     fn at(&self, route: &str) -> Url {
@@ -44,6 +51,20 @@ impl PublicUrls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_https_links_on_public_names_go_into_buttons() {
+        for (base, fit) in [
+            ("https://help.example.com", true),
+            ("http://help.example.com", false),
+            ("https://localhost:8443", false),
+            ("https://192.168.1.20", false),
+            ("https://crm.local", false),
+            ("https://intranet", false),
+        ] {
+            assert_eq!(PublicUrls::new(base.parse().unwrap()).fit_for_buttons(), fit, "{base}");
+        }
+    }
 
     #[test]
     fn links_keep_the_base_path() {

@@ -7,29 +7,44 @@ use axum::http::HeaderMap;
 use ipnet::IpNet;
 
 /// The client's address: the peer itself, unless the peer is a trusted
-/// proxy; then the nearest address in `X-Forwarded-For` that is not one of
-/// ours (everything left of it could be forged by the client).
+/// proxy; then the nearest address in `X-Forwarded-For`, walking from the
+/// right (the entries proxies appended) past our own proxies. The walk stops
+/// at an entry it cannot read, keeping the last trusted hop: everything left
+/// of it could have been written by the client.
 pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let peer = peer.ip().to_canonical();
     if !is_trusted(&peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|value| value.to_str().ok())
+        .map(|value| value.to_str().unwrap_or(""))
         .flat_map(|value| value.split(','))
-        .filter_map(|item| item.trim().parse::<IpAddr>().ok())
         .collect();
     let mut client = peer;
-    for ip in forwarded.iter().rev() {
-        client = ip.to_canonical();
+    for entry in entries.iter().rev() {
+        let Some(ip) = forwarded_ip(entry) else {
+            break;
+        };
+        client = ip;
         if !is_trusted(&client) {
             break;
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` entry: `ip`, `ip:port` or `[v6]:port`.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+        .or_else(|| entry.strip_prefix('[').and_then(|rest| rest.strip_suffix(']'))?.parse().ok())
+        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -60,5 +75,16 @@ mod tests {
         );
         assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), ip("10.0.0.2"));
         assert_eq!(client_ip(proxy, &headers("garbage"), &trusted), ip("10.0.0.2"));
+        // Proxies that append a port are read; the forged entry left of it is not.
+        assert_eq!(
+            client_ip(proxy, &headers("1.2.3.4, 198.51.100.7:5555"), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_ip(proxy, &headers("[2001:db8::7]:443"), &trusted), ip("2001:db8::7"));
+        // An entry that cannot be read ends the walk at the last trusted hop.
+        assert_eq!(
+            client_ip(proxy, &headers("1.2.3.4, unknown, 10.0.0.3"), &trusted),
+            ip("10.0.0.3")
+        );
     }
 }

@@ -60,12 +60,13 @@ impl PageSettings {
 
     /// Counts a request for a bad link from `ip`; false once the address
     /// has used up its allowance. Real links are never counted, so a whole
-    /// company behind one address is not stopped by this.
+    /// company behind one address is not stopped by this. An IPv6 client
+    /// is counted by its /64, the block one host usually holds.
     fn allow_bad_link(&self, ip: IpAddr) -> bool {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
             self.bad_links.retain_recent();
         }
-        self.bad_links.check_key(&ip).is_ok()
+        self.bad_links.check_key(&limit_key(ip)).is_ok()
     }
 }
 
@@ -83,9 +84,10 @@ struct ResetPage {
 }
 
 struct FormLabels {
-    /// Password length bounds, for the browser's own check.
+    /// The shortest password, for the browser's own check (no maximum: the
+    /// browser counts UTF-16 units, not characters, and would cut a long
+    /// password silently; the server says "too long" instead).
     min: usize,
-    max: usize,
     /// The meter's endpoint, relative to the page.
     strength_url: String,
     account: String,
@@ -120,6 +122,17 @@ struct StrengthAnswer {
     verdict: String,
 }
 
+/// The address a limit applies to: IPv4 as it is, IPv6 by its /64.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
 /// What the handlers need to know about the request.
 struct Request {
     ip: IpAddr,
@@ -148,7 +161,7 @@ pub async fn show(
             StatusCode::OK,
             form_page(&state, view.lang, &token, &view.login, &view.policy, None),
         ),
-        Ok(Err(failure)) => failure_page(&state, &request, &token, failure),
+        Ok(Err(failure)) => failure_page(&state, &request, &token, failure).await,
         Err(error) => internal_error(&state, error, request.browser_lang),
     }
 }
@@ -176,7 +189,7 @@ pub async fn submit(
             StatusCode::OK,
             message_page(&state, done.lang, "page-done-heading", t(done.lang, "page-done-text")),
         ),
-        Ok(Err(failure)) => failure_page(&state, &request, &token, failure),
+        Ok(Err(failure)) => failure_page(&state, &request, &token, failure).await,
         Err(error) => internal_error(&state, error, request.browser_lang),
     }
 }
@@ -221,15 +234,17 @@ pub async fn script() -> Response {
     response
 }
 
-fn failure_page(
+async fn failure_page(
     state: &HttpState,
     request: &Request,
     token: &str,
     failure: ResetFailure,
 ) -> Response {
     match failure {
-        ResetFailure::InvalidLink { lang } => {
+        ResetFailure::InvalidLink { lang, dead } => {
             let lang = lang.unwrap_or(request.browser_lang);
+            // Checked before anything is written: over its allowance, an
+            // address gets the 429 page and leaves no audit row.
             if !state.page.allow_bad_link(request.ip) {
                 tracing::warn!(client = %request.ip, "reset page: too many bad links from one address");
                 let text = t(lang, "page-too-many-text");
@@ -237,6 +252,9 @@ fn failure_page(
                     StatusCode::TOO_MANY_REQUESTS,
                     message_page(state, lang, "page-too-many-heading", text),
                 );
+            }
+            if let Some(dead) = dead {
+                state.recovery.record_dead_link(dead, Some(request.ip.to_string())).await;
             }
             let text = t(lang, "page-invalid-text");
             page(StatusCode::NOT_FOUND, message_page(state, lang, "page-invalid-heading", text))
@@ -273,7 +291,6 @@ fn form_page(
     page.error = error;
     page.form = Some(FormLabels {
         min: policy.min_length,
-        max: policy.max_length,
         strength_url: STRENGTH_ROUTE.replace("/reset/{token}", token),
         account: t_args(lang, "page-account", &[("login", arg(login))]),
         rules: password_rules(lang, policy),

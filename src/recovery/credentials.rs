@@ -27,15 +27,26 @@ pub async fn verify_password(password: String, hash: String) -> RecoveryResult<b
     on_hashing_thread(move || verify_blocking(&password, &hash)).await
 }
 
-static HASHING_SLOTS: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+/// The cores hashing may use at once.
+pub(super) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+static HASHING_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(cores()));
 
 /// Runs CPU-heavy credential work on the blocking pool, one job per core.
+/// The core is held by the job itself, so a caller that goes away (a
+/// browser that disconnects) cannot free it while the job still runs.
 pub(super) async fn on_hashing_thread<T: Send + 'static>(
     job: impl FnOnce() -> RecoveryResult<T> + Send + 'static,
 ) -> RecoveryResult<T> {
-    let _slot = HASHING_SLOTS.acquire().await.map_err(|e| RecoveryError::Hashing(e.to_string()))?;
-    tokio::task::spawn_blocking(job).await.map_err(|e| RecoveryError::Hashing(e.to_string()))?
+    let slot = HASHING_SLOTS.acquire().await.map_err(|e| RecoveryError::Hashing(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        job()
+    })
+    .await
+    .map_err(|e| RecoveryError::Hashing(e.to_string()))?
 }
 
 /// Admission to hashing for the reset page: at most `limit` jobs waiting or
@@ -70,12 +81,19 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Waits for a core, then runs `job` on a blocking thread.
+    /// Waits for a core, then runs `job` on a blocking thread; the place in
+    /// the queue is given back when the job ends, not when the caller stops
+    /// waiting for it.
     pub async fn run<T: Send + 'static>(
         self,
         job: impl FnOnce() -> RecoveryResult<T> + Send + 'static,
     ) -> RecoveryResult<T> {
-        on_hashing_thread(job).await
+        let place = self._place;
+        on_hashing_thread(move || {
+            let _place = place;
+            job()
+        })
+        .await
     }
 }
 

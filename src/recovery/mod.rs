@@ -14,7 +14,8 @@ pub use credentials::{Admission, HashingQueue, hash_password, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};
 pub use reset::{
-    Assessment, ClientAddr, CompletedReset, IssueOutcome, IssuedLink, LinkView, ResetFailure,
+    Assessment, ClientAddr, CompletedReset, DeadLink, IssueOutcome, IssuedLink, LinkView,
+    ResetFailure,
 };
 
 use crate::{
@@ -64,6 +65,8 @@ pub struct Recovery {
     password_policy: PasswordPolicy,
     urls: PublicUrls,
     hashing: HashingQueue,
+    /// The page's strength meter, apart from `hashing`.
+    meter: HashingQueue,
     outbox: Arc<dyn OutboxWaker>,
 }
 
@@ -83,6 +86,7 @@ impl Recovery {
             password_policy: policies.password,
             urls,
             hashing,
+            meter: HashingQueue::new(credentials::cores()),
             outbox,
         }
     }
@@ -111,8 +115,18 @@ impl Recovery {
         Ok(())
     }
 
-    /// Records that the user says a password change was not theirs.
-    pub async fn record_dispute(&self, tg_user_id: TelegramUserId, account_id: AccountId) {
+    /// Records that the user says a password change was not theirs; false
+    /// (and nothing recorded) unless this Telegram user was told of a change
+    /// to that account, that is, used a link for it.
+    pub async fn record_dispute(
+        &self,
+        tg_user_id: TelegramUserId,
+        account_id: AccountId,
+    ) -> RecoveryResult<bool> {
+        if !self.store.used_reset_link(tg_user_id, account_id).await? {
+            tracing::info!(%tg_user_id, %account_id, "dispute for a change this user was not told of");
+            return Ok(false);
+        }
         tracing::warn!(%tg_user_id, %account_id, "password change disputed by the user");
         self.audit(
             AuditEntry::new(AuditEvent::PasswordChangeDisputed, AuditOutcome::Reported)
@@ -120,5 +134,6 @@ impl Recovery {
                 .account(account_id),
         )
         .await;
+        Ok(true)
     }
 }

@@ -43,13 +43,20 @@ pub struct LinkView {
     pub policy: PasswordPolicy,
 }
 
+/// A known link that no longer works (expired, used, revoked). Its audit
+/// row is written by [`Recovery::record_dead_link`] once the caller has
+/// decided the request deserves one: a client hammering a dead link must not
+/// grow the audit table.
+#[derive(Debug, Clone)]
+pub struct DeadLink(AuditEntry);
+
 /// Why a reset did not happen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ResetFailure {
     /// Unknown, malformed, expired, used or revoked: deliberately one case
     /// for the user. `lang` is the language the link was issued in, when
-    /// the link is known.
-    InvalidLink { lang: Option<Lang> },
+    /// the link is known; `dead` is there for a known link.
+    InvalidLink { lang: Option<Lang>, dead: Option<DeadLink> },
     /// The password broke a rule; the form is shown again for `login`.
     Rejected { reason: PasswordRejection, lang: Lang, login: String, policy: PasswordPolicy },
     /// That refusal was the last one the link allows: it is spent.
@@ -226,7 +233,7 @@ impl Recovery {
         if !changed {
             tracing::info!(account_id = %account.id, "reset link lost a race or expired meanwhile");
             self.audit(invalid_link(&token, "already_used")).await;
-            return Ok(Err(ResetFailure::InvalidLink { lang: Some(lang) }));
+            return Ok(Err(ResetFailure::InvalidLink { lang: Some(lang), dead: None }));
         }
         self.outbox.wake();
         tracing::info!(account_id = %done.account_id, tg_user_id = %done.tg_user_id,
@@ -245,11 +252,15 @@ impl Recovery {
             Ok(found) => found,
             Err(invalid) => return Ok(Err(invalid)),
         };
-        let Some(admission) = self.hashing.admit() else {
-            return Ok(Ok(None));
-        };
         let lang = token.lang;
         let policy = self.password_policy;
+        if let Err(reason) = password::precheck(&candidate, &candidate, &policy) {
+            return Ok(Ok(Some(Assessment { score: 0, verdict: Err(reason), lang })));
+        }
+        // Its own small queue: however busy the meter, resets keep theirs.
+        let Some(admission) = self.meter.admit() else {
+            return Ok(Ok(None));
+        };
         let assessment = admission
             .run(move || {
                 let context = context_of(&account);
@@ -296,17 +307,17 @@ impl Recovery {
                 self.audit(invalid_link(token, "too_many_refusals")).await;
                 ResetFailure::Spent { reason, lang }
             }
-            RefusalCount::NotUsable => ResetFailure::InvalidLink { lang: Some(lang) },
+            RefusalCount::NotUsable => ResetFailure::InvalidLink { lang: Some(lang), dead: None },
         }))
     }
 
     /// The stored token and its account, if the link may still be used;
-    /// audits the reason when a known link may not.
+    /// for a known link that may not, the audit row to write.
     async fn usable_token(
         &self,
         raw_token: &str,
     ) -> RecoveryResult<Result<(StoredToken, Account), ResetFailure>> {
-        let unknown = Err(ResetFailure::InvalidLink { lang: None });
+        let unknown = Err(ResetFailure::InvalidLink { lang: None, dead: None });
         // Unknown tokens are logged, not audited: anyone can request them,
         // and the audit table must not grow at a stranger's will.
         let Some(token) = ResetToken::from_url(raw_token) else {
@@ -330,15 +341,19 @@ impl Recovery {
         } else {
             None
         };
-        let invalid = Err(ResetFailure::InvalidLink { lang: Some(stored.lang) });
+        let lang = Some(stored.lang);
         if let Some(entry) = refusal {
-            self.audit(entry).await;
-            return Ok(invalid);
+            return Ok(Err(ResetFailure::InvalidLink { lang, dead: Some(DeadLink(entry)) }));
         }
         Ok(match self.store.account(stored.account_id).await? {
             Some(account) => Ok((stored, account)),
-            None => invalid,
+            None => Err(ResetFailure::InvalidLink { lang, dead: None }),
         })
+    }
+
+    /// Audits a request for a dead link, with the client's address.
+    pub async fn record_dead_link(&self, dead: DeadLink, client: ClientAddr) {
+        self.audit(dead.0.from_addr(client)).await;
     }
 }
 

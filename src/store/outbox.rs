@@ -82,11 +82,49 @@ impl Store {
         Ok((items, unreadable))
     }
 
-    /// When the next pending row falls due, if any is pending.
+    /// When the next pending row can be claimed, if any is pending: its due
+    /// time, or the end of its lease if a worker holds it beyond that.
     pub async fn next_delivery_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let sql = format!("SELECT MIN(due_at) AS due FROM outbox WHERE {PENDING}");
+        let sql = format!(
+            "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > due_at \
+                 THEN claimed_until ELSE due_at END) AS due FROM outbox WHERE {PENDING}"
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await?;
         Ok(row.try_get::<Option<i64>, _>("due")?.map(from_unix))
+    }
+
+    /// Extends this worker's claim on the row just before it is sent; false
+    /// if the worker no longer holds it (its lease ran out and another took
+    /// it, or a key replaced it), and then it must not be sent.
+    pub async fn renew_claim(
+        &self,
+        item: &OutboxItem,
+        worker: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let renewed = sqlx::query(
+            "UPDATE outbox SET claimed_until = $4 \
+             WHERE id = $1 AND claimed_by = $2 AND version = $3",
+        )
+        .bind(item.id)
+        .bind(worker)
+        .bind(item.version)
+        .bind(to_unix(until))
+        .execute(&self.pool)
+        .await?;
+        if renewed.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // Replaced by a key meanwhile: free it for its newer version now.
+        sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(item.id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(false)
     }
 
     /// Records a delivery. `Finished::Superseded` if a key replaced the

@@ -189,6 +189,23 @@ impl Store {
         Ok(RefusalCount::Spent)
     }
 
+    /// Whether this Telegram user used a link of this account.
+    pub async fn used_reset_link(
+        &self,
+        tg_user_id: TelegramUserId,
+        account_id: AccountId,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT id FROM reset_tokens \
+             WHERE tg_user_id = $1 AND account_id = $2 AND used_at IS NOT NULL LIMIT 1",
+        )
+        .bind(tg_user_id.0)
+        .bind(account_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn reset_token(&self, hash: &TokenHash) -> StoreResult<Option<StoredToken>> {
         let row = sqlx::query(
             "SELECT id, account_id, tg_user_id, language, expires_at, used_at, revoked_at, \

@@ -219,7 +219,12 @@ async fn database_failure_gets_an_apology_not_silence(db: TestDb) {
     app.tg.send_text(&user, "/start");
     let apology = app.tg.next_sent(user.id).await;
     assert_eq!(apology.text_str(), t(Lang::Ru, "internal-error"));
-    assert!(apology.callback_data_for(&t(Lang::Ru, "button-back-to-menu")).is_some());
+    let back = apology.callback_data_for(&t(Lang::Ru, "button-back-to-menu")).unwrap();
+    // A button pressed meanwhile is apologised for too, not called stale.
+    let pressed = app.tg.press_button(&user, &apology, &back);
+    let answer = app.tg.wait_callback_answer(&pressed).await;
+    assert_eq!(answer.params["text"], t(Lang::Ru, "internal-error"));
+    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::Ru, "internal-error"));
 
     // The bot is still alive and recovers when the database does.
     sqlx::query("ALTER TABLE dialogues_away RENAME TO dialogues").execute(&pool).await.unwrap();

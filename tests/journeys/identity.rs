@@ -17,6 +17,7 @@ on_both_backends!(
     cancel_returns_to_the_menu_from_the_contact_step,
     a_stale_phone_check_is_asked_for_again,
     the_identity_step_carries_its_purpose,
+    advice_from_an_older_menu_keeps_the_contact_step_open,
 );
 
 /// The refusal message, with the share-contact button offered again.
@@ -239,5 +240,24 @@ async fn the_identity_step_carries_its_purpose(db: TestDb) {
     app.tg.press_button(&user, &choice, &choice.inline_buttons()[1].1.clone().unwrap());
     let text = app.tg.next_sent(user.id).await.text_str().to_owned();
     assert!(text.contains("действует до 31.03.2027"), "{text}");
+    app.stop().await;
+}
+
+/// Pressing an advice topic on an older menu while the contact keyboard is
+/// on the screen answers the advice and leaves that keyboard working.
+async fn advice_from_an_older_menu_keeps_the_contact_step_open(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let user = anna();
+    app.tg.send_text(&user, "/start");
+    let menu = app.tg.next_sent(user.id).await;
+    let forgot = menu.callback_data_for(&t(Lang::En, "menu-forgot-password")).unwrap();
+    app.tg.press_button(&user, &menu, &forgot);
+    app.tg.next_sent(user.id).await;
+
+    let other = menu.callback_data_for(&t(Lang::En, "menu-other")).unwrap();
+    app.tg.press_button(&user, &menu, &other);
+    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "topic-other"));
+    link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
     app.stop().await;
 }

@@ -109,6 +109,14 @@ async fn bad_links_from_one_address_are_limited_but_real_links_are_not(db: TestD
     // And the stranger's requests left no audit rows.
     let audit = app.store.audit_trail().await.unwrap();
     assert!(audit.iter().all(|r| r.event != "reset_link_invalid"));
+
+    // A used link opened over and over is audited only while the address is
+    // within its allowance: the table does not grow at a client's will.
+    for _ in 0..10 {
+        app.get(&link).await;
+    }
+    let audit = app.store.audit_trail().await.unwrap();
+    assert!(audit.iter().all(|r| r.event != "reset_link_invalid"), "over the limit: none");
     app.stop().await;
 }
 
@@ -154,6 +162,11 @@ async fn a_full_hashing_queue_answers_busy_and_keeps_the_link(db: TestDb) {
     // A mismatch needs no hashing: it is still answered at once.
     let mismatch = app.post_password(&link, PASSWORD, "something else entirely").await;
     assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // The meter has its own queue: a busy page does not silence it, and
+    // however busy the meter, it never takes the resets' places.
+    let meter = app.http.post(format!("{link}/strength")).form(&[("password", PASSWORD)]);
+    let meter: serde_json::Value = meter.send().await.unwrap().json().await.unwrap();
+    assert_eq!(meter["ok"], true);
 
     drop(held);
     assert_eq!(app.post_password(&link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
