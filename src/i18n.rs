@@ -183,11 +183,13 @@ mod tests {
     /// would otherwise fall back to English, or print `{$typo}`).
     #[test]
     fn every_message_formats_in_its_own_language() {
-        let args: HashMap<&str, FluentValue> =
-            ["name", "url", "expires", "time", "login", "min", "max", "brand", "company", "date"]
-                .into_iter()
-                .map(|name| (name, FluentValue::from("x")))
-                .collect();
+        let args: HashMap<&str, FluentValue> = [
+            "name", "url", "expires", "time", "login", "min", "max", "brand", "company", "date",
+            "day",
+        ]
+        .into_iter()
+        .map(|name| (name, FluentValue::from("x")))
+        .collect();
         for key in keys("en") {
             let key = key.split_once(':').unwrap().1;
             for lang in Lang::ALL {

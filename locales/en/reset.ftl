@@ -10,7 +10,10 @@ reset-link-sent = Here is your link to reset your password:
 reset-rate-limited = Too many reset links have been requested for this account. Please try again after { $time }.
 reset-link-retracted = This link to reset your password is no longer valid. If you still need one, choose “I forgot my password” in the menu.
 
-password-changed = The password of your CRM account { $login } was changed at { $time }. You can sign in with the new one now.
+password-changed = The password of your CRM account { $login } was changed { $day ->
+        [today] at { $time }
+       *[other] on { $time }
+    }. You can sign in with the new one now.
 
     If you didn't do this, tap “It wasn't me” and contact your company's CRM administrator right away.
 button-not-me = 🚨 It wasn't me

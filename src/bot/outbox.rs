@@ -184,11 +184,17 @@ impl OutboxWorker {
                     .as_deref()
                     .and_then(|tz| tz.parse().ok())
                     .unwrap_or(self.settings.default_time_zone);
-                let when = show_time(*lang, *changed_at, zone, self.clock.now());
+                let now = self.clock.now();
+                let when = show_time(*lang, *changed_at, zone, now);
+                // Delivered late (after an outage), the time comes with its
+                // date, and the sentence is built for that.
+                let same_day = changed_at.with_timezone(&zone).date_naive()
+                    == now.with_timezone(&zone).date_naive();
+                let day = if same_day { "today" } else { "other" };
                 let text = t_args(
                     *lang,
                     "password-changed",
-                    &[("login", arg(escape(login))), ("time", arg(when))],
+                    &[("login", arg(escape(login))), ("time", arg(when)), ("day", arg(day))],
                 );
                 self.bot
                     .send_message(ChatId(to.0), text)

@@ -12,6 +12,7 @@ on_both_backends!(
     password_changed_notice_survives_telegram_failures,
     pending_notices_are_delivered_after_a_restart,
     notice_to_a_user_who_blocked_the_bot_is_given_up,
+    a_notice_delivered_on_a_later_day_gives_the_date,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -117,5 +118,25 @@ async fn notice_to_a_user_who_blocked_the_bot_is_given_up(db: TestDb) {
     assert!(row.get::<String, _>("last_error").contains("blocked"));
     assert!(app.tg.all_sent(anna().id).iter().all(|m| !m.text_str().contains("anna.smith")));
     pool.close().await;
+    app.stop().await;
+}
+
+/// Telegram was down past midnight: the notice that finally arrives says on
+/// which day the password was changed, in a sentence built for a date.
+async fn a_notice_delivered_on_a_later_day_gives_the_date(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let link = anna_reset_link(&app).await;
+    app.tg.garble_next("sendmessage");
+    let before = app.tg.calls("sendmessage").len();
+    assert_eq!(app.post_password(&link, PASSWORD, PASSWORD).await.status(), StatusCode::OK);
+    app.tg.wait_for_calls("sendmessage", before + 1).await;
+    app.outbox_row_settled("password_changed", 1).await;
+    app.advance(chrono::Duration::hours(20));
+    let notice = app.tg.next_sent(anna().id).await;
+    assert!(
+        notice.text_str().contains("was changed on 25 November, 09:00 (UTC)."),
+        "{}",
+        notice.text_str()
+    );
     app.stop().await;
 }
