@@ -2,7 +2,10 @@
 //! rows still import, passwords are hashed.
 
 use crate::support::*;
-use crm_recovery_bot::{domain::Lang, recovery::verify_password};
+use crm_recovery_bot::{
+    domain::{CompanyName, Lang},
+    recovery::verify_password,
+};
 
 on_both_backends!(csv_with_bad_rows_imports_the_good_ones, reimport_updates_by_login);
 
@@ -36,7 +39,9 @@ named,named@example.com,+79161234576,Named Person,Acme,acme-harbour-lantern-42,,
     let one = app.store.account_by_login("good.one").await.unwrap().unwrap();
     assert_eq!(one.phone.as_str(), "+79161234567");
     assert_eq!(one.time_zone, Some(chrono_tz::Europe::Moscow));
-    assert_eq!(one.license_expires_at.unwrap().to_rfc3339(), "2027-01-31T23:59:59+00:00");
+    let acme = app.store.company(&CompanyName::parse("Acme").unwrap()).await.unwrap().unwrap();
+    let end = acme.license_expires_at.unwrap();
+    assert_eq!(end.to_rfc3339(), "2027-01-31T23:59:59+00:00", "the company's licence");
     let hash = one.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"), "never stored in clear");
     assert!(verify_password("Quiet-Harbour-Lantern-42".into(), hash).await.unwrap());
