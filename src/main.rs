@@ -98,6 +98,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             for (line, reason) in &report.rejected {
                 eprintln!("line {line}: {reason}");
             }
+            for (line, warning) in &report.warnings {
+                eprintln!("line {line}: warning: {warning}");
+            }
             println!(
                 "imported {} account(s), skipped {} row(s)",
                 report.imported,

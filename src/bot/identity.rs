@@ -161,8 +161,9 @@ pub async fn on_account_picked(
     let tg_user_id = telegram_user(&query.from);
     let picked = recovery.picked_account(tg_user_id, &phone, account_id, verified_at).await?;
     dialogue.update(State::Menu).await?;
-    let Some(verified) = picked else {
-        // The account left this phone since it was offered.
+    // An account deactivated since it was offered is as good as unknown.
+    let Some(verified) = picked.filter(|verified| verified.account.is_active()) else {
+        // The account left this phone, or was deactivated, since it was offered.
         return send_menu(&bot, chat, lang, t(lang, "button-stale")).await;
     };
     let reply = match query.message.as_ref() {

@@ -1,5 +1,5 @@
-//! "Subscription expired" after the identity step: the company's licence as
-//! the CRM has it, and what to do about it.
+//! "Subscription expired" after the identity step: the licence of the
+//! account's company as the CRM has it, and what to do about it.
 
 use chrono::{DateTime, Utc};
 use teloxide::prelude::*;
@@ -21,9 +21,11 @@ pub async fn show(
     verified: VerifiedAccount,
 ) -> HandlerResult {
     let account = &verified.account;
+    // The licence is the company's, shared by all its accounts.
+    let licence_end = recovery.company_of(account).await?.and_then(|c| c.license_expires_at);
     let company = ("company", arg(escape(&account.company)));
     let login = ("login", arg(escape(account.login.as_str())));
-    let text = match account.license_expires_at {
+    let text = match licence_end {
         None => t_args(lang, "subscription-unknown", &[company, login]),
         Some(until) if until > recovery.now() => {
             let date = ("date", arg(licence_date(lang, until)));

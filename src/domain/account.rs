@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{AccountId, Lang, Phone};
+use super::{AccountId, CompanyName, Lang, Phone};
 
 /// A CRM login: 1–64 visible characters, no spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,13 @@ pub struct Account {
     pub lang: Option<Lang>,
     /// The zone times are shown in, if the CRM has one on file.
     pub time_zone: Option<Tz>,
-    pub license_expires_at: Option<DateTime<Utc>>,
+    /// The CRM's administrator of the account's company.
+    pub company_admin: bool,
+    /// Since when the CRM's administrator has blocked the account, if they have.
+    pub blocked_at: Option<DateTime<Utc>>,
+    /// Since when the account is deactivated, if it is: the bot then treats
+    /// its phone as it treats an unknown one.
+    pub deactivated_at: Option<DateTime<Utc>>,
     pub credentials_version: i64,
     pub failed_logins: i64,
     pub locked_until: Option<DateTime<Utc>>,
@@ -114,6 +120,127 @@ impl Account {
     /// The account's zone, else `default`.
     pub fn zone_or(&self, default: Tz) -> Tz {
         self.time_zone.unwrap_or(default)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        self.blocked_at.is_some()
+    }
+}
+
+/// What the CRM says about one account, in a `PUT /api/v1/accounts/{login}`
+/// or a CSV row, every value parsed. `None` keeps the stored value, as an
+/// empty optional field of a re-import does; creating an account needs
+/// the [`AccountUpdate::REQUIRED`] fields.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub full_name: Option<String>,
+    pub company: Option<CompanyName>,
+    /// `Some(None)` clears the stored language.
+    pub lang: Option<Option<Lang>>,
+    /// `Some(None)` clears the stored zone.
+    pub time_zone: Option<Option<Tz>>,
+    pub company_admin: Option<bool>,
+    pub blocked: Option<bool>,
+    pub active: Option<bool>,
+    /// An argon2id PHC string (the CSV's `password`, hashed).
+    pub password_hash: Option<String>,
+}
+
+impl AccountUpdate {
+    /// The fields an account cannot be created without.
+    pub const REQUIRED: [&'static str; 4] = ["email", "phone", "full_name", "company"];
+
+    /// The required fields this update leaves out, in [`Self::REQUIRED`] order.
+    pub fn missing_for_create(&self) -> Vec<&'static str> {
+        let present = [
+            self.email.is_some(),
+            self.phone.is_some(),
+            self.full_name.is_some(),
+            self.company.is_some(),
+        ];
+        Self::REQUIRED.iter().zip(present).filter(|(_, p)| !p).map(|(name, _)| *name).collect()
+    }
+
+    /// A new account for `login` (its id not yet known: `AccountId(0)`), or
+    /// the required fields that are missing.
+    pub fn create(&self, login: &Login, now: DateTime<Utc>) -> Result<Account, Vec<&'static str>> {
+        let missing = self.missing_for_create();
+        let (Some(email), Some(phone), Some(full_name), Some(company)) =
+            (&self.email, &self.phone, &self.full_name, &self.company)
+        else {
+            return Err(missing);
+        };
+        let blank = Account {
+            id: AccountId(0),
+            login: login.clone(),
+            email: email.clone(),
+            phone: phone.clone(),
+            full_name: full_name.clone(),
+            company: company.as_str().to_owned(),
+            password_hash: None,
+            lang: None,
+            time_zone: None,
+            company_admin: false,
+            blocked_at: None,
+            deactivated_at: None,
+            credentials_version: 0,
+            failed_logins: 0,
+            locked_until: None,
+        };
+        Ok(self.apply_to(&blank, now).0)
+    }
+
+    /// `account` with this update applied at `now`, and the names of the
+    /// fields that changed (`password` for a new hash; never a value).
+    pub fn apply_to(&self, account: &Account, now: DateTime<Utc>) -> (Account, Vec<&'static str>) {
+        let mut after = account.clone();
+        let mut changed = Vec::new();
+        fn set<T: PartialEq>(
+            field: &mut T,
+            value: Option<T>,
+            name: &'static str,
+            changed: &mut Vec<&'static str>,
+        ) {
+            if let Some(value) = value
+                && *field != value
+            {
+                *field = value;
+                changed.push(name);
+            }
+        }
+        set(&mut after.email, self.email.clone(), "email", &mut changed);
+        set(&mut after.phone, self.phone.clone(), "phone", &mut changed);
+        set(&mut after.full_name, self.full_name.clone(), "full_name", &mut changed);
+        let company = self.company.as_ref().map(|c| c.as_str().to_owned());
+        set(&mut after.company, company, "company", &mut changed);
+        set(&mut after.lang, self.lang, "locale", &mut changed);
+        set(&mut after.time_zone, self.time_zone, "time_zone", &mut changed);
+        set(&mut after.company_admin, self.company_admin, "company_admin", &mut changed);
+        // A block or a deactivation keeps the time it began.
+        let since = |flag: Option<bool>, current: Option<DateTime<Utc>>| {
+            flag.map(|on| if on { current.or(Some(now)) } else { None })
+        };
+        set(
+            &mut after.blocked_at,
+            since(self.blocked, account.blocked_at),
+            "blocked",
+            &mut changed,
+        );
+        let deactivated = since(self.active.map(|active| !active), account.deactivated_at);
+        set(&mut after.deactivated_at, deactivated, "active", &mut changed);
+        set(
+            &mut after.password_hash,
+            self.password_hash.clone().map(Some),
+            "password",
+            &mut changed,
+        );
+        (after, changed)
     }
 }
 

@@ -15,6 +15,17 @@ pub enum AuditEvent {
     PasswordChanged,
     PasswordChangeDisputed,
     ResetPageOpened,
+    /// The CRM created an account (API or CSV); the detail names the source.
+    AccountCreated,
+    /// The CRM changed an account; the detail names the fields, no values
+    /// but the flags'.
+    AccountUpdated,
+    /// The account was deactivated; the detail says how many live links
+    /// were revoked with it.
+    AccountDeactivated,
+    AccountReactivated,
+    /// A company's licence end was set or cleared.
+    CompanyLicenceSet,
 }
 
 impl AuditEvent {
@@ -32,6 +43,11 @@ impl AuditEvent {
             AuditEvent::PasswordChanged => "password_changed",
             AuditEvent::PasswordChangeDisputed => "password_change_disputed",
             AuditEvent::ResetPageOpened => "reset_page_opened",
+            AuditEvent::AccountCreated => "account_created",
+            AuditEvent::AccountUpdated => "account_updated",
+            AuditEvent::AccountDeactivated => "account_deactivated",
+            AuditEvent::AccountReactivated => "account_reactivated",
+            AuditEvent::CompanyLicenceSet => "company_licence_set",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod company;
 pub mod delivery;
 pub mod ids;
 pub mod lang;
@@ -11,8 +12,9 @@ pub mod phone;
 pub mod policy;
 pub mod token;
 
-pub use account::{Account, Email, Login};
+pub use account::{Account, AccountUpdate, Email, Login};
 pub use audit::{AuditEvent, AuditOutcome};
+pub use company::{Company, CompanyName, parse_licence_end};
 pub use delivery::{Delivery, NewDelivery};
 pub use ids::{AccountId, TelegramUserId};
 pub use lang::Lang;

@@ -1,21 +1,30 @@
 //! Loading accounts from a CSV file: bad rows are reported with their line
 //! numbers, good rows still import.
 
-use std::{collections::HashMap, io::Read};
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::Read,
+};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{RecoveryResult, credentials};
+use super::{
+    RecoveryResult,
+    accounts::{SyncSource, set_licence, sync},
+    credentials,
+};
 use crate::{
     domain::{
-        Email, Lang, Login, NewPassword, PasswordContext, PasswordPolicy, PasswordRejection, Phone,
+        AccountUpdate, CompanyName, Email, Lang, Login, NewPassword, PasswordContext,
+        PasswordPolicy, PasswordRejection, Phone, parse_licence_end,
     },
-    store::{NewAccount, Store},
+    store::Store,
 };
 
 const REQUIRED: [&str; 5] = ["login", "email", "phone", "full_name", "company"];
-const OPTIONAL: [&str; 4] = ["password", "locale", "time_zone", "license_expires_at"];
+const OPTIONAL: [&str; 7] =
+    ["password", "locale", "time_zone", "license_expires_at", "company_admin", "blocked", "active"];
 
 /// What an import did.
 #[derive(Debug, Default)]
@@ -23,6 +32,9 @@ pub struct ImportReport {
     pub imported: usize,
     /// `(line number, reason)` for every row that was skipped.
     pub rejected: Vec<(u64, String)>,
+    /// `(line number, text)` for rows that imported but deserve a look
+    /// (rows of one company giving different licence ends).
+    pub warnings: Vec<(u64, String)>,
 }
 
 /// A file that cannot be imported at all (no header, missing columns).
@@ -38,10 +50,21 @@ pub enum ImportError {
     Recovery(#[from] super::RecoveryError),
 }
 
+/// One good row: the account's update, its plain password (hashed by the
+/// caller) and its company's licence end.
+struct Row {
+    login: Login,
+    update: AccountUpdate,
+    password: Option<String>,
+    licence_end: Option<DateTime<Utc>>,
+}
+
 /// Reads `login,email,phone,full_name,company[,password,locale,time_zone,
-/// license_expires_at]` with a header row; upserts by login.
-/// A password in the file must meet the same rules as one set on the reset
-/// page; a row whose password does not is reported and skipped.
+/// license_expires_at,company_admin,blocked,active]` with a header row;
+/// upserts by login, as `PUT /api/v1/accounts/{login}` does (audited the
+/// same way). A password in the file must meet the same rules as one set on
+/// the reset page; a row whose password does not is reported and skipped.
+/// A company's licence end is the one on its last row that gives one.
 pub async fn import_accounts(
     store: &Store,
     input: impl Read,
@@ -67,6 +90,8 @@ pub async fn import_accounts(
     }
 
     let mut report = ImportReport::default();
+    // Each company's licence end so far, and the line it came from.
+    let mut licences: BTreeMap<CompanyName, (u64, DateTime<Utc>)> = BTreeMap::new();
     for record in reader.records() {
         let (line, parsed) = match record {
             Ok(record) => {
@@ -81,22 +106,46 @@ pub async fn import_accounts(
                 (line, Err(format!("unreadable row: {error}")))
             }
         };
-        match parsed {
-            Ok((mut account, password)) => {
-                if let Some(password) = password {
-                    match check_and_hash(&account, password, *policy).await? {
-                        Ok(hash) => account.password_hash = Some(hash),
-                        Err(reason) => {
-                            report.rejected.push((line, reason));
-                            continue;
-                        }
-                    }
-                }
-                store_row(store, &account, now).await?;
-                report.imported += 1;
+        let mut row = match parsed {
+            Ok(row) => row,
+            Err(reason) => {
+                report.rejected.push((line, reason));
+                continue;
             }
-            Err(reason) => report.rejected.push((line, reason)),
+        };
+        if let Some(password) = row.password.take() {
+            match check_and_hash(&row, password, *policy).await? {
+                Ok(hash) => row.update.password_hash = Some(hash),
+                Err(reason) => {
+                    report.rejected.push((line, reason));
+                    continue;
+                }
+            }
         }
+        sync(store, SyncSource::Csv, &row.login, &row.update, true, now)
+            .await?
+            .expect("a CSV row has every required field");
+        report.imported += 1;
+        if let (Some(end), Some(company)) = (row.licence_end, row.update.company) {
+            if let Some((earlier, other)) = licences.get(&company)
+                && *other != end
+            {
+                report.warnings.push((
+                    line,
+                    format!(
+                        "company {:?}: license_expires_at {} differs from line {earlier} ({}); \
+                         this later row wins",
+                        company.as_str(),
+                        end.to_rfc3339(),
+                        other.to_rfc3339()
+                    ),
+                ));
+            }
+            licences.insert(company, (line, end));
+        }
+    }
+    for (company, (_, end)) in &licences {
+        set_licence(store, SyncSource::Csv, company, Some(*end), now).await?;
     }
     Ok(report)
 }
@@ -104,12 +153,18 @@ pub async fn import_accounts(
 /// The password rules and the hash, on a hashing thread; `Err` is the
 /// reason for the operator.
 async fn check_and_hash(
-    account: &NewAccount,
+    row: &Row,
     password: String,
     policy: PasswordPolicy,
 ) -> RecoveryResult<Result<String, String>> {
-    let context =
-        PasswordContext::new(&account.login, &account.email, &account.full_name, &account.company);
+    let update = &row.update;
+    let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+    let context = PasswordContext::new(
+        row.login.as_str(),
+        &text(update.email.as_ref().map(Email::as_str)),
+        &text(update.full_name.as_deref()),
+        &text(update.company.as_ref().map(CompanyName::as_str)),
+    );
     credentials::on_hashing_thread(move || {
         match NewPassword::parse(&password, &password, &context, &policy) {
             Ok(password) => credentials::hash_blocking(password.expose()).map(Ok),
@@ -133,77 +188,67 @@ fn describe(reason: PasswordRejection) -> String {
     }
 }
 
-async fn store_row(store: &Store, account: &NewAccount, now: DateTime<Utc>) -> RecoveryResult<()> {
-    store.upsert_account(account, now).await?;
-    Ok(())
-}
-
-/// One row into an account and its plain password (hashed by the caller).
-fn parse_row(field: &dyn Fn(&str) -> String) -> Result<(NewAccount, Option<String>), String> {
+/// One row into an account update; every required field is there.
+fn parse_row(field: &dyn Fn(&str) -> String) -> Result<Row, String> {
     let login = Login::parse(&field("login")).map_err(|e| format!("login: {e}"))?;
     let email = Email::parse(&field("email")).map_err(|e| format!("email: {e}"))?;
     let phone = Phone::parse(&field("phone"))
         .map_err(|_| "phone: not a valid international number (e.g. +79161234567)".to_owned())?;
-    let required_text = |name: &str| {
-        let value = field(name);
-        if value.is_empty() { Err(format!("{name}: empty")) } else { Ok(value) }
-    };
-    let full_name = required_text("full_name")?;
-    let company = required_text("company")?;
+    let full_name = field("full_name");
+    if full_name.is_empty() {
+        return Err("full_name: empty".to_owned());
+    }
+    let company = CompanyName::parse(&field("company")).map_err(|e| format!("company: {e}"))?;
     let optional = |name: &str| Some(field(name)).filter(|v| !v.is_empty());
 
     let password = optional("password");
-    let locale = optional("locale")
+    let lang = optional("locale")
         .map(|code| {
             Lang::parse(&code.to_lowercase())
-                .map(|lang| lang.code().to_owned())
                 .ok_or(format!("locale: {code:?} is not one of en, ru"))
         })
         .transpose()?;
     let time_zone = optional("time_zone")
         .map(|tz| {
             tz.parse::<Tz>()
-                .map(|_| tz.clone())
                 .map_err(|_| format!("time_zone: {tz:?} is not an IANA zone like Europe/Moscow"))
         })
         .transpose()?;
-    let license_expires_at = optional("license_expires_at")
+    let licence_end = optional("license_expires_at")
         .map(|raw| {
-            parse_instant(&raw).ok_or(format!(
-                "license_expires_at: {raw:?} is not a date (2026-12-31 or RFC 3339)"
-            ))
+            parse_licence_end(&raw).map_err(|e| format!("license_expires_at: {raw:?} is {e}"))
         })
         .transpose()?;
-    Ok((
-        NewAccount {
-            login: login.as_str().to_owned(),
-            email: email.as_str().to_owned(),
-            phone,
-            full_name,
-            company,
-            password_hash: None,
-            locale,
-            time_zone,
-            license_expires_at,
-        },
-        password,
-    ))
-}
-
-/// `2026-12-31` (end of that day, UTC) or a full RFC 3339 instant.
-fn parse_instant(raw: &str) -> Option<DateTime<Utc>> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Some(at.with_timezone(&Utc));
-    }
-    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
-    Some(day.and_hms_opt(23, 59, 59)?.and_utc())
+    let flag = |name: &str| {
+        optional(name)
+            .map(|raw| match raw.to_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(format!("{name}: {raw:?} is not true or false")),
+            })
+            .transpose()
+    };
+    let update = AccountUpdate {
+        email: Some(email),
+        phone: Some(phone),
+        full_name: Some(full_name),
+        company: Some(company),
+        // An empty field keeps the stored value: a file cannot clear one.
+        lang: lang.map(Some),
+        time_zone: time_zone.map(Some),
+        company_admin: flag("company_admin")?,
+        blocked: flag("blocked")?,
+        active: flag("active")?,
+        password_hash: None,
+    };
+    Ok(Row { login, update, password, licence_end })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(pairs: &[(&str, &str)]) -> Result<(NewAccount, Option<String>), String> {
+    fn row(pairs: &[(&str, &str)]) -> Result<Row, String> {
         let map: HashMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         parse_row(&|name| map.get(name).cloned().unwrap_or_default())
@@ -219,9 +264,11 @@ mod tests {
 
     #[test]
     fn a_good_row_parses() {
-        let (account, password) = row(GOOD).unwrap();
-        assert_eq!(account.phone.as_str(), "+79161234567");
-        assert!(password.is_none());
+        let row = row(GOOD).unwrap();
+        assert_eq!(row.update.phone.unwrap().as_str(), "+79161234567");
+        assert!(row.password.is_none());
+        let flags = (row.update.company_admin, row.update.blocked, row.update.active);
+        assert_eq!(flags, (None, None, None), "empty flags keep the stored values");
     }
 
     #[test]
@@ -233,21 +280,26 @@ mod tests {
             ("locale", "de", "locale"),
             ("time_zone", "Mars/Base", "time_zone"),
             ("license_expires_at", "soon", "license_expires_at"),
+            ("blocked", "yes", "blocked"),
+            ("active", "1", "active"),
+            ("company_admin", "no", "company_admin"),
         ] {
             let mut pairs = GOOD.to_vec();
             pairs.retain(|(k, _)| *k != field);
             pairs.push((field, value));
-            let err = row(&pairs).unwrap_err();
+            let Err(err) = row(&pairs) else { panic!("{field} {value:?} accepted") };
             assert!(err.starts_with(expected), "{field}: {err}");
         }
     }
 
     #[test]
-    fn dates_accept_day_or_instant() {
-        assert_eq!(parse_instant("2026-12-31").unwrap().to_rfc3339(), "2026-12-31T23:59:59+00:00");
+    fn flags_read_true_or_false() {
+        let mut pairs = GOOD.to_vec();
+        pairs.extend([("blocked", "TRUE"), ("active", "false"), ("company_admin", "true")]);
+        let update = row(&pairs).unwrap().update;
         assert_eq!(
-            parse_instant("2026-12-31T10:00:00+03:00").unwrap().to_rfc3339(),
-            "2026-12-31T07:00:00+00:00"
+            (update.blocked, update.active, update.company_admin),
+            (Some(true), Some(false), Some(true))
         );
     }
 }

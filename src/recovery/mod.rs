@@ -1,6 +1,7 @@
 //! The use cases of account recovery, given a store and a clock. The rules
 //! live here once; the bot and the HTTP service only translate.
 
+mod accounts;
 mod credentials;
 mod identity;
 mod import;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use accounts::SyncSource;
 pub use credentials::{Admission, HashingQueue, hash_password, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};

@@ -1,69 +1,127 @@
 //! The `accounts` table.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, any::AnyRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, StoreResult, from_unix, to_unix};
-use crate::domain::{Account, AccountId, Email, Lang, Login, Phone};
+use super::{
+    AuditEntry, Store, StoreError, StoreResult, audit::insert_audit, from_unix,
+    outbox::hasten_delivery, to_unix,
+};
+use crate::domain::{
+    Account, AccountId, AccountUpdate, Email, Lang, Login, Phone, delivery::retract_link_key,
+};
 
-/// An account as imported from CSV or synced from the CRM.
+/// What a sync did to the account.
 #[derive(Debug, Clone)]
-pub struct NewAccount {
-    pub login: String,
-    pub email: String,
-    pub phone: Phone,
-    pub full_name: String,
-    pub company: String,
-    /// Already an argon2id PHC string; `None` keeps the stored one.
-    pub password_hash: Option<String>,
-    pub locale: Option<String>,
-    pub time_zone: Option<String>,
-    pub license_expires_at: Option<DateTime<Utc>>,
+pub enum Synced {
+    Created(Account),
+    /// `changed` names the fields that changed (none: nothing did).
+    Updated {
+        after: Account,
+        changed: Vec<&'static str>,
+        /// Live reset links revoked because the account was deactivated.
+        revoked_links: usize,
+    },
 }
 
+impl Synced {
+    /// The account as stored now.
+    pub fn account(&self) -> &Account {
+        match self {
+            Synced::Created(account) | Synced::Updated { after: account, .. } => account,
+        }
+    }
+}
+
+/// Why a sync changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncRefusal {
+    /// No account has this login, and the caller may not create one.
+    NotFound,
+    /// No account has this login, and these required fields are missing.
+    MissingFields(Vec<&'static str>),
+}
+
+/// Rows written by a sync, chosen by the caller once it knows the outcome.
+pub type SyncAudit<'a> = &'a (dyn Fn(&Synced) -> Vec<AuditEntry> + Send + Sync);
+
 const COLUMNS: &str = "id, login, email, phone, full_name, company, password_hash, locale, \
-     time_zone, license_expires_at, credentials_version, failed_logins, locked_until";
+     time_zone, company_admin, blocked_at, deactivated_at, credentials_version, failed_logins, \
+     locked_until";
 
 impl Store {
-    /// Inserts the account, or updates the one with the same login; optional
-    /// fields left empty keep their stored values.
-    pub async fn upsert_account(
+    /// Creates the account `login` (when `may_create`) or applies `update`
+    /// to it, with its audit rows, in one transaction. Deactivating it
+    /// revokes its live reset links and takes their messages back at once.
+    /// Touching the row first serialises concurrent syncs of one account
+    /// (a row lock on PostgreSQL, the write lock on SQLite).
+    pub async fn sync_account(
         &self,
-        account: &NewAccount,
+        login: &Login,
+        update: &AccountUpdate,
+        may_create: bool,
         now: DateTime<Utc>,
-    ) -> StoreResult<AccountId> {
-        let row = sqlx::query(
-            "INSERT INTO accounts (login, email, phone, full_name, company, password_hash, locale, \
-                 time_zone, license_expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
-             ON CONFLICT (login) DO UPDATE SET email = excluded.email, phone = excluded.phone, \
-                 full_name = excluded.full_name, company = excluded.company, \
-                 password_hash = COALESCE(excluded.password_hash, accounts.password_hash), \
-                 locale = COALESCE(excluded.locale, accounts.locale), \
-                 time_zone = COALESCE(excluded.time_zone, accounts.time_zone), \
-                 license_expires_at = COALESCE(excluded.license_expires_at, \
-                     accounts.license_expires_at), \
-                 updated_at = excluded.updated_at \
-             RETURNING id",
-        )
-        .bind(&account.login)
-        .bind(&account.email)
-        .bind(account.phone.as_str())
-        .bind(&account.full_name)
-        .bind(&account.company)
-        .bind(account.password_hash.as_deref())
-        .bind(account.locale.as_deref())
-        .bind(account.time_zone.as_deref())
-        .bind(account.license_expires_at.map(to_unix))
-        .bind(to_unix(now))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(AccountId(row.try_get("id")?))
+        audit: SyncAudit<'_>,
+    ) -> StoreResult<Result<Synced, SyncRefusal>> {
+        // A second round only when a concurrent sync created the account
+        // between our look and our insert: then it is there to update.
+        for _ in 0..2 {
+            let mut tx = self.pool.begin().await?;
+            let sql = format!(
+                "UPDATE accounts SET updated_at = updated_at WHERE login = $1 RETURNING {COLUMNS}"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(login.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let synced = match row.as_ref().map(account_from_row).transpose()? {
+                None if !may_create => {
+                    tx.rollback().await?;
+                    return Ok(Err(SyncRefusal::NotFound));
+                }
+                None => {
+                    let account = match update.create(login, now) {
+                        Ok(account) => account,
+                        Err(missing) => {
+                            tx.rollback().await?;
+                            return Ok(Err(SyncRefusal::MissingFields(missing)));
+                        }
+                    };
+                    let Some(id) = insert_account(&mut tx, &account, now).await? else {
+                        tx.rollback().await?;
+                        continue;
+                    };
+                    Synced::Created(Account { id, ..account })
+                }
+                Some(before) => {
+                    let (after, changed) = update.apply_to(&before, now);
+                    if !changed.is_empty() {
+                        update_account(&mut tx, &after, now).await?;
+                    }
+                    let revoked_links = if before.is_active() && !after.is_active() {
+                        revoke_live_links(&mut tx, after.id, now).await?
+                    } else {
+                        0
+                    };
+                    Synced::Updated { after, changed, revoked_links }
+                }
+            };
+            for entry in audit(&synced) {
+                insert_audit(&mut tx, now, &entry).await?;
+            }
+            tx.commit().await?;
+            return Ok(Ok(synced));
+        }
+        // Accounts are never deleted, so the second round finds the row.
+        Err(StoreError::RowNotFound)
     }
 
-    /// Every account on this phone, oldest first (the same order on both backends).
+    /// Every active account on this phone, oldest first (the same order on
+    /// both backends). A deactivated account is not found, as if unknown.
     pub async fn accounts_by_phone(&self, phone: &Phone) -> StoreResult<Vec<Account>> {
-        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE phone = $1 ORDER BY id");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM accounts WHERE phone = $1 AND deactivated_at IS NULL ORDER BY id"
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(phone.as_str())
             .fetch_all(&self.pool)
@@ -71,6 +129,7 @@ impl Store {
         rows.iter().map(account_from_row).collect()
     }
 
+    /// The account with this id, active or not.
     pub async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
         let row =
@@ -78,12 +137,93 @@ impl Store {
         row.as_ref().map(account_from_row).transpose()
     }
 
+    /// The account with this login, active or not.
     pub async fn account_by_login(&self, login: &str) -> StoreResult<Option<Account>> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE login = $1");
         let row =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(login).fetch_optional(&self.pool).await?;
         row.as_ref().map(account_from_row).transpose()
     }
+}
+
+/// Inserts a new account; `None` if its login was taken meanwhile.
+async fn insert_account(
+    conn: &mut AnyConnection,
+    account: &Account,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<AccountId>> {
+    let row = sqlx::query(
+        "INSERT INTO accounts (login, email, phone, full_name, company, password_hash, locale, \
+             time_zone, company_admin, blocked_at, deactivated_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+         ON CONFLICT (login) DO NOTHING RETURNING id",
+    )
+    .bind(account.login.as_str())
+    .bind(account.email.as_str())
+    .bind(account.phone.as_str())
+    .bind(&account.full_name)
+    .bind(&account.company)
+    .bind(account.password_hash.as_deref())
+    .bind(account.lang.map(Lang::code))
+    .bind(account.time_zone.map(|tz| tz.name()))
+    .bind(i64::from(account.company_admin))
+    .bind(account.blocked_at.map(to_unix))
+    .bind(account.deactivated_at.map(to_unix))
+    .bind(to_unix(now))
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| row.try_get("id").map(AccountId)).transpose()
+}
+
+/// Writes every field the CRM syncs.
+async fn update_account(
+    conn: &mut AnyConnection,
+    account: &Account,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE accounts SET email = $1, phone = $2, full_name = $3, company = $4, \
+             password_hash = $5, locale = $6, time_zone = $7, company_admin = $8, \
+             blocked_at = $9, deactivated_at = $10, updated_at = $11 \
+         WHERE id = $12",
+    )
+    .bind(account.email.as_str())
+    .bind(account.phone.as_str())
+    .bind(&account.full_name)
+    .bind(&account.company)
+    .bind(account.password_hash.as_deref())
+    .bind(account.lang.map(Lang::code))
+    .bind(account.time_zone.map(|tz| tz.name()))
+    .bind(i64::from(account.company_admin))
+    .bind(account.blocked_at.map(to_unix))
+    .bind(account.deactivated_at.map(to_unix))
+    .bind(to_unix(now))
+    .bind(account.id.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the account's links that still work and brings the retraction
+/// of their messages forward to `now`; returns how many.
+async fn revoke_live_links(
+    conn: &mut AnyConnection,
+    account_id: AccountId,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let revoked = sqlx::query(
+        "UPDATE reset_tokens SET revoked_at = $1 \
+         WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+         RETURNING id",
+    )
+    .bind(to_unix(now))
+    .bind(account_id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &revoked {
+        hasten_delivery(conn, &retract_link_key(row.try_get("id")?), now).await?;
+    }
+    Ok(revoked.len())
 }
 
 /// Values were parsed before they were stored; a zone or language this build
@@ -99,7 +239,9 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         password_hash: row.try_get("password_hash")?,
         lang: row.try_get::<Option<String>, _>("locale")?.and_then(|code| Lang::parse(&code)),
         time_zone: row.try_get::<Option<String>, _>("time_zone")?.and_then(|tz| tz.parse().ok()),
-        license_expires_at: row.try_get::<Option<i64>, _>("license_expires_at")?.map(from_unix),
+        company_admin: row.try_get::<i64, _>("company_admin")? != 0,
+        blocked_at: row.try_get::<Option<i64>, _>("blocked_at")?.map(from_unix),
+        deactivated_at: row.try_get::<Option<i64>, _>("deactivated_at")?.map(from_unix),
         credentials_version: row.try_get("credentials_version")?,
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_unix),

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod companies;
 mod dialogues;
 mod outbox;
 mod tokens;
@@ -18,7 +19,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
-pub use accounts::NewAccount;
+pub use accounts::{SyncAudit, SyncRefusal, Synced};
 pub use audit::{AuditEntry, AuditRow};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
 pub use tokens::{NewResetToken, RefusalCount, StoredToken};

@@ -2,9 +2,17 @@
 //! rows still import, passwords are hashed.
 
 use crate::support::*;
-use crm_recovery_bot::{domain::Lang, recovery::verify_password};
+use crm_recovery_bot::{
+    domain::{CompanyName, Lang},
+    recovery::verify_password,
+};
 
-on_both_backends!(csv_with_bad_rows_imports_the_good_ones, reimport_updates_by_login);
+on_both_backends!(
+    csv_with_bad_rows_imports_the_good_ones,
+    reimport_updates_by_login,
+    flag_columns_set_and_empty_ones_keep,
+    a_company_is_warned_about_when_its_rows_disagree,
+);
 
 async fn csv_with_bad_rows_imports_the_good_ones(db: TestDb) {
     let app = TestApp::spawn(&db).await;
@@ -36,7 +44,9 @@ named,named@example.com,+79161234576,Named Person,Acme,acme-harbour-lantern-42,,
     let one = app.store.account_by_login("good.one").await.unwrap().unwrap();
     assert_eq!(one.phone.as_str(), "+79161234567");
     assert_eq!(one.time_zone, Some(chrono_tz::Europe::Moscow));
-    assert_eq!(one.license_expires_at.unwrap().to_rfc3339(), "2027-01-31T23:59:59+00:00");
+    let acme = app.store.company(&CompanyName::parse("Acme").unwrap()).await.unwrap().unwrap();
+    let end = acme.license_expires_at.unwrap();
+    assert_eq!(end.to_rfc3339(), "2027-01-31T23:59:59+00:00", "the company's licence");
     let hash = one.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"), "never stored in clear");
     assert!(verify_password("Quiet-Harbour-Lantern-42".into(), hash).await.unwrap());
@@ -58,5 +68,91 @@ async fn reimport_updates_by_login(db: TestDb) {
     assert_eq!(after.id, before.id);
     assert_eq!(after.email.as_str(), "anna@globex.com");
     assert_eq!(after.lang, Some(Lang::En), "absent columns keep stored values");
+    app.stop().await;
+}
+
+async fn flag_columns_set_and_empty_ones_keep(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let report = app
+        .import(
+            "login,email,phone,full_name,company,company_admin,blocked,active\n\
+             ivan.petrov,ivan@example.com,+79161234567,Ivan Petrov,Acme,true,true,\n\
+             anna.smith,anna@example.com,+447911123456,Anna Smith,Globex,,,FALSE\n\
+             olga.one,olga@example.com,+79261112233,Olga Sidorova,Acme,yes,,\n",
+        )
+        .await;
+    assert_eq!(report.imported, 2);
+    assert_eq!(report.rejected, [(4, "company_admin: \"yes\" is not true or false".to_owned())]);
+    let ivan = app.store.account_by_login("ivan.petrov").await.unwrap().unwrap();
+    assert!(ivan.company_admin && ivan.is_blocked() && ivan.is_active());
+    let anna = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    assert!(!anna.company_admin && !anna.is_blocked() && !anna.is_active());
+    // A deactivated account is not found by its phone.
+    let phone = anna.phone.clone();
+    assert!(app.store.accounts_by_phone(&phone).await.unwrap().is_empty());
+
+    // Empty fields (or no such columns) keep the stored values.
+    app.import(ACCOUNTS_CSV).await;
+    let ivan = app.store.account_by_login("ivan.petrov").await.unwrap().unwrap();
+    assert!(ivan.company_admin && ivan.is_blocked());
+    let anna = app.store.account_by_login("anna.smith").await.unwrap().unwrap();
+    assert!(!anna.is_active());
+
+    // Audited like the API's changes, as coming from the file.
+    let trail = app.store.audit_trail().await.unwrap();
+    let details: Vec<(&str, &str)> = trail
+        .iter()
+        .filter(|r| r.event != "account_created")
+        .map(|r| (r.event.as_str(), r.detail.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        details,
+        [
+            ("account_updated", "csv: company_admin=true, blocked=true"),
+            ("account_deactivated", "csv: 0 live link(s) revoked"),
+            // The file's password is hashed afresh (a new salt) each time.
+            ("account_updated", "csv: password"),
+        ]
+    );
+    app.stop().await;
+}
+
+async fn a_company_is_warned_about_when_its_rows_disagree(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let report = app
+        .import(
+            "login,email,phone,full_name,company,license_expires_at\n\
+             a.one,a1@example.com,+79161230001,A One,Acme,2026-12-31\n\
+             b.one,b1@example.com,+79161230002,B One,Globex,2027-06-30\n\
+             a.two,a2@example.com,+79161230003,A Two,Acme,\n\
+             a.three,a3@example.com,+79161230004,A Three,Acme,2027-01-31\n\
+             b.two,b2@example.com,+79161230005,B Two,Globex,2027-06-30\n",
+        )
+        .await;
+    assert_eq!((report.imported, report.rejected.len()), (5, 0));
+    assert_eq!(
+        report.warnings,
+        [(
+            5,
+            "company \"Acme\": license_expires_at 2027-01-31T23:59:59+00:00 differs from line 2 \
+             (2026-12-31T23:59:59+00:00); this later row wins"
+                .to_owned()
+        )]
+    );
+    let end = |name: &str| {
+        let name = CompanyName::parse(name).unwrap();
+        let store = app.store.clone();
+        async move { store.company(&name).await.unwrap().unwrap().license_expires_at.unwrap() }
+    };
+    assert_eq!(end("Acme").await.to_rfc3339(), "2027-01-31T23:59:59+00:00", "the later row");
+    assert_eq!(end("Globex").await.to_rfc3339(), "2027-06-30T23:59:59+00:00");
+
+    // A file without the column leaves the licences alone.
+    app.import(
+        "login,email,phone,full_name,company\na.one,a1@example.com,+79161230001,A One,Acme\n",
+    )
+    .await;
+    assert_eq!(end("Acme").await.to_rfc3339(), "2027-01-31T23:59:59+00:00");
     app.stop().await;
 }

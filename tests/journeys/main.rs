@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod accounts_api;
 mod accounts_import;
 mod api;
 mod cli;

@@ -5,7 +5,9 @@
 //! [`router`] and one handler file that takes [`ApiJson`] and returns
 //! `Result<ApiJson<_>, ApiError>`.
 
+mod accounts;
 mod auth;
+mod companies;
 mod error;
 mod json;
 mod ping;
@@ -18,7 +20,7 @@ use axum::{
     http::header,
     middleware::{Next, from_fn, from_fn_with_state},
     response::Response,
-    routing::get,
+    routing::{get, put},
 };
 
 pub use auth::ApiToken;
@@ -33,6 +35,10 @@ pub const BASE: &str = "/api/v1";
 /// Every API path, relative to [`BASE`], named once.
 pub mod paths {
     pub const PING: &str = "/ping";
+    /// An account by login: PUT upserts, DELETE deactivates.
+    pub const ACCOUNT: &str = "/accounts/{login}";
+    /// A company by name (URL-encoded): PUT sets its licence end.
+    pub const COMPANY: &str = "/companies/{name}";
 }
 
 /// The largest request body the API reads.
@@ -49,6 +55,8 @@ pub fn router(state: HttpState) -> Router {
     // The last layer added runs first: time limit, body size, token.
     Router::new()
         .route(paths::PING, get(ping::ping))
+        .route(paths::ACCOUNT, put(accounts::put).delete(accounts::delete))
+        .route(paths::COMPANY, put(companies::put))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn_with_state(token, auth::require_token))
