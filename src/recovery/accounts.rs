@@ -44,7 +44,10 @@ impl Recovery {
                 Ok(synced.account().clone())
             }
             Err(SyncRefusal::MissingFields(missing)) => Err(missing),
-            Err(SyncRefusal::NotFound) => unreachable!("a sync that may create finds its account"),
+            // A sync that may create always finds or makes its account; if
+            // that ever changes, the CRM is told what is missing instead of
+            // the handler panicking.
+            Err(SyncRefusal::NotFound) => Err(vec!["login"]),
         })
     }
 
