@@ -4,12 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{
-    AuditEntry, Store, StoreError, StoreResult, audit::insert_audit, from_unix,
-    outbox::hasten_delivery, to_unix,
+    AuditEntry, Store, StoreError, StoreResult, audit::insert_audit, from_unix, to_unix,
+    tokens::revoke_live_links,
 };
-use crate::domain::{
-    Account, AccountId, AccountUpdate, Email, Lang, Login, Phone, delivery::retract_link_key,
-};
+use crate::domain::{Account, AccountId, AccountUpdate, Email, Lang, Login, Phone};
 
 /// What a sync did to the account.
 #[derive(Debug, Clone)]
@@ -202,28 +200,6 @@ async fn update_account(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Revokes the account's links that still work and brings the retraction
-/// of their messages forward to `now`; returns how many.
-async fn revoke_live_links(
-    conn: &mut AnyConnection,
-    account_id: AccountId,
-    now: DateTime<Utc>,
-) -> StoreResult<usize> {
-    let revoked = sqlx::query(
-        "UPDATE reset_tokens SET revoked_at = $1 \
-         WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
-         RETURNING id",
-    )
-    .bind(to_unix(now))
-    .bind(account_id.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in &revoked {
-        hasten_delivery(conn, &retract_link_key(row.try_get("id")?), now).await?;
-    }
-    Ok(revoked.len())
 }
 
 /// Values were parsed before they were stored; a zone or language this build

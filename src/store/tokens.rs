@@ -84,18 +84,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(Err(recent));
         }
-        let revoked = sqlx::query(
-            "UPDATE reset_tokens SET revoked_at = $1 \
-             WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(to_unix(new.now))
-        .bind(new.account_id.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &revoked {
-            let key = retract_link_key(row.try_get("id")?);
-            hasten_delivery(&mut tx, &key, new.now).await?;
-        }
+        revoke_live_links(&mut tx, new.account_id, new.now).await?;
         let id: i64 = sqlx::query(
             "INSERT INTO reset_tokens (account_id, token_hash, tg_user_id, language, created_at, \
                  expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -297,4 +286,26 @@ async fn links_created_since(
     .fetch_all(conn)
     .await?;
     rows.iter().map(|row| Ok(from_unix(row.try_get("created_at")?))).collect()
+}
+
+/// Revokes the account's links that still work and brings the retraction
+/// of their messages forward to `now`; returns how many.
+pub(super) async fn revoke_live_links(
+    conn: &mut AnyConnection,
+    account_id: AccountId,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let revoked = sqlx::query(
+        "UPDATE reset_tokens SET revoked_at = $1 \
+         WHERE account_id = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+         RETURNING id",
+    )
+    .bind(to_unix(now))
+    .bind(account_id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &revoked {
+        hasten_delivery(conn, &retract_link_key(row.try_get("id")?), now).await?;
+    }
+    Ok(revoked.len())
 }
