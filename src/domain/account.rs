@@ -104,6 +104,8 @@ pub struct Account {
     pub credentials_version: i64,
     pub failed_logins: i64,
     pub locked_until: Option<DateTime<Utc>>,
+    /// Blocked by an administrator: no sign-in until `accounts unlock`.
+    pub blocked_at: Option<DateTime<Utc>>,
 }
 
 impl Account {

@@ -15,6 +15,11 @@ pub enum AuditEvent {
     PasswordChanged,
     PasswordChangeDisputed,
     ResetPageOpened,
+    SignedIn,
+    SignInFailed,
+    SignInRefused,
+    SignInLocked,
+    SignInUnlocked,
 }
 
 impl AuditEvent {
@@ -32,6 +37,11 @@ impl AuditEvent {
             AuditEvent::PasswordChanged => "password_changed",
             AuditEvent::PasswordChangeDisputed => "password_change_disputed",
             AuditEvent::ResetPageOpened => "reset_page_opened",
+            AuditEvent::SignedIn => "signed_in",
+            AuditEvent::SignInFailed => "sign_in_failed",
+            AuditEvent::SignInRefused => "sign_in_refused",
+            AuditEvent::SignInLocked => "sign_in_locked",
+            AuditEvent::SignInUnlocked => "sign_in_unlocked",
         }
     }
 }

@@ -22,7 +22,7 @@ pub struct NewAccount {
 }
 
 const COLUMNS: &str = "id, login, email, phone, full_name, company, password_hash, locale, \
-     time_zone, license_expires_at, credentials_version, failed_logins, locked_until";
+     time_zone, license_expires_at, credentials_version, failed_logins, locked_until, blocked_at";
 
 impl Store {
     /// Inserts the account, or updates the one with the same login; optional
@@ -103,5 +103,6 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         credentials_version: row.try_get("credentials_version")?,
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_unix),
+        blocked_at: row.try_get::<Option<i64>, _>("blocked_at")?.map(from_unix),
     })
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod dialogues;
 mod outbox;
+mod signin;
 mod tokens;
 mod users;
 
@@ -21,6 +22,7 @@ use sqlx::{
 pub use accounts::NewAccount;
 pub use audit::{AuditEntry, AuditRow};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
+pub use signin::Unlocked;
 pub use tokens::{NewResetToken, RefusalCount, StoredToken};
 
 use crate::config::{Backend, DatabaseConfig};
