@@ -5,23 +5,25 @@ mod credentials;
 mod identity;
 mod import;
 mod reset;
+mod signin;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-pub use credentials::{Admission, HashingQueue, hash_password, verify_password};
+pub use credentials::{Admission, HashingQueue, hash_password, prepare_sign_in, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};
 pub use reset::{
     Assessment, ClientAddr, CompletedReset, IssueOutcome, IssuedLink, LinkView, ResetFailure,
 };
+pub use signin::{SignIn, SignInRefusal, SignedIn, unlock_login};
 
 use crate::{
     clock::Clock,
     domain::{
-        AccountId, AuditEvent, AuditOutcome, NewDelivery, PasswordPolicy, PublicUrls, ResetPolicy,
-        TelegramUserId,
+        AccountId, AuditEvent, AuditOutcome, LockoutPolicy, NewDelivery, PasswordPolicy,
+        PublicUrls, ResetPolicy, TelegramUserId,
     },
     store::{AuditEntry, Store, StoreError},
 };
@@ -53,6 +55,7 @@ pub trait OutboxWaker: Send + Sync + std::fmt::Debug {
 pub struct Policies {
     pub reset: ResetPolicy,
     pub password: PasswordPolicy,
+    pub lockout: LockoutPolicy,
 }
 
 /// The recovery service: cheap to clone, shared by the bot and HTTP.
@@ -62,6 +65,7 @@ pub struct Recovery {
     clock: Arc<dyn Clock>,
     policy: ResetPolicy,
     password_policy: PasswordPolicy,
+    lockout: LockoutPolicy,
     urls: PublicUrls,
     hashing: HashingQueue,
     outbox: Arc<dyn OutboxWaker>,
@@ -81,6 +85,7 @@ impl Recovery {
             clock,
             policy: policies.reset,
             password_policy: policies.password,
+            lockout: policies.lockout,
             urls,
             hashing,
             outbox,
