@@ -8,6 +8,7 @@
 mod auth;
 mod error;
 mod json;
+mod login;
 mod ping;
 
 use std::time::Duration;
@@ -18,11 +19,11 @@ use axum::{
     http::header,
     middleware::{Next, from_fn, from_fn_with_state},
     response::Response,
-    routing::get,
+    routing::{get, post},
 };
 
 pub use auth::ApiToken;
-pub use error::ApiError;
+pub use error::{ApiError, LockReason};
 pub use json::ApiJson;
 
 use super::{HttpState, REQUEST_TIMEOUT};
@@ -33,6 +34,7 @@ pub const BASE: &str = "/api/v1";
 /// Every API path, relative to [`BASE`], named once.
 pub mod paths {
     pub const PING: &str = "/ping";
+    pub const LOGIN: &str = "/auth/login";
 }
 
 /// The largest request body the API reads.
@@ -49,6 +51,7 @@ pub fn router(state: HttpState) -> Router {
     // The last layer added runs first: time limit, body size, token.
     Router::new()
         .route(paths::PING, get(ping::ping))
+        .route(paths::LOGIN, post(login::login))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn_with_state(token, auth::require_token))
