@@ -355,3 +355,29 @@ async fn unreadable_bodies_are_400s_and_count_nothing(db: TestDb) {
     assert_eq!(state, Default::default());
     app.stop().await;
 }
+
+/// Every `LOCKOUT_*` setting, when bad, stops `run` with one line naming it.
+#[test]
+fn bad_lockout_settings_name_their_variable() {
+    for (name, value) in [
+        ("LOCKOUT_MAX_FAILURES", "0"),
+        ("LOCKOUT_FIRST_WAIT_MINUTES", "ten"),
+        ("LOCKOUT_WAIT_INCREMENT_MINUTES", "-1"),
+        ("LOCKOUT_MAX_WAIT_MINUTES", "5"),
+        ("LOCKOUT_FAILURE_RESET_HOURS", "0"),
+        ("LOCKOUT_PERMANENT_AFTER", "101"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_crm-recovery-bot"))
+            .arg("run")
+            .current_dir(dir.path())
+            .env("TELOXIDE_TOKEN", "1:x")
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{name}={value}: {output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(&format!("error: {name} is invalid")), "{name}: {stderr}");
+    }
+}
