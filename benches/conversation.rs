@@ -40,7 +40,7 @@ use crm_recovery_bot::{
     app::{self, AppOptions},
     bot::callbacks::{Callback, Topic},
     config::{Config, DatabaseConfig, PageConfig},
-    domain::{PasswordPolicy, ResetPolicy},
+    domain::{LockoutPolicy, PasswordPolicy, ResetPolicy},
     recovery::import_accounts,
 };
 use teloxide::{adaptors::throttle::Limits, prelude::*};
@@ -341,6 +341,7 @@ fn run_ours(
         default_time_zone: chrono_tz::Tz::UTC,
         reset: ResetPolicy::default(),
         password: PasswordPolicy::default(),
+        lockout: LockoutPolicy::default(),
         page: PageConfig::default(),
     };
     let options = AppOptions { telegram_limits: lifted_limits(), ..AppOptions::default() };

@@ -9,15 +9,18 @@ use std::{
 
 use crm_recovery_bot::{
     clock::SystemClock,
-    config::DatabaseConfig,
+    config::{DatabaseConfig, PageConfig},
     domain::{
         Lang, NewPassword, PasswordContext, PasswordPolicy, Phone, PublicUrls, TelegramUserId,
     },
+    http::{self, HttpState, api::ApiToken},
     recovery::{
-        HashingQueue, IssueOutcome, OutboxWaker, Policies, Recovery, hash_password, import_accounts,
+        HashingQueue, IssueOutcome, OutboxWaker, Policies, Recovery, hash_password,
+        import_accounts, verify_password,
     },
     store::Store,
 };
+use futures::StreamExt;
 
 const ACCOUNTS: usize = 300;
 
@@ -142,8 +145,76 @@ async fn main() {
     }
     report("complete reset, 20 concurrent (wall clock/op)", runs, start.elapsed());
 
+    sign_in_over_http(&store, &recovery).await;
+
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }
     store.close().await;
+}
+
+/// Sign-ins per second through the real HTTP API (right passwords, so
+/// nothing locks), against the ceiling argon2 sets: one verification per
+/// core at a time.
+async fn sign_in_over_http(store: &Store, recovery: &Recovery) {
+    const PASSWORD: &str = "correct horse battery staple";
+    const SIGNED: usize = 20;
+    let runs: usize =
+        std::env::var("BENCH_SIGN_INS").ok().and_then(|n| n.parse().ok()).unwrap_or(400);
+    let concurrency: usize =
+        std::env::var("BENCH_CONCURRENCY").ok().and_then(|n| n.parse().ok()).unwrap_or(16);
+    let mut csv = String::from("login,email,phone,full_name,company,password\n");
+    for i in 0..SIGNED {
+        csv.push_str(&format!(
+            "signer{i},signer{i}@example.com,+7926{i:07},Signer {i},Initech,{PASSWORD}\n"
+        ));
+    }
+    import_accounts(store, csv.as_bytes(), &PasswordPolicy::default(), chrono::Utc::now())
+        .await
+        .expect("import signers");
+
+    let hash = hash_password(PASSWORD.into()).await.expect("hash");
+    let verifies = 20;
+    let start = Instant::now();
+    for _ in 0..verifies {
+        assert!(verify_password(PASSWORD.into(), hash.clone()).await.expect("verify"));
+    }
+    let verify = start.elapsed() / verifies;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let ceiling = cores as f64 / verify.as_secs_f64();
+
+    let token = "bench-api-token-0123456789abcdef-0123456789";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/api/v1/auth/login", listener.local_addr().expect("addr"));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let state =
+        HttpState::new(recovery.clone(), &PageConfig::default(), Some(ApiToken::new(token)));
+    let server = tokio::spawn(http::serve(listener, state, shutdown.clone()));
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let statuses: Vec<u16> = futures::stream::iter(0..runs)
+        .map(|i| {
+            let request = client
+                .post(&url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"login": format!("signer{}", i % SIGNED), "password": PASSWORD}));
+            async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = start.elapsed();
+    assert!(statuses.iter().all(|s| *s == 200), "every sign-in succeeds: {statuses:?}");
+    println!(
+        "argon2id verify: {:.1} ms; ceiling on {cores} cores: {ceiling:.0} sign-ins/s",
+        verify.as_secs_f64() * 1e3
+    );
+    report(&format!("sign-in over HTTP, {concurrency} at once"), runs, elapsed);
+    println!(
+        "sign-in API: {:.0} requests/s = {:.0}% of the argon2 ceiling",
+        runs as f64 / elapsed.as_secs_f64(),
+        100.0 * runs as f64 / elapsed.as_secs_f64() / ceiling
+    );
+    shutdown.cancel();
+    server.await.expect("server stops");
 }

@@ -85,12 +85,19 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         settings.clone(),
         &outbox,
     );
+    // The dummy hash unknown logins are checked against, made before the
+    // first request so that its cost never shows in one answer's timing.
+    crate::recovery::prepare_sign_in().await.context("cannot prepare sign-in")?;
     let hashing =
         options.hashing.unwrap_or_else(|| HashingQueue::new(config.page.hash_queue_limit));
     let recovery = Recovery::new(
         store.clone(),
         Arc::clone(&options.clock),
-        Policies { reset: config.reset.clone(), password: config.password },
+        Policies {
+            reset: config.reset.clone(),
+            password: config.password,
+            lockout: config.lockout,
+        },
         PublicUrls::new(config.public_base_url.clone()),
         hashing,
         Arc::new(outbox.clone()),

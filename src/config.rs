@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use ipnet::IpNet;
 use url::Url;
 
-use crate::domain::{PasswordPolicy, ResetPolicy};
+use crate::domain::{LockoutPolicy, PasswordPolicy, ResetPolicy};
 
 /// Where the SQLite file lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crm-recovery-bot.db";
@@ -113,6 +113,7 @@ pub struct Config {
     pub default_time_zone: Tz,
     pub reset: ResetPolicy,
     pub password: PasswordPolicy,
+    pub lockout: LockoutPolicy,
     pub page: PageConfig,
 }
 
@@ -157,6 +158,7 @@ impl std::fmt::Debug for Config {
             .field("default_time_zone", &self.default_time_zone)
             .field("reset", &self.reset)
             .field("password", &self.password)
+            .field("lockout", &self.lockout)
             .field("page", &self.page)
             .finish()
     }
@@ -201,6 +203,7 @@ impl Config {
                 max_refused_submissions: defaults.max_refused_submissions,
             },
             password: password_policy()?,
+            lockout: lockout_policy()?,
             page: PageConfig {
                 brand_name: optional("BRAND_NAME").unwrap_or(page.brand_name),
                 crm_login_url: optional("CRM_LOGIN_URL")
@@ -232,6 +235,47 @@ pub fn password_policy() -> Result<PasswordPolicy, ConfigError> {
             PasswordPolicy::MIN_LENGTH_RANGE,
         )?,
         max_length: PasswordPolicy::MAX_LENGTH,
+    })
+}
+
+/// When failed sign-ins lock a login (`LOCKOUT_*`). The longest wait may
+/// not be shorter than the first.
+pub fn lockout_policy() -> Result<LockoutPolicy, ConfigError> {
+    let defaults = LockoutPolicy::default();
+    let minutes = |name, default: Duration, range| -> Result<Duration, ConfigError> {
+        Ok(Duration::minutes(parse_ranged(name, default.num_minutes(), range)?))
+    };
+    let first_wait = minutes("LOCKOUT_FIRST_WAIT_MINUTES", defaults.first_wait, 1..=1440)?;
+    let max_wait = minutes("LOCKOUT_MAX_WAIT_MINUTES", defaults.max_wait, 1..=10080)?;
+    if max_wait < first_wait {
+        return Err(ConfigError::Invalid(
+            "LOCKOUT_MAX_WAIT_MINUTES",
+            format!(
+                "{} is shorter than LOCKOUT_FIRST_WAIT_MINUTES ({})",
+                max_wait.num_minutes(),
+                first_wait.num_minutes()
+            ),
+        ));
+    }
+    Ok(LockoutPolicy {
+        max_failures: parse_ranged("LOCKOUT_MAX_FAILURES", defaults.max_failures, 1..=100)?,
+        first_wait,
+        wait_increment: minutes(
+            "LOCKOUT_WAIT_INCREMENT_MINUTES",
+            defaults.wait_increment,
+            0..=1440,
+        )?,
+        max_wait,
+        failure_reset: Duration::hours(parse_ranged(
+            "LOCKOUT_FAILURE_RESET_HOURS",
+            defaults.failure_reset.num_hours(),
+            1..=720,
+        )?),
+        permanent_after: parse_ranged(
+            "LOCKOUT_PERMANENT_AFTER",
+            defaults.permanent_after,
+            0..=100,
+        )?,
     })
 }
 

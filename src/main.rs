@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use crm_recovery_bot::{
     app::{self, AppOptions},
     config::{self, Config, DatabaseConfig},
-    recovery::import_accounts,
+    recovery::{import_accounts, unlock_login},
     store::Store,
     telemetry,
 };
@@ -40,6 +40,9 @@ enum Command {
 enum AccountsCommand {
     /// Load accounts from a CSV file with a header row (upsert by login).
     Import { file: PathBuf },
+    /// Lift a sign-in lock (temporary or permanent) and an administrative
+    /// block from a login.
+    Unlock { login: String },
 }
 
 #[tokio::main]
@@ -108,6 +111,33 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             if !report.rejected.is_empty() {
                 return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Accounts { command: AccountsCommand::Unlock { login } } => {
+            let database = match DatabaseConfig::from_env() {
+                Ok(database) => database,
+                Err(error) => return Ok(config_error(error)),
+            };
+            let store = open_database(&database).await?;
+            let unlocked = unlock_login(&store, &login, chrono::Utc::now()).await?;
+            store.close().await;
+            let mut lifted = Vec::new();
+            if let Some(state) = unlocked.lockout {
+                lifted.push(match (state.locked_permanently_at, state.locked_until) {
+                    (Some(_), _) => "a permanent lock".to_owned(),
+                    (None, Some(until)) if until > chrono::Utc::now() => {
+                        format!("a lock until {}", until.to_rfc3339())
+                    }
+                    _ => "its failure count".to_owned(),
+                });
+            }
+            if unlocked.unblocked {
+                lifted.push("a block".to_owned());
+            }
+            if lifted.is_empty() {
+                println!("{login}: nothing to unlock");
+            } else {
+                println!("{login}: lifted {}", lifted.join(" and "));
             }
         }
     }

@@ -18,8 +18,7 @@ ALTER TABLE accounts DROP COLUMN license_expires_at;
 
 -- 0/1: sqlx's Any driver reads SQLite booleans as integers.
 ALTER TABLE accounts ADD COLUMN company_admin BIGINT NOT NULL DEFAULT 0;
--- Set while the CRM's administrator keeps the account blocked.
-ALTER TABLE accounts ADD COLUMN blocked_at BIGINT;
+-- (accounts.blocked_at, the administrative block, came with 0004.)
 -- Set while the account is deactivated (DELETE, or active=false): the bot
 -- finds no account for it, as for an unknown one.
 ALTER TABLE accounts ADD COLUMN deactivated_at BIGINT;

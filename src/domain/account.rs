@@ -102,7 +102,8 @@ pub struct Account {
     pub time_zone: Option<Tz>,
     /// The CRM's administrator of the account's company.
     pub company_admin: bool,
-    /// Since when the CRM's administrator has blocked the account, if they have.
+    /// Since when the CRM's administrator has blocked the account, if they
+    /// have: no sign-in until it is lifted (API, CSV or `accounts unlock`).
     pub blocked_at: Option<DateTime<Utc>>,
     /// Since when the account is deactivated, if it is: the bot then treats
     /// its phone as it treats an unknown one.

@@ -26,6 +26,11 @@ pub enum AuditEvent {
     AccountReactivated,
     /// A company's licence end was set or cleared.
     CompanyLicenceSet,
+    SignedIn,
+    SignInFailed,
+    SignInRefused,
+    SignInLocked,
+    SignInUnlocked,
 }
 
 impl AuditEvent {
@@ -48,6 +53,11 @@ impl AuditEvent {
             AuditEvent::AccountDeactivated => "account_deactivated",
             AuditEvent::AccountReactivated => "account_reactivated",
             AuditEvent::CompanyLicenceSet => "company_licence_set",
+            AuditEvent::SignedIn => "signed_in",
+            AuditEvent::SignInFailed => "sign_in_failed",
+            AuditEvent::SignInRefused => "sign_in_refused",
+            AuditEvent::SignInLocked => "sign_in_locked",
+            AuditEvent::SignInUnlocked => "sign_in_unlocked",
         }
     }
 }

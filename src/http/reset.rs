@@ -47,6 +47,11 @@ pub struct PageSettings {
 }
 
 impl PageSettings {
+    /// Proxies whose `X-Forwarded-For` is believed (the API uses them too).
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
+
     pub fn new(config: &PageConfig) -> Self {
         let per_minute = NonZeroU32::new(config.bad_tokens_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {

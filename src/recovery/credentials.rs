@@ -97,6 +97,40 @@ impl Admission {
     }
 }
 
+/// What a password is checked against when the login is unknown or has no
+/// password: the same argon2 work, so that the answer's timing tells
+/// nothing. Made once, on the first sign-in or by [`prepare_sign_in`].
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    hash_blocking("no account has this password").expect("argon2 hashes a constant")
+});
+
+/// Makes the dummy hash before the first request, so that the first unknown
+/// login does not take twice as long as a known one.
+pub async fn prepare_sign_in() -> RecoveryResult<()> {
+    on_hashing_thread(|| {
+        LazyLock::force(&DUMMY_HASH);
+        Ok(())
+    })
+    .await
+}
+
+/// Checks `password` (already NFKC) against `hash`, or against the dummy
+/// hash when there is none or it is unreadable: always one argon2 run.
+pub(super) fn verify_or_dummy(password: &str, hash: Option<&str>) -> bool {
+    match hash.map(|hash| verify_blocking(password, hash)) {
+        Some(Ok(matches)) => matches,
+        Some(Err(error)) => {
+            tracing::error!(%error, "a stored password hash is unreadable");
+            let _ = verify_blocking(password, &DUMMY_HASH);
+            false
+        }
+        None => {
+            let _ = verify_blocking(password, &DUMMY_HASH);
+            false
+        }
+    }
+}
+
 pub(super) fn hash_blocking(password: &str) -> RecoveryResult<String> {
     Argon2::default()
         .hash_password(password.as_bytes())

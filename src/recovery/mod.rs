@@ -6,25 +6,27 @@ mod credentials;
 mod identity;
 mod import;
 mod reset;
+mod signin;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 pub use accounts::SyncSource;
-pub use credentials::{Admission, HashingQueue, hash_password, verify_password};
+pub use credentials::{Admission, HashingQueue, hash_password, prepare_sign_in, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};
 pub use reset::{
     Assessment, ClientAddr, CompletedReset, DeadLink, IssueOutcome, IssuedLink, LinkView,
     ResetFailure,
 };
+pub use signin::{SignIn, SignInRefusal, SignedIn, unlock_login};
 
 use crate::{
     clock::Clock,
     domain::{
-        AccountId, AuditEvent, AuditOutcome, NewDelivery, PasswordPolicy, PublicUrls, ResetPolicy,
-        TelegramUserId,
+        AccountId, AuditEvent, AuditOutcome, LockoutPolicy, NewDelivery, PasswordPolicy,
+        PublicUrls, ResetPolicy, TelegramUserId,
     },
     store::{AuditEntry, Store, StoreError},
 };
@@ -56,6 +58,7 @@ pub trait OutboxWaker: Send + Sync + std::fmt::Debug {
 pub struct Policies {
     pub reset: ResetPolicy,
     pub password: PasswordPolicy,
+    pub lockout: LockoutPolicy,
 }
 
 /// The recovery service: cheap to clone, shared by the bot and HTTP.
@@ -65,6 +68,7 @@ pub struct Recovery {
     clock: Arc<dyn Clock>,
     policy: ResetPolicy,
     password_policy: PasswordPolicy,
+    lockout: LockoutPolicy,
     urls: PublicUrls,
     hashing: HashingQueue,
     /// The page's strength meter, apart from `hashing`.
@@ -86,6 +90,7 @@ impl Recovery {
             clock,
             policy: policies.reset,
             password_policy: policies.password,
+            lockout: policies.lockout,
             urls,
             hashing,
             meter: HashingQueue::new(credentials::cores()),

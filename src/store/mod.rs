@@ -7,6 +7,7 @@ mod audit;
 mod companies;
 mod dialogues;
 mod outbox;
+mod signin;
 mod tokens;
 mod users;
 
@@ -22,6 +23,7 @@ use sqlx::{
 pub use accounts::{SyncAudit, SyncRefusal, Synced};
 pub use audit::{AuditEntry, AuditRow};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
+pub use signin::Unlocked;
 pub use tokens::{NewResetToken, RefusalCount, StoredToken};
 
 use crate::config::{Backend, DatabaseConfig};

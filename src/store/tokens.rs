@@ -12,6 +12,7 @@ use super::{
 };
 use crate::domain::{
     AccountId, Delivery, Lang, NewDelivery, TelegramUserId, TokenHash, delivery::retract_link_key,
+    login_key,
 };
 
 /// A link to store: the hash of its token and who asked for it.
@@ -251,13 +252,25 @@ impl Store {
         }
         // A successful reset also lifts any lockout, and bumping the
         // credentials version tells the CRM to drop old sessions.
-        sqlx::query(
+        let login: String = sqlx::query(
             "UPDATE accounts SET password_hash = $1, credentials_version = credentials_version + 1, \
-                 failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3",
+                 failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3 \
+             RETURNING login",
         )
         .bind(password_hash)
         .bind(to_unix(now))
         .bind(account_id.0)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("login")?;
+        // The lockout lives per login key: the count and a temporary lock
+        // go; a permanent lock and the growth stay for an operator.
+        sqlx::query(
+            "UPDATE sign_in_failures SET failures = 0, locked_until = NULL, updated_at = $1 \
+             WHERE login_key = $2",
+        )
+        .bind(to_unix(now))
+        .bind(login_key(&login))
         .execute(&mut *tx)
         .await?;
         for entry in audit {

@@ -19,3 +19,4 @@ mod outbox;
 mod password_reset;
 mod reset_link;
 mod reset_page;
+mod signin;

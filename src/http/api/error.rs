@@ -8,13 +8,31 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 
 use super::BODY_LIMIT;
 use crate::http::{REQUEST_TIMEOUT, TIMEOUT_STATUS};
 
 /// Why an API request failed. Handlers return it; `into_response` maps it
 /// to a status and the JSON body once. Messages are for CRM developers.
+/// Why a login is locked (423 `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockReason {
+    FailedSignIns,
+    Blocked,
+}
+
+impl LockReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::FailedSignIns => "failed_sign_ins",
+            Self::Blocked => "blocked",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     /// The request cannot be read: bad JSON, a missing or mistyped field.
@@ -25,12 +43,25 @@ pub enum ApiError {
     },
     /// No bearer token, another scheme, or the wrong token.
     Unauthorized,
+    /// Sign-in: wrong login or password (one answer for both).
+    InvalidCredentials,
+    /// Sign-in: the company's licence lapsed on this day.
+    LicenseExpired {
+        expired_on: NaiveDate,
+    },
     /// No such resource or path (also every path while the API is off).
     NotFound,
     MethodNotAllowed,
     Conflict(String),
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// Sign-in: locked; `locked_until` and `retry_after` only when the lock
+    /// lifts by itself.
+    Locked {
+        reason: LockReason,
+        locked_until: Option<DateTime<Utc>>,
+        retry_after: Option<u64>,
+    },
     /// Readable, but the rules refuse it.
     Unprocessable(String),
     /// Slow down; `retry_after` in whole seconds when known.
@@ -39,6 +70,10 @@ pub enum ApiError {
     },
     /// The request took longer than the service allows.
     Timeout,
+    /// Too much work queued (password hashing); retry after the seconds given.
+    Busy {
+        retry_after: u64,
+    },
     /// Our fault. The cause goes to the log, never to the client.
     Internal(anyhow::Error),
 }
@@ -60,15 +95,18 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::LicenseExpired { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Locked { .. } => StatusCode::LOCKED,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => TIMEOUT_STATUS,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,14 +116,18 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => "bad_request",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::LicenseExpired { .. } => "license_expired",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Locked { .. } => "locked",
             Self::Unprocessable(_) => "unprocessable",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Timeout => "timeout",
+            Self::Busy { .. } => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -94,6 +136,17 @@ impl ApiError {
         match self {
             Self::BadRequest { message, .. } => message.clone(),
             Self::Unauthorized => "missing or invalid bearer token".into(),
+            Self::InvalidCredentials => "wrong login or password".into(),
+            Self::LicenseExpired { .. } => "the company's licence has expired".into(),
+            Self::Locked { reason: LockReason::FailedSignIns, locked_until: Some(_), .. } => {
+                "locked after too many failed sign-ins; retry after locked_until".into()
+            }
+            Self::Locked { reason: LockReason::FailedSignIns, locked_until: None, .. } => {
+                "locked after too many failed sign-ins until an administrator unlocks it".into()
+            }
+            Self::Locked { reason: LockReason::Blocked, .. } => {
+                "blocked by an administrator".into()
+            }
             Self::NotFound => "no such resource".into(),
             Self::MethodNotAllowed => {
                 "method not allowed on this path (see the Allow header)".into()
@@ -107,17 +160,47 @@ impl ApiError {
             Self::Timeout => {
                 format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs())
             }
+            Self::Busy { .. } => "busy, retry later".into(),
             Self::Internal(_) => "internal error".into(),
         }
     }
 }
 
 #[derive(Serialize)]
-struct ErrorBody<'a> {
+struct ErrorBody {
     error: &'static str,
     message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a BTreeMap<String, String>>,
+    /// The variant's own fields (`fields` on 400, `locked_until` on 423…).
+    #[serde(flatten)]
+    details: Map<String, Value>,
+}
+
+impl ApiError {
+    /// The fields some errors add next to `error` and `message`.
+    fn details(&self) -> Map<String, Value> {
+        let mut details = Map::new();
+        match self {
+            Self::BadRequest { fields, .. } => {
+                details.insert("fields".into(), json!(fields));
+            }
+            Self::Locked { reason, locked_until, retry_after } => {
+                details.insert("reason".into(), json!(reason.as_str()));
+                if let Some(until) = locked_until {
+                    let until = until.to_rfc3339_opts(SecondsFormat::Secs, true);
+                    details.insert("locked_until".into(), json!(until));
+                }
+                if let Some(seconds) = retry_after {
+                    details.insert("retry_after".into(), json!(seconds));
+                }
+            }
+            Self::LicenseExpired { expired_on } => {
+                let day = expired_on.format("%Y-%m-%d").to_string();
+                details.insert("license_expired_at".into(), json!(day));
+            }
+            _ => {}
+        }
+        details
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -125,21 +208,17 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "API request failed");
         }
-        let body = ErrorBody {
-            error: self.code(),
-            message: self.message(),
-            fields: match &self {
-                Self::BadRequest { fields, .. } => Some(fields),
-                _ => None,
-            },
-        };
+        let body =
+            ErrorBody { error: self.code(), message: self.message(), details: self.details() };
         let mut response = (self.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
             Self::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::TooManyRequests { retry_after: Some(seconds) } => {
+            Self::TooManyRequests { retry_after: Some(seconds) }
+            | Self::Locked { retry_after: Some(seconds), .. }
+            | Self::Busy { retry_after: seconds } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
             }
             _ => {}
@@ -177,6 +256,44 @@ mod tests {
         let (status, body) = json_of(ApiError::internal(cause)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body, serde_json::json!({"error": "internal", "message": "internal error"}));
+    }
+
+    #[tokio::test]
+    async fn locks_carry_their_end_only_when_it_comes_by_itself() {
+        let until = DateTime::parse_from_rfc3339("2026-11-25T09:10:00Z").unwrap().to_utc();
+        let error = ApiError::Locked {
+            reason: LockReason::FailedSignIns,
+            locked_until: Some(until),
+            retry_after: Some(600),
+        };
+        assert_eq!(error.into_response().headers()[header::RETRY_AFTER], "600");
+        let error = ApiError::Locked {
+            reason: LockReason::FailedSignIns,
+            locked_until: Some(until),
+            retry_after: Some(600),
+        };
+        let (status, body) = json_of(error).await;
+        assert_eq!(status, StatusCode::LOCKED);
+        assert_eq!(body["reason"], "failed_sign_ins");
+        assert_eq!(body["locked_until"], "2026-11-25T09:10:00Z");
+        assert_eq!(body["retry_after"], 600);
+        let blocked =
+            ApiError::Locked { reason: LockReason::Blocked, locked_until: None, retry_after: None };
+        assert!(blocked.into_response().headers().get(header::RETRY_AFTER).is_none());
+        let blocked =
+            ApiError::Locked { reason: LockReason::Blocked, locked_until: None, retry_after: None };
+        let (_, body) = json_of(blocked).await;
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["error", "message", "reason"]);
+    }
+
+    #[tokio::test]
+    async fn an_expired_licence_names_its_day() {
+        let expired_on = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let (status, body) = json_of(ApiError::LicenseExpired { expired_on }).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"], "license_expired");
+        assert_eq!(body["license_expired_at"], "2026-10-31");
     }
 
     #[test]

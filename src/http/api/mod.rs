@@ -10,6 +10,7 @@ mod auth;
 mod companies;
 mod error;
 mod json;
+mod login;
 mod ping;
 
 use std::time::Duration;
@@ -20,11 +21,11 @@ use axum::{
     http::header,
     middleware::{Next, from_fn, from_fn_with_state},
     response::Response,
-    routing::{get, put},
+    routing::{get, post, put},
 };
 
 pub use auth::ApiToken;
-pub use error::ApiError;
+pub use error::{ApiError, LockReason};
 pub use json::ApiJson;
 
 use super::{HttpState, REQUEST_TIMEOUT};
@@ -39,6 +40,7 @@ pub mod paths {
     pub const ACCOUNT: &str = "/accounts/{login}";
     /// A company by name (URL-encoded): PUT sets its licence end.
     pub const COMPANY: &str = "/companies/{name}";
+    pub const LOGIN: &str = "/auth/login";
 }
 
 /// The largest request body the API reads.
@@ -57,6 +59,7 @@ pub fn router(state: HttpState) -> Router {
         .route(paths::PING, get(ping::ping))
         .route(paths::ACCOUNT, put(accounts::put).delete(accounts::delete))
         .route(paths::COMPANY, put(companies::put))
+        .route(paths::LOGIN, post(login::login))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn_with_state(token, auth::require_token))

@@ -11,7 +11,7 @@ use crm_recovery_bot::{
     app::{self, AppOptions, RunningApp},
     clock::{Clock, ManualClock},
     config::{Config, DatabaseConfig, PageConfig},
-    domain::{Lang, PasswordPolicy, ResetPolicy},
+    domain::{Lang, LockoutPolicy, PasswordPolicy, ResetPolicy},
     i18n,
     recovery::{self, HashingQueue, ImportReport, OutboxWaker},
     store::Store,
@@ -185,6 +185,7 @@ impl TestApp {
             default_time_zone: chrono_tz::Tz::UTC,
             reset: ResetPolicy::default(),
             password: PasswordPolicy::default(),
+            lockout: LockoutPolicy::default(),
             page: PageConfig::default(),
         };
         configure(&mut config);
