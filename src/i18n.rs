@@ -185,7 +185,7 @@ mod tests {
     fn every_message_formats_in_its_own_language() {
         let args: HashMap<&str, FluentValue> = [
             "name", "url", "expires", "time", "login", "min", "max", "brand", "company", "date",
-            "day",
+            "day", "failures", "since", "until", "minutes",
         ]
         .into_iter()
         .map(|name| (name, FluentValue::from("x")))

@@ -41,11 +41,6 @@ language-prompt = Choose your language:
 language-name = 🇬🇧 English
 language-set = Done, I'll speak English from now on.
 
-topic-account-locked = After several wrong passwords the CRM locks the account for a while (usually 10–30 minutes) and then unlocks it by itself.
-
-    Don't want to wait? Setting a new password unlocks the account at once: tap “I forgot my password” below.
-
-    If the account was blocked manually or stays locked, contact your company's CRM administrator.
 topic-lost-2fa = If you saved backup codes when you turned on two-factor authentication (2FA), sign in to the CRM with one of them instead of the code from the app.
 
     No codes? Contact your company's CRM administrator: they can confirm who you are and ask the CRM support team to reset 2FA for you.

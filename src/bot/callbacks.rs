@@ -58,6 +58,10 @@ pub enum Callback {
     PickAccount(PickedAccount),
     Language(LanguageChoice),
     NotMe(NotMe),
+    /// "Notify me when it unlocks", for the account just explained.
+    NotifyUnlock,
+    /// "Reset the password now", for the account just explained.
+    ResetNow,
 }
 
 impl Callback {
@@ -68,6 +72,8 @@ impl Callback {
             Callback::PickAccount(PickedAccount(id)) => format!("acct:{id}"),
             Callback::Language(LanguageChoice(lang)) => format!("lang:{}", lang.code()),
             Callback::NotMe(NotMe(id)) => format!("notme:{id}"),
+            Callback::NotifyUnlock => "unlock:notify".to_owned(),
+            Callback::ResetNow => "unlock:reset".to_owned(),
         }
     }
 
@@ -83,6 +89,8 @@ impl Callback {
             "acct" => account().map(|id| Callback::PickAccount(PickedAccount(id))),
             "lang" => Lang::parse(value).map(|lang| Callback::Language(LanguageChoice(lang))),
             "notme" => account().map(|id| Callback::NotMe(NotMe(id))),
+            "unlock" if value == "notify" => Some(Callback::NotifyUnlock),
+            "unlock" if value == "reset" => Some(Callback::ResetNow),
             _ => None,
         }
     }
@@ -96,6 +104,8 @@ mod tests {
     fn every_callback_round_trips_within_64_bytes() {
         let mut all = vec![
             Callback::Menu,
+            Callback::NotifyUnlock,
+            Callback::ResetNow,
             Callback::PickAccount(PickedAccount(AccountId(i64::MAX))),
             Callback::NotMe(NotMe(AccountId(i64::MIN))),
         ];
@@ -110,7 +120,9 @@ mod tests {
 
     #[test]
     fn unknown_payloads_are_none() {
-        for data in ["", "x", "t:nope", "t:support", "acct:abc", "lang:de", "notme:", "menu:1"] {
+        for data in
+            ["", "x", "t:nope", "t:support", "acct:abc", "lang:de", "notme:", "menu:1", "unlock:x"]
+        {
             assert_eq!(Callback::parse(data), None, "{data}");
         }
     }

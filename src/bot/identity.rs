@@ -7,7 +7,7 @@ use teloxide::{prelude::*, types::MessageId};
 use super::{
     BotDialogue, BotSettings, BotT, HandlerResult, answer_button,
     callbacks::PickedAccount,
-    keyboards,
+    keyboards, locked,
     menu::send_menu,
     reset,
     state::{Purpose, State},
@@ -40,6 +40,7 @@ pub async fn ask_for_contact(
     let prompt = match purpose {
         Purpose::ResetPassword => "reset-ask-phone",
         Purpose::Subscription => "subscription-ask-phone",
+        Purpose::AccountLocked => "locked-ask-phone",
     };
     bot.send_message(chat, t(lang, prompt)).reply_markup(keyboards::share_contact(lang)).await?;
     Ok(())
@@ -105,7 +106,8 @@ pub async fn receive_contact(
                 verified_at,
                 account: account.clone(),
             };
-            proceed(&bot, Reply::New(chat), lang, &recovery, &settings, purpose, verified).await?;
+            let reply = Reply::New(chat);
+            proceed(&bot, reply, lang, &recovery, &settings, &dialogue, purpose, verified).await?;
         }
         several => {
             let account_ids = several.iter().map(|a| a.id).collect();
@@ -170,16 +172,18 @@ pub async fn on_account_picked(
         Some(message) => Reply::Edit(chat, message.id()),
         None => Reply::New(chat),
     };
-    proceed(&bot, reply, lang, &recovery, &settings, purpose, verified).await
+    proceed(&bot, reply, lang, &recovery, &settings, &dialogue, purpose, verified).await
 }
 
 /// Hands the verified account to the purpose's next step.
+#[allow(clippy::too_many_arguments)]
 async fn proceed(
     bot: &BotT,
     reply: Reply,
     lang: Lang,
     recovery: &Recovery,
     settings: &BotSettings,
+    dialogue: &BotDialogue,
     purpose: Purpose,
     verified: VerifiedAccount,
 ) -> HandlerResult {
@@ -189,6 +193,9 @@ async fn proceed(
         }
         Purpose::Subscription => {
             subscription::show(bot, reply, lang, recovery, settings, verified).await
+        }
+        Purpose::AccountLocked => {
+            locked::explain(bot, reply, lang, recovery, settings, dialogue, verified).await
         }
     }
 }

@@ -86,10 +86,19 @@ pub fn not_me(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup {
     ])
 }
 
-/// A lockout is lifted by a password reset: offer it first.
-pub fn locked_next_steps(lang: Lang) -> InlineKeyboardMarkup {
+/// Under the explanation of a temporary lock: wait for it, or reset now.
+pub fn temporary_lock(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        [button(topic_label(lang, Topic::ForgotPassword), Callback::Topic(Topic::ForgotPassword))],
+        [button(t(lang, "button-notify-unlock"), Callback::NotifyUnlock)],
+        [button(t(lang, "button-reset-now"), Callback::ResetNow)],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// Nothing is locked: a new password is the one thing left to try here.
+pub fn not_locked(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-reset-now"), Callback::ResetNow)],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }

@@ -132,7 +132,7 @@ pub async fn on_topic(
             return ask_for_contact(&bot, chat, lang, &dialogue, Purpose::Subscription).await;
         }
         Topic::AccountLocked => {
-            (t(lang, "topic-account-locked"), keyboards::locked_next_steps(lang))
+            return ask_for_contact(&bot, chat, lang, &dialogue, Purpose::AccountLocked).await;
         }
         Topic::LostTwoFactor => (t(lang, "topic-lost-2fa"), keyboards::back_to_menu(lang)),
         Topic::LostContact => (t(lang, "topic-lost-contact"), keyboards::back_to_menu(lang)),

@@ -4,6 +4,7 @@ pub mod callbacks;
 mod commands;
 mod identity;
 mod keyboards;
+mod locked;
 mod menu;
 mod outbox;
 mod reset;

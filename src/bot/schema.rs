@@ -12,7 +12,7 @@ use teloxide::{
 
 use super::{
     BotSettings, BotT, HandlerResult, Languages, callbacks::Callback, commands::Command, identity,
-    keyboards, menu, state::State, storage::DialogueStorage,
+    keyboards, locked, menu, state::State, storage::DialogueStorage,
 };
 use crate::{domain::Lang, i18n::t, recovery::Recovery};
 
@@ -54,6 +54,11 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         .branch(
             case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
                 .branch(case![Callback::PickAccount(picked)].endpoint(identity::on_account_picked)),
+        )
+        .branch(
+            case![State::LockExplained { phone, account_id, verified_at }]
+                .branch(case![Callback::NotifyUnlock].endpoint(locked::on_notify_unlock))
+                .branch(case![Callback::ResetNow].endpoint(locked::on_reset_now)),
         )
         .branch(dptree::endpoint(menu::on_stale_button));
 

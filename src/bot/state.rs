@@ -15,6 +15,8 @@ pub enum Purpose {
     ResetPassword,
     /// Subscription expired: the company's licence as the CRM has it.
     Subscription,
+    /// Account locked: why, since when, until when.
+    AccountLocked,
 }
 
 /// Where a user is in a conversation; each variant carries exactly what the
@@ -35,4 +37,7 @@ pub enum State {
         account_ids: Vec<AccountId>,
         verified_at: DateTime<Utc>,
     },
+    /// Told why `account_id` (on the phone verified at `verified_at`) is
+    /// locked; its buttons act on that account and no other.
+    LockExplained { phone: Phone, account_id: AccountId, verified_at: DateTime<Utc> },
 }

@@ -28,6 +28,8 @@ pub enum Delivery {
     RetractLink { chat: TelegramUserId, message_id: i32, lang: Lang },
     /// A message rendered by an earlier version, delivered as it is.
     RenderedMessage { chat: i64, html: String, reply_markup: Option<String> },
+    /// "Your account is unlocked", when a temporary lock ends.
+    UnlockNotice { to: TelegramUserId, account_id: AccountId, login: String, lang: Lang },
 }
 
 impl Delivery {
@@ -37,6 +39,7 @@ impl Delivery {
             Delivery::PasswordChanged { .. } => "password_changed",
             Delivery::RetractLink { .. } => "retract_link",
             Delivery::RenderedMessage { .. } => "rendered_message",
+            Delivery::UnlockNotice { .. } => "unlock_notice",
         }
     }
 }
@@ -61,4 +64,15 @@ impl NewDelivery {
 /// The key of the retraction of one link's message.
 pub fn retract_link_key(token_id: i64) -> String {
     format!("retract-link:{token_id}")
+}
+
+/// The key of one user's "tell me when it unlocks" for one account.
+pub fn unlock_notice_key(account_id: AccountId, to: TelegramUserId) -> String {
+    format!("{}{to}", unlock_notice_prefix(account_id))
+}
+
+/// What every unlock notice of an account's key starts with (a reset that
+/// unlocks early cancels them all).
+pub fn unlock_notice_prefix(account_id: AccountId) -> String {
+    format!("unlock-notice:{account_id}:")
 }

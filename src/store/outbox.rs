@@ -244,6 +244,26 @@ pub(super) async fn insert_delivery(
     Ok(())
 }
 
+/// Cancels the pending rows whose key starts with `prefix`.
+pub(super) async fn cancel_deliveries_with_prefix(
+    conn: &mut AnyConnection,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    // substr, not LIKE: exact on both backends, whatever the key holds.
+    let sql = format!(
+        "UPDATE outbox SET cancelled_at = $1 \
+         WHERE substr(dedupe_key, 1, CAST($2 AS INTEGER)) = $3 AND {PENDING}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to_unix(now))
+        .bind(prefix.chars().count() as i64)
+        .bind(prefix)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Brings the pending row of `key` forward to `at` (if it is due later).
 pub(super) async fn hasten_delivery(
     conn: &mut AnyConnection,

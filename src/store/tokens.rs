@@ -7,11 +7,12 @@ use super::{
     AuditEntry, Store, StoreResult,
     audit::insert_audit,
     from_unix,
-    outbox::{hasten_delivery, insert_delivery},
+    outbox::{cancel_deliveries_with_prefix, hasten_delivery, insert_delivery},
     to_unix,
 };
 use crate::domain::{
-    AccountId, Delivery, Lang, NewDelivery, TelegramUserId, TokenHash, delivery::retract_link_key,
+    AccountId, Delivery, Lang, NewDelivery, TelegramUserId, TokenHash,
+    delivery::{retract_link_key, unlock_notice_prefix},
     login_key,
 };
 
@@ -278,6 +279,8 @@ impl Store {
         }
         insert_delivery(&mut tx, notice, now).await?;
         hasten_delivery(&mut tx, &retract_link_key(token_id), now).await?;
+        // The reset lifted the lock: nobody waits for it to end any more.
+        cancel_deliveries_with_prefix(&mut tx, &unlock_notice_prefix(account_id), now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -152,7 +152,6 @@ async fn other_topics_explain_and_offer_next_steps(db: TestDb) {
     app.tg.send_text(&user, "/start");
     let menu = app.tg.next_sent(user.id).await;
     for (label, text) in [
-        ("menu-account-locked", "topic-account-locked"),
         ("menu-lost-2fa", "topic-lost-2fa"),
         ("menu-lost-contact", "topic-lost-contact"),
         ("menu-other", "topic-other"),
@@ -164,13 +163,10 @@ async fn other_topics_explain_and_offer_next_steps(db: TestDb) {
         assert_eq!(answer.text_str(), t(Lang::En, text));
         assert!(answer.callback_data_for(&t(Lang::En, "button-back-to-menu")).is_some(), "{label}");
     }
-    // A locked account is offered the reset, which lifts the lockout.
+    // "My account is locked" starts the identity step (see locked.rs).
     let locked = menu.callback_data_for(&t(Lang::En, "menu-account-locked")).unwrap();
     app.tg.press_button(&user, &menu, &locked);
-    let answer = app.tg.next_sent(user.id).await;
-    let reset = answer.callback_data_for(&t(Lang::En, "menu-forgot-password")).unwrap();
-    app.tg.press_button(&user, &answer, &reset);
-    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "reset-ask-phone"));
+    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "locked-ask-phone"));
     app.stop().await;
 }
 
