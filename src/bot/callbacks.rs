@@ -51,6 +51,11 @@ pub struct PickedAccount(pub AccountId);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotMe(pub AccountId);
 
+/// "Notify my company administrator" under a lapsed licence, for this
+/// account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifyAdmins(pub AccountId);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callback {
     Menu,
@@ -58,6 +63,7 @@ pub enum Callback {
     PickAccount(PickedAccount),
     Language(LanguageChoice),
     NotMe(NotMe),
+    NotifyAdmins(NotifyAdmins),
 }
 
 impl Callback {
@@ -68,6 +74,7 @@ impl Callback {
             Callback::PickAccount(PickedAccount(id)) => format!("acct:{id}"),
             Callback::Language(LanguageChoice(lang)) => format!("lang:{}", lang.code()),
             Callback::NotMe(NotMe(id)) => format!("notme:{id}"),
+            Callback::NotifyAdmins(NotifyAdmins(id)) => format!("admins:{id}"),
         }
     }
 
@@ -83,6 +90,7 @@ impl Callback {
             "acct" => account().map(|id| Callback::PickAccount(PickedAccount(id))),
             "lang" => Lang::parse(value).map(|lang| Callback::Language(LanguageChoice(lang))),
             "notme" => account().map(|id| Callback::NotMe(NotMe(id))),
+            "admins" => account().map(|id| Callback::NotifyAdmins(NotifyAdmins(id))),
             _ => None,
         }
     }
@@ -98,6 +106,7 @@ mod tests {
             Callback::Menu,
             Callback::PickAccount(PickedAccount(AccountId(i64::MAX))),
             Callback::NotMe(NotMe(AccountId(i64::MIN))),
+            Callback::NotifyAdmins(NotifyAdmins(AccountId(i64::MIN))),
         ];
         all.extend(Topic::ALL.map(Callback::Topic));
         all.extend(Lang::ALL.map(|lang| Callback::Language(LanguageChoice(lang))));
@@ -110,7 +119,9 @@ mod tests {
 
     #[test]
     fn unknown_payloads_are_none() {
-        for data in ["", "x", "t:nope", "t:support", "acct:abc", "lang:de", "notme:", "menu:1"] {
+        for data in
+            ["", "x", "t:nope", "t:support", "acct:abc", "lang:de", "notme:", "menu:1", "admins:x"]
+        {
             assert_eq!(Callback::parse(data), None, "{data}");
         }
     }

@@ -28,6 +28,26 @@ pub enum Delivery {
     RetractLink { chat: TelegramUserId, message_id: i32, lang: Lang },
     /// A message rendered by an earlier version, delivered as it is.
     RenderedMessage { chat: i64, html: String, reply_markup: Option<String> },
+    /// To a company administrator: an employee cannot work because the
+    /// company's licence ended; what to do.
+    LicenceAdminAlert {
+        to: TelegramUserId,
+        lang: Lang,
+        company: String,
+        /// Masked: the administrator learns who, not the whole login.
+        employee_login: String,
+        employee_name: String,
+        ended_at: DateTime<Utc>,
+    },
+    /// To a company administrator: the licence ends in `days` days. The
+    /// worker drops it if the company's end is no longer `ends_at`.
+    LicenceReminder {
+        to: TelegramUserId,
+        lang: Lang,
+        company: String,
+        days: u32,
+        ends_at: DateTime<Utc>,
+    },
 }
 
 impl Delivery {
@@ -37,6 +57,8 @@ impl Delivery {
             Delivery::PasswordChanged { .. } => "password_changed",
             Delivery::RetractLink { .. } => "retract_link",
             Delivery::RenderedMessage { .. } => "rendered_message",
+            Delivery::LicenceAdminAlert { .. } => "licence_admin_alert",
+            Delivery::LicenceReminder { .. } => "licence_reminder",
         }
     }
 }
