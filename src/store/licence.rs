@@ -68,10 +68,9 @@ impl Store {
         admins: &[AdminContact],
         now: DateTime<Utc>,
     ) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await?;
-        let queued = schedule_reminders(&mut tx, company, end, admins, now).await?;
-        tx.commit().await?;
-        Ok(queued)
+        // Statement by statement: each row stands on its own, and a
+        // transaction that reads first could be refused its write on SQLite.
+        schedule_reminders(&mut *self.pool.acquire().await?, company, end, admins, now).await
     }
 
     /// Records today's alert for the company and queues it for every
@@ -84,26 +83,28 @@ impl Store {
         audit: &(dyn Fn(AdminAlertOutcome) -> AuditEntry + Send + Sync),
     ) -> StoreResult<AdminAlertOutcome> {
         let mut tx = self.pool.begin().await?;
-        let admins: Vec<AdminContact> = reachable_admins(&mut tx, &request.company)
-            .await?
-            .into_iter()
-            .filter(|admin| admin.tg_user_id != request.requested_by)
-            .collect();
+        // The claim is written first: on SQLite a transaction that reads
+        // before it writes may be refused its write lock when another
+        // write committed meanwhile.
         let claimed = sqlx::query(
             "INSERT INTO licence_admin_alerts \
                  (company, day, tg_user_id, account_id, admins, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (company, day) DO NOTHING",
+             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (company, day) DO NOTHING",
         )
         .bind(request.company.as_str())
         .bind(request.day.to_string())
         .bind(request.requested_by.0)
         .bind(request.account_id.0)
-        .bind(admins.len() as i64)
         .bind(to_unix(now))
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        let admins: Vec<AdminContact> = reachable_admins(&mut tx, &request.company)
+            .await?
+            .into_iter()
+            .filter(|admin| admin.tg_user_id != request.requested_by)
+            .collect();
         let outcome = match (claimed, admins.len()) {
             (false, _) => AdminAlertOutcome::AlreadySentToday,
             (true, 0) => AdminAlertOutcome::NoAdminReachable,
@@ -116,6 +117,12 @@ impl Store {
             self.audit(now, audit(outcome)).await?;
             return Ok(outcome);
         }
+        sqlx::query("UPDATE licence_admin_alerts SET admins = $1 WHERE company = $2 AND day = $3")
+            .bind(admins.len() as i64)
+            .bind(request.company.as_str())
+            .bind(request.day.to_string())
+            .execute(&mut *tx)
+            .await?;
         for admin in &admins {
             let payload = Delivery::LicenceAdminAlert {
                 to: admin.tg_user_id,

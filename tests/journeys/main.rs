@@ -20,3 +20,4 @@ mod password_reset;
 mod reset_link;
 mod reset_page;
 mod signin;
+mod subscription;
