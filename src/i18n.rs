@@ -183,7 +183,7 @@ mod tests {
     /// would otherwise fall back to English, or print `{$typo}`).
     #[test]
     fn every_message_formats_in_its_own_language() {
-        let args: HashMap<&str, FluentValue> = [
+        let mut args: HashMap<&str, FluentValue> = [
             "name", "url", "expires", "time", "login", "min", "max", "brand", "company", "date",
             "day", "failures", "since", "until", "minutes",
         ]
@@ -192,7 +192,10 @@ mod tests {
         .collect();
         for key in keys("en") {
             let key = key.split_once(':').unwrap().1;
-            for lang in Lang::ALL {
+            // Counts, each plural form of both languages.
+            for (lang, n) in Lang::ALL.into_iter().flat_map(|l| [0, 1, 2, 5, 21].map(|n| (l, n))) {
+                args.insert("days", FluentValue::from(n));
+                args.insert("count", FluentValue::from(n));
                 let text = LOCALES.lookup_single_language(id(lang), key, Some(&args));
                 assert!(text.as_ref().is_ok_and(|t| !t.is_empty()), "{key} in {lang:?}: {text:?}");
             }

@@ -51,6 +51,11 @@ pub struct PickedAccount(pub AccountId);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotMe(pub AccountId);
 
+/// "Notify my company administrator" under a lapsed licence, for this
+/// account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifyAdmins(pub AccountId);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callback {
     Menu,
@@ -62,6 +67,7 @@ pub enum Callback {
     NotifyUnlock,
     /// "Reset the password now", for the account just explained.
     ResetNow,
+    NotifyAdmins(NotifyAdmins),
 }
 
 impl Callback {
@@ -74,6 +80,7 @@ impl Callback {
             Callback::NotMe(NotMe(id)) => format!("notme:{id}"),
             Callback::NotifyUnlock => "unlock:notify".to_owned(),
             Callback::ResetNow => "unlock:reset".to_owned(),
+            Callback::NotifyAdmins(NotifyAdmins(id)) => format!("admins:{id}"),
         }
     }
 
@@ -91,6 +98,7 @@ impl Callback {
             "notme" => account().map(|id| Callback::NotMe(NotMe(id))),
             "unlock" if value == "notify" => Some(Callback::NotifyUnlock),
             "unlock" if value == "reset" => Some(Callback::ResetNow),
+            "admins" => account().map(|id| Callback::NotifyAdmins(NotifyAdmins(id))),
             _ => None,
         }
     }
@@ -108,6 +116,7 @@ mod tests {
             Callback::ResetNow,
             Callback::PickAccount(PickedAccount(AccountId(i64::MAX))),
             Callback::NotMe(NotMe(AccountId(i64::MIN))),
+            Callback::NotifyAdmins(NotifyAdmins(AccountId(i64::MIN))),
         ];
         all.extend(Topic::ALL.map(Callback::Topic));
         all.extend(Lang::ALL.map(|lang| Callback::Language(LanguageChoice(lang))));
@@ -120,9 +129,18 @@ mod tests {
 
     #[test]
     fn unknown_payloads_are_none() {
-        for data in
-            ["", "x", "t:nope", "t:support", "acct:abc", "lang:de", "notme:", "menu:1", "unlock:x"]
-        {
+        for data in [
+            "",
+            "x",
+            "t:nope",
+            "t:support",
+            "acct:abc",
+            "lang:de",
+            "notme:",
+            "menu:1",
+            "unlock:x",
+            "admins:x",
+        ] {
             assert_eq!(Callback::parse(data), None, "{data}");
         }
     }

@@ -6,7 +6,7 @@ use teloxide::types::{
 
 use url::Url;
 
-use super::callbacks::{Callback, LanguageChoice, NotMe, PickedAccount, Topic};
+use super::callbacks::{Callback, LanguageChoice, NotMe, NotifyAdmins, PickedAccount, Topic};
 use crate::{
     domain::{Account, AccountId, Lang},
     i18n::t,
@@ -99,6 +99,14 @@ pub fn temporary_lock(lang: Lang) -> InlineKeyboardMarkup {
 pub fn not_locked(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
         [button(t(lang, "button-reset-now"), Callback::ResetNow)],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// Under a lapsed licence: tell the company's administrators.
+pub fn licence_lapsed(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-notify-admins"), Callback::NotifyAdmins(NotifyAdmins(account_id)))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }

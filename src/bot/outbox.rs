@@ -17,10 +17,10 @@ use teloxide::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{BotSettings, BotT, escape, keyboards, show_time};
+use super::{BotSettings, BotT, escape, keyboards, show_time, subscription::licence_date};
 use crate::{
     clock::Clock,
-    domain::{Delivery, Lang},
+    domain::{CompanyName, Delivery, Lang, licence},
     i18n::{arg, t, t_args},
     recovery::OutboxWaker,
     store::{Finished, OutboxItem, Store, StoreResult},
@@ -134,6 +134,11 @@ impl OutboxWorker {
             tracing::info!(id = item.id, kind, "outbox: no longer ours to send; skipped");
             return Ok(());
         }
+        if !self.still_wanted(&item.payload).await? {
+            tracing::info!(id = item.id, kind, "outbox: no longer holds; dropped unsent");
+            self.store.mark_delivery_skipped(&item, &self.id, self.clock.now()).await?;
+            return Ok(());
+        }
         let attempt = self.attempt(&item.payload).await;
         let now = self.clock.now();
         let finished = match attempt {
@@ -221,11 +226,56 @@ impl OutboxWorker {
                 }
                 request.await.map(|_| ())
             }
+            Delivery::LicenceAdminAlert {
+                to,
+                lang,
+                company,
+                employee_login,
+                employee_name,
+                ended_at,
+            } => {
+                let args = [
+                    ("company", arg(escape(company))),
+                    ("login", arg(escape(employee_login))),
+                    ("name", arg(escape(employee_name))),
+                    ("date", arg(licence_date(*lang, *ended_at))),
+                ];
+                let text = t_args(*lang, "licence-admin-alert", &args);
+                self.bot.send_message(ChatId(to.0), text).await.map(|_| ())
+            }
+            Delivery::LicenceReminder { to, lang, company, ends_at, .. } => {
+                // Late after an outage, it says how many days are left now.
+                let days = licence::days_left(*ends_at, self.clock.now());
+                let args = [
+                    ("company", arg(escape(company))),
+                    ("date", arg(licence_date(*lang, *ends_at))),
+                    ("days", days.into()),
+                ];
+                let text = t_args(*lang, "licence-reminder", &args);
+                self.bot.send_message(ChatId(to.0), text).await.map(|_| ())
+            }
         };
         match result {
             Ok(()) => Attempt::Done,
             Err(error) => Attempt::Failed(error),
         }
+    }
+
+    /// Whether what the row says still holds when it is due: a licence
+    /// reminder is dropped if the company's end moved or was cleared, if
+    /// the next reminder says it better, or if its recipient is no longer
+    /// a reachable administrator.
+    async fn still_wanted(&self, payload: &Delivery) -> StoreResult<bool> {
+        let Delivery::LicenceReminder { to, company, days, ends_at, .. } = payload else {
+            return Ok(true);
+        };
+        let name = CompanyName::from_stored(company.clone());
+        let end = self.store.company(&name).await?.and_then(|c| c.license_expires_at);
+        if end != Some(*ends_at) || !licence::reminder_still_due(*days, *ends_at, self.clock.now())
+        {
+            return Ok(false);
+        }
+        Ok(self.store.reachable_admins(&name).await?.iter().any(|admin| admin.tg_user_id == *to))
     }
 
     /// Deletes a link's message; Telegram lets bots delete their messages

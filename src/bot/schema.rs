@@ -12,7 +12,7 @@ use teloxide::{
 
 use super::{
     BotSettings, BotT, HandlerResult, Languages, callbacks::Callback, commands::Command, identity,
-    keyboards, locked, menu, state::State, storage::DialogueStorage,
+    keyboards, locked, menu, state::State, storage::DialogueStorage, subscription,
 };
 use crate::{domain::Lang, i18n::t, recovery::Recovery};
 
@@ -51,6 +51,7 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         .branch(case![Callback::Topic(topic)].endpoint(menu::on_topic))
         .branch(case![Callback::Language(choice)].endpoint(menu::on_language))
         .branch(case![Callback::NotMe(account)].endpoint(menu::on_not_me))
+        .branch(case![Callback::NotifyAdmins(account)].endpoint(subscription::on_notify_admins))
         .branch(
             case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
                 .branch(case![Callback::PickAccount(picked)].endpoint(identity::on_account_picked)),

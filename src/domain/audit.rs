@@ -31,6 +31,10 @@ pub enum AuditEvent {
     SignInRefused,
     SignInLocked,
     SignInUnlocked,
+    /// An employee asked the bot to tell their company's administrators
+    /// that the licence has lapsed; the detail says how many were told, or
+    /// why none was.
+    CompanyAdminsAlerted,
 }
 
 impl AuditEvent {
@@ -58,6 +62,7 @@ impl AuditEvent {
             AuditEvent::SignInRefused => "sign_in_refused",
             AuditEvent::SignInLocked => "sign_in_locked",
             AuditEvent::SignInUnlocked => "sign_in_unlocked",
+            AuditEvent::CompanyAdminsAlerted => "company_admins_alerted",
         }
     }
 }

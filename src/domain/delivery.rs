@@ -30,6 +30,26 @@ pub enum Delivery {
     RenderedMessage { chat: i64, html: String, reply_markup: Option<String> },
     /// "Your account is unlocked", when a temporary lock ends.
     UnlockNotice { to: TelegramUserId, account_id: AccountId, login: String, lang: Lang },
+    /// To a company administrator: an employee cannot work because the
+    /// company's licence ended; what to do.
+    LicenceAdminAlert {
+        to: TelegramUserId,
+        lang: Lang,
+        company: String,
+        /// Masked: the administrator learns who, not the whole login.
+        employee_login: String,
+        employee_name: String,
+        ended_at: DateTime<Utc>,
+    },
+    /// To a company administrator: the licence ends in `days` days. The
+    /// worker drops it if the company's end is no longer `ends_at`.
+    LicenceReminder {
+        to: TelegramUserId,
+        lang: Lang,
+        company: String,
+        days: u32,
+        ends_at: DateTime<Utc>,
+    },
 }
 
 impl Delivery {
@@ -40,6 +60,8 @@ impl Delivery {
             Delivery::RetractLink { .. } => "retract_link",
             Delivery::RenderedMessage { .. } => "rendered_message",
             Delivery::UnlockNotice { .. } => "unlock_notice",
+            Delivery::LicenceAdminAlert { .. } => "licence_admin_alert",
+            Delivery::LicenceReminder { .. } => "licence_reminder",
         }
     }
 }

@@ -70,7 +70,11 @@ impl Recovery {
         name: &CompanyName,
         license_expires_at: Option<DateTime<Utc>>,
     ) -> RecoveryResult<Company> {
-        set_licence(&self.store, SyncSource::Api, name, license_expires_at, self.now()).await
+        let company =
+            set_licence(&self.store, SyncSource::Api, name, license_expires_at, self.now()).await?;
+        // Its administrators' reminders may have moved.
+        self.outbox.wake();
+        Ok(company)
     }
 
     /// The company an account belongs to, as stored; `None` when nothing

@@ -92,7 +92,8 @@ impl Recovery {
         self.now() - verified_at <= self.policy.contact_ttl
     }
 
-    /// The accounts a verified phone may recover.
+    /// The accounts a verified phone may recover. A company administrator's
+    /// licence reminders are scheduled here, as they become reachable.
     pub async fn accounts_for(
         &self,
         tg_user_id: TelegramUserId,
@@ -102,6 +103,10 @@ impl Recovery {
         if accounts.is_empty() {
             let entry = AuditEntry::new(AuditEvent::AccountNotFound, AuditOutcome::NotFound);
             self.audit(entry.user(tg_user_id).detail(phone.masked())).await;
+        }
+        if accounts.iter().any(|account| account.company_admin) {
+            // An administrator reachable now: their licence reminders.
+            self.schedule_admin_reminders(tg_user_id, &accounts).await?;
         }
         Ok(accounts)
     }

@@ -5,6 +5,7 @@ mod accounts;
 mod credentials;
 mod identity;
 mod import;
+mod licence;
 mod lockout;
 mod reset;
 mod signin;
@@ -17,6 +18,7 @@ pub use accounts::SyncSource;
 pub use credentials::{Admission, HashingQueue, hash_password, prepare_sign_in, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};
+pub use licence::AdminAlert;
 pub use lockout::{Diagnosis, LockStatus, UnlockNotice};
 pub use reset::{
     Assessment, ClientAddr, CompletedReset, DeadLink, IssueOutcome, IssuedLink, LinkView,

@@ -3,7 +3,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{AuditEntry, Store, StoreResult, audit::insert_audit, from_unix, to_unix};
+use super::{
+    AuditEntry, Store, StoreResult,
+    audit::insert_audit,
+    from_unix,
+    licence::{reachable_admins, schedule_reminders},
+    to_unix,
+};
 use crate::domain::{Company, CompanyName};
 
 impl Store {
@@ -25,7 +31,9 @@ impl Store {
 
     /// Sets (or clears) the company's licence end, creating the company if
     /// it is new. When that changes what was stored, `audit` is given the
-    /// previous end and its row is written in the same transaction.
+    /// previous end and its row is written in the same transaction, with
+    /// the administrators' reminders for the new end (moved, or cancelled
+    /// when the end is cleared or too close).
     pub async fn set_company_licence(
         &self,
         name: &CompanyName,
@@ -59,6 +67,8 @@ impl Store {
         let stored = license_expires_at.map(to_unix).map(from_unix);
         if before != Some(stored) {
             insert_audit(&mut tx, now, &audit(before.flatten())).await?;
+            let admins = reachable_admins(&mut tx, name).await?;
+            schedule_reminders(&mut tx, name, stored, &admins, now).await?;
         }
         tx.commit().await?;
         Ok(Company { name: name.clone(), license_expires_at: stored })

@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod companies;
 mod dialogues;
+mod licence;
 mod outbox;
 mod signin;
 mod tokens;
@@ -22,6 +23,7 @@ use sqlx::{
 
 pub use accounts::{SyncAudit, SyncRefusal, Synced};
 pub use audit::{AuditEntry, AuditRow};
+pub use licence::{AdminAlertOutcome, AdminAlertRequest, AdminContact};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
 pub use signin::Unlocked;
 pub use tokens::{NewResetToken, RefusalCount, StoredToken};

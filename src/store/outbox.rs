@@ -150,6 +150,17 @@ impl Store {
         self.finish(item, worker, "due_at = $4, last_error = $5", to_unix(at), Some(error)).await
     }
 
+    /// Drops the row unsent: what it would say no longer holds.
+    pub async fn mark_delivery_skipped(
+        &self,
+        item: &OutboxItem,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Finished> {
+        let set = "cancelled_at = $4, last_error = last_error";
+        self.finish(item, worker, set, to_unix(now), None).await
+    }
+
     /// Gives the row up for good.
     pub async fn mark_delivery_failed(
         &self,
@@ -274,6 +285,21 @@ pub(super) async fn hasten_delivery(
         "UPDATE outbox SET due_at = $1 WHERE dedupe_key = $2 AND due_at > $1 AND {PENDING}"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(at)).bind(key).execute(conn).await?;
+    Ok(())
+}
+
+/// Cancels the pending row of `key`, if any; a worker holding it does not
+/// send it (its version moves on).
+pub(super) async fn cancel_delivery(
+    conn: &mut AnyConnection,
+    key: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE outbox SET cancelled_at = $1, version = version + 1 \
+         WHERE dedupe_key = $2 AND {PENDING}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(now)).bind(key).execute(conn).await?;
     Ok(())
 }
 

@@ -21,3 +21,4 @@ mod password_reset;
 mod reset_link;
 mod reset_page;
 mod signin;
+mod subscription;

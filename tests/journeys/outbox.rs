@@ -12,14 +12,11 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use crm_recovery_bot::{
-    bot::{self, BotSettings, OutboxHandle, OutboxWorker},
     clock::{Clock, ManualClock},
-    domain::{Delivery, NewDelivery},
-    recovery::OutboxWaker,
+    domain::NewDelivery,
     store::Store,
 };
 use sqlx::Row;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::{telegram::WAIT_TIMEOUT, *};
 
@@ -114,31 +111,6 @@ async fn row_after_attempts(pool: &sqlx::AnyPool, text: &str, attempts: i64) -> 
     wait_for_row(pool, text, WAIT_TIMEOUT, |row| row.attempts == attempts && row.is_settled()).await
 }
 
-/// A message already rendered, as a test queues it.
-fn message(chat: i64, text: &str) -> Delivery {
-    Delivery::RenderedMessage { chat, html: text.to_owned(), reply_markup: None }
-}
-
-async fn enqueue_now(app: &TestApp, chat: i64, text: &str) {
-    app.store.enqueue(&NewDelivery::now(message(chat, text), app.now()), app.now()).await.unwrap();
-}
-
-/// The user opens the bot, so Telegram lets it write to them; the menu is
-/// read.
-async fn greet(app: &TestApp, user: &TgUser) {
-    app.tg.send_text(user, "/start");
-    app.tg.next_sent(user.id).await;
-}
-
-/// Queues a message due now and waits until `user` receives it: by then the
-/// worker has looked at everything that was due at this moment.
-async fn marker_delivered(app: &TestApp, user: &TgUser, text: &str) {
-    enqueue_now(app, user.id, text).await;
-    app.wake_outbox();
-    let got = app.tg.next_sent(user.id).await;
-    assert_eq!(got.text_str(), text, "the marker came first");
-}
-
 /// The texts the bot tried to send to `chat_id`: (text, failed).
 fn send_attempts(tg: &FakeTelegram, chat_id: i64, text: &str) -> Vec<bool> {
     tg.calls("sendmessage")
@@ -150,55 +122,6 @@ fn send_attempts(tg: &FakeTelegram, chat_id: i64, text: &str) -> Vec<bool> {
 
 fn unix(at: DateTime<Utc>) -> i64 {
     at.timestamp()
-}
-
-/// A second outbox worker on the test's database, as a second instance of
-/// the bot would run one.
-struct ExtraWorker {
-    handle: OutboxHandle,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    store: Store,
-}
-
-impl ExtraWorker {
-    async fn start(db: &TestDb, api_url: url::Url, clock: &ManualClock) -> Self {
-        Self::start_logged(db, api_url, clock, tracing::Dispatch::none()).await
-    }
-
-    /// A worker whose logs go to `logs`.
-    async fn start_logged(
-        db: &TestDb,
-        api_url: url::Url,
-        clock: &ManualClock,
-        logs: tracing::Dispatch,
-    ) -> Self {
-        use tracing::instrument::WithSubscriber;
-        let store = Store::connect(&db.config).await.expect("second store");
-        store.migrate().await.expect("migrations");
-        let handle = OutboxHandle::default();
-        let worker = OutboxWorker::new(
-            bot::client("123:TEST", api_url, test_telegram_limits()),
-            store.clone(),
-            Arc::new(clock.clone()),
-            BotSettings { default_time_zone: chrono_tz::Tz::UTC },
-            &handle,
-        );
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(worker.run(shutdown.clone()).with_subscriber(logs));
-        Self { handle, shutdown, task, store }
-    }
-
-    fn wake(&self) {
-        self.handle.wake();
-    }
-
-    /// Stops the worker once its attempt in flight is recorded.
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.expect("worker ran to its end");
-        self.store.close().await;
-    }
 }
 
 async fn two_workers_send_each_row_once(db: TestDb) {

@@ -3,6 +3,7 @@
 //! the real application spawned against both.
 
 pub mod telegram;
+pub mod worker;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -21,6 +22,7 @@ use teloxide::adaptors::throttle::Limits;
 use tempfile::TempDir;
 
 pub use telegram::{FakeTelegram, Sent, TgUser};
+pub use worker::{ExtraWorker, enqueue_now, greet, marker_delivered, message};
 
 /// Runs each named scenario `async fn(TestDb)` as two tests: on SQLite, and
 /// on PostgreSQL when `TEST_DATABASE_URL` is set (`.ci/run` sets it).
