@@ -43,6 +43,13 @@ pub async fn send_link(
             (text, keyboards::back_to_menu(lang), None)
         }
     };
+    // A new password does not help while the subscription has lapsed: say so.
+    let mut text = text;
+    if let Some(ended) = recovery.lapsed_licence(&verified.account).await? {
+        text.push_str("\n\n");
+        let date = ("date", arg(ended.format("%d.%m.%Y").to_string()));
+        text.push_str(&t_args(lang, "locked-licence-ended", &[date]));
+    }
     let sent = match reply {
         Reply::New(chat) => {
             bot.send_message(chat, text)

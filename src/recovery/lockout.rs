@@ -64,6 +64,12 @@ impl Recovery {
         Ok(Diagnosis { status, licence_ended: self.licence_ended(account, now).await? })
     }
 
+    /// When the account's company's subscription ended, if it has: every
+    /// path that helps the user mentions it.
+    pub async fn lapsed_licence(&self, account: &Account) -> RecoveryResult<Option<DateTime<Utc>>> {
+        self.licence_ended(account, self.now()).await
+    }
+
     /// When the account's company's subscription ended, if it has by `now`.
     async fn licence_ended(
         &self,

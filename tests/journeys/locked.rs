@@ -12,6 +12,7 @@ on_both_backends!(
     the_unlock_notice_survives_a_restart_and_a_reset_cancels_it,
     an_account_that_is_not_locked_gets_a_diagnosis,
     an_administrative_block_is_explained_in_english,
+    a_lapsed_subscription_is_told_on_the_way_to_a_new_password,
 );
 
 const TOKEN: &str = "test-api-token-0123456789abcdef-0123456789";
@@ -150,5 +151,25 @@ async fn an_administrative_block_is_explained_in_english(db: TestDb) {
     );
     let buttons: Vec<String> = explained.inline_buttons().into_iter().map(|b| b.0).collect();
     assert_eq!(buttons, [t(Lang::En, "button-back-to-menu")], "only the way back");
+    app.stop().await;
+}
+
+/// A new password does not help while the company's subscription has
+/// lapsed: the reset path says so beside the link.
+async fn a_lapsed_subscription_is_told_on_the_way_to_a_new_password(db: TestDb) {
+    let app = spawn(&db).await;
+    app.import(
+        "login,email,phone,full_name,company,license_expires_at\n\
+         anna.smith,anna@example.com,+447911123456,Anna Smith,Globex,2026-11-01\n",
+    )
+    .await;
+    app.open_forgot_password(&anna()).await;
+    let link_message = app.share_own_phone(&anna(), ANNA_PHONE).await;
+    link_in(&link_message);
+    assert!(
+        link_message.text_str().contains("your company's subscription ended on 01.11.2026"),
+        "{}",
+        link_message.text_str()
+    );
     app.stop().await;
 }
