@@ -1,14 +1,17 @@
 //! A CRM developer connects to the HTTP API: a bearer token, JSON answers
 //! (errors included), size limits; and the headers every answer carries.
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use crate::support::*;
 use crm_recovery_bot::{
     clock::ManualClock,
     config::PageConfig,
     domain::PublicUrls,
-    http::{self, HttpState},
+    http::{self, HttpState, api},
     recovery::{HashingQueue, OutboxWaker, Policies, Recovery},
     store::Store,
 };
@@ -24,6 +27,7 @@ on_both_backends!(
     bodies_over_16_kib_are_refused_before_routing,
     every_answer_carries_the_security_headers,
     healthz_answers_503_when_the_database_is_down,
+    the_openapi_document_describes_exactly_the_routes_served,
 );
 
 const TOKEN: &str = "test-api-token-0123456789abcdef-0123456789";
@@ -248,4 +252,55 @@ async fn healthz_answers_503_when_the_database_is_down(db: TestDb) {
 
     shutdown.cancel();
     server.await.unwrap();
+}
+
+/// A concrete path for a route: each `{param}` segment becomes `x`.
+fn concrete(route: &str) -> String {
+    let segments = route.split('/');
+    let segments = segments.map(|s| if s.starts_with('{') && s.ends_with('}') { "x" } else { s });
+    segments.collect::<Vec<_>>().join("/")
+}
+
+async fn the_openapi_document_describes_exactly_the_routes_served(db: TestDb) {
+    let app = spawn_with_api(&db).await;
+    let url = format!("{}{}", api::BASE, api::paths::OPENAPI);
+    let response = api(&app, Method::GET, &url).send().await.unwrap();
+    api_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let response = authorized(&app, Method::GET, &url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    let document: Value = response.json().await.expect("the document is JSON");
+    let version = document["openapi"].as_str().expect("an openapi version");
+    assert!(version.starts_with("3.1"), "{version}");
+
+    let endpoints: BTreeSet<(String, String)> =
+        api::ENDPOINTS.iter().map(|&(method, path)| (method.into(), path.into())).collect();
+    let operations = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    let mut described = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in operations.into_iter().filter(|m| item.get(*m).is_some()) {
+            described.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    assert_eq!(described, endpoints, "the document's operations against api::ENDPOINTS");
+
+    // The router serves exactly those methods on each path: a method none
+    // of them uses is a 405 whose Allow header lists them.
+    let mut methods: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for &(method, path) in api::ENDPOINTS {
+        methods.entry(path).or_default().insert(method.to_owned());
+    }
+    for (path, expected) in methods {
+        let response = authorized(&app, Method::PATCH, &format!("{}{}", api::BASE, concrete(path)))
+            .send()
+            .await
+            .unwrap();
+        let allow = response.headers()[header::ALLOW].to_str().unwrap().to_owned();
+        api_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+        let allowed: BTreeSet<String> =
+            allow.split(',').map(str::trim).filter(|m| *m != "HEAD").map(str::to_owned).collect();
+        assert_eq!(allowed, expected, "{path}");
+    }
+    app.stop().await;
 }

@@ -1,8 +1,9 @@
 //! The CRM's JSON API under `/api/v1`: bearer-token auth, one error shape,
 //! a 16 KiB body limit and a request timeout for every path in it.
 //!
-//! Adding an endpoint is one path in [`paths`], one `.route(..)` line in
-//! [`router`] and one handler file that takes [`ApiJson`] and returns
+//! Adding an endpoint is one path in [`paths`], its methods in
+//! [`ENDPOINTS`], one `.route(..)` line in [`router`], its description in
+//! `openapi.json` and one handler file that takes [`ApiJson`] and returns
 //! `Result<ApiJson<_>, ApiError>`.
 
 mod accounts;
@@ -11,6 +12,7 @@ mod companies;
 mod error;
 mod json;
 mod login;
+mod openapi;
 mod ping;
 
 use std::time::Duration;
@@ -41,7 +43,23 @@ pub mod paths {
     /// A company by name (URL-encoded): PUT sets its licence end.
     pub const COMPANY: &str = "/companies/{name}";
     pub const LOGIN: &str = "/auth/login";
+    /// The OpenAPI 3.1 document describing every path here.
+    pub const OPENAPI: &str = "/openapi.json";
 }
+
+/// Every (method, path) the API serves, paths relative to [`BASE`]: what
+/// [`router`] routes and what `openapi.json` must describe, no more.
+pub const ENDPOINTS: &[(&str, &str)] = &[
+    ("GET", paths::PING),
+    ("GET", paths::OPENAPI),
+    ("POST", paths::LOGIN),
+    ("PUT", paths::ACCOUNT),
+    ("DELETE", paths::ACCOUNT),
+    ("PUT", paths::COMPANY),
+];
+
+/// The OpenAPI 3.1 document served at [`paths::OPENAPI`].
+pub use openapi::DOCUMENT as OPENAPI_DOCUMENT;
 
 /// The largest request body the API reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -57,6 +75,7 @@ pub fn router(state: HttpState) -> Router {
     // The last layer added runs first: time limit, body size, token.
     Router::new()
         .route(paths::PING, get(ping::ping))
+        .route(paths::OPENAPI, get(openapi::openapi))
         .route(paths::ACCOUNT, put(accounts::put).delete(accounts::delete))
         .route(paths::COMPANY, put(companies::put))
         .route(paths::LOGIN, post(login::login))
@@ -121,6 +140,24 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    #[test]
+    fn the_openapi_document_names_every_endpoint() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
+        let mut described: Vec<(String, String)> = Vec::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, _) in item.as_object().unwrap() {
+                if method != "parameters" {
+                    described.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let mut endpoints: Vec<(String, String)> =
+            ENDPOINTS.iter().map(|&(m, p)| (m.to_owned(), p.to_owned())).collect();
+        described.sort();
+        endpoints.sort();
+        assert_eq!(described, endpoints);
+    }
 
     #[tokio::test]
     async fn a_slow_request_times_out_in_the_api_shape() {
