@@ -2,7 +2,10 @@
 //! account pick when the phone has several, then the purpose's next step.
 
 use chrono::{DateTime, Utc};
-use teloxide::{prelude::*, types::MessageId};
+use teloxide::{
+    prelude::*,
+    types::{InlineKeyboardMarkup, MessageId},
+};
 
 use super::{
     BotDialogue, BotSettings, BotT, HandlerResult, answer_button,
@@ -25,6 +28,26 @@ use crate::{
 pub enum Reply {
     New(ChatId),
     Edit(ChatId, MessageId),
+}
+
+impl Reply {
+    /// Sends `text` with its inline keyboard, or edits the pick into it.
+    pub async fn send(
+        self,
+        bot: &BotT,
+        text: String,
+        markup: InlineKeyboardMarkup,
+    ) -> HandlerResult {
+        match self {
+            Reply::New(chat) => {
+                bot.send_message(chat, text).reply_markup(markup).await?;
+            }
+            Reply::Edit(chat, message_id) => {
+                bot.edit_message_text(chat, message_id, text).reply_markup(markup).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Starts the identity step for `purpose`: the request-contact keyboard

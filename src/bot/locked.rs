@@ -57,8 +57,7 @@ pub async fn explain(
         }
     };
     if let Some(ended) = diagnosis.licence_ended {
-        text.push_str("\n\n");
-        text.push_str(&t_args(lang, "locked-licence-ended", &[("date", arg(licence_day(ended)))]));
+        add_licence_ended(&mut text, lang, ended);
     }
     dialogue
         .update(State::LockExplained {
@@ -67,28 +66,34 @@ pub async fn explain(
             verified_at: verified.verified_at,
         })
         .await?;
-    match reply {
-        Reply::New(chat) => {
-            bot.send_message(chat, text).reply_markup(markup).await?;
-        }
-        Reply::Edit(chat, message_id) => {
-            bot.edit_message_text(chat, message_id, text).reply_markup(markup).await?;
-        }
-    }
-    Ok(())
+    reply.send(bot, text, markup).await
 }
 
-/// The account explained in this chat, while the proof of its phone holds.
+/// Answers a press on a button of the explanation and finds the account it
+/// acts on. If the proof of the phone has gone stale (or the account left
+/// it), asks for the contact again, for a reset this time, and gives none.
 async fn explained_account(
-    recovery: &Recovery,
+    bot: &BotT,
     query: &CallbackQuery,
+    dialogue: &BotDialogue,
     (phone, account_id, verified_at): &(Phone, AccountId, DateTime<Utc>),
+    lang: Lang,
+    recovery: &Recovery,
 ) -> anyhow::Result<Option<VerifiedAccount>> {
-    if !recovery.contact_still_valid(*verified_at) {
-        return Ok(None);
-    }
+    answer_button(bot, query, None).await;
     let user = telegram_user(&query.from);
-    Ok(recovery.picked_account(user, phone, *account_id, *verified_at).await?)
+    let verified = if recovery.contact_still_valid(*verified_at) {
+        recovery.picked_account(user, phone, *account_id, *verified_at).await?
+    } else {
+        None
+    };
+    if verified.is_none() {
+        dialogue.update(State::AwaitingContact { purpose: Purpose::ResetPassword }).await?;
+        bot.send_message(dialogue.chat_id(), t(lang, "identity-contact-stale"))
+            .reply_markup(keyboards::share_contact(lang))
+            .await?;
+    }
+    Ok(verified)
 }
 
 /// "Notify me when it unlocks": a message when the temporary lock ends.
@@ -101,11 +106,8 @@ pub async fn on_notify_unlock(
     recovery: Recovery,
     settings: BotSettings,
 ) -> HandlerResult {
-    answer_button(&bot, &query, None).await;
-    let chat = dialogue.chat_id();
-    let Some(verified) = explained_account(&recovery, &query, &explained).await? else {
-        return ask_again(&bot, chat, lang, &dialogue).await;
-    };
+    let found = explained_account(&bot, &query, &dialogue, &explained, lang, &recovery).await?;
+    let Some(verified) = found else { return Ok(()) };
     let zone: Tz = verified.account.zone_or(settings.default_time_zone);
     let text = match recovery.notify_when_unlocked(&verified, lang).await? {
         UnlockNotice::Queued(until) => {
@@ -114,7 +116,7 @@ pub async fn on_notify_unlock(
         }
         UnlockNotice::NothingToWaitFor => t(lang, "locked-nothing-to-wait-for"),
     };
-    bot.send_message(chat, text).reply_markup(keyboards::back_to_menu(lang)).await?;
+    bot.send_message(dialogue.chat_id(), text).reply_markup(keyboards::back_to_menu(lang)).await?;
     Ok(())
 }
 
@@ -129,26 +131,18 @@ pub async fn on_reset_now(
     recovery: Recovery,
     settings: BotSettings,
 ) -> HandlerResult {
-    answer_button(&bot, &query, None).await;
-    let chat = dialogue.chat_id();
-    let Some(verified) = explained_account(&recovery, &query, &explained).await? else {
-        return ask_again(&bot, chat, lang, &dialogue).await;
-    };
+    let found = explained_account(&bot, &query, &dialogue, &explained, lang, &recovery).await?;
+    let Some(verified) = found else { return Ok(()) };
     dialogue.update(State::Menu).await?;
-    reset::send_link(&bot, Reply::New(chat), lang, &recovery, &settings, verified).await
+    let reply = Reply::New(dialogue.chat_id());
+    reset::send_link(&bot, reply, lang, &recovery, &settings, verified).await
 }
 
-/// The phone was proved too long ago (or the account left it): prove it
-/// again, for the reset this time.
-async fn ask_again(bot: &BotT, chat: ChatId, lang: Lang, dialogue: &BotDialogue) -> HandlerResult {
-    dialogue.update(State::AwaitingContact { purpose: Purpose::ResetPassword }).await?;
-    bot.send_message(chat, t(lang, "identity-contact-stale"))
-        .reply_markup(keyboards::share_contact(lang))
-        .await?;
-    Ok(())
-}
-
-/// A licence runs through a calendar day (the CRM's dates are UTC days).
-fn licence_day(ended: DateTime<Utc>) -> String {
-    ended.format("%d.%m.%Y").to_string()
+/// Adds the paragraph on a lapsed subscription to an answer: whatever else
+/// the user does, nobody in the company works until it is renewed. A
+/// licence runs through a calendar day (the CRM's dates are UTC days).
+pub(super) fn add_licence_ended(text: &mut String, lang: Lang, ended: DateTime<Utc>) {
+    let date = ("date", arg(ended.format("%d.%m.%Y").to_string()));
+    text.push_str("\n\n");
+    text.push_str(&t_args(lang, "locked-licence-ended", &[date]));
 }

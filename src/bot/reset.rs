@@ -4,7 +4,8 @@
 use teloxide::prelude::*;
 
 use super::{
-    BotSettings, BotT, HandlerResult, escape, identity::Reply, keyboards, no_preview, show_time,
+    BotSettings, BotT, HandlerResult, escape, identity::Reply, keyboards, locked, no_preview,
+    show_time,
 };
 use crate::{
     domain::Lang,
@@ -46,9 +47,7 @@ pub async fn send_link(
     // A new password does not help while the subscription has lapsed: say so.
     let mut text = text;
     if let Some(ended) = recovery.lapsed_licence(&verified.account).await? {
-        text.push_str("\n\n");
-        let date = ("date", arg(ended.format("%d.%m.%Y").to_string()));
-        text.push_str(&t_args(lang, "locked-licence-ended", &[date]));
+        locked::add_licence_ended(&mut text, lang, ended);
     }
     let sent = match reply {
         Reply::New(chat) => {

@@ -42,15 +42,7 @@ pub async fn show(
             t_args(lang, "subscription-expired-since", &[company, login, date])
         }
     };
-    match reply {
-        Reply::New(chat) => {
-            bot.send_message(chat, text).reply_markup(markup).await?;
-        }
-        Reply::Edit(chat, message_id) => {
-            bot.edit_message_text(chat, message_id, text).reply_markup(markup).await?;
-        }
-    }
-    Ok(())
+    reply.send(bot, text, markup).await
 }
 
 /// "Notify my company administrator": the administrators reachable through

@@ -34,6 +34,7 @@ pub enum Finished {
 #[derive(Debug, Clone)]
 pub struct UnreadableItem {
     pub id: i64,
+    pub version: i64,
     pub error: String,
 }
 
@@ -116,15 +117,22 @@ impl Store {
             return Ok(true);
         }
         // Replaced by a key meanwhile: free it for its newer version now.
-        sqlx::query(
+        self.release_claim(item.id, worker).await?;
+        Ok(false)
+    }
+
+    /// Gives up this worker's claim on a row without recording anything;
+    /// false if it held none.
+    async fn release_claim(&self, id: i64, worker: &str) -> StoreResult<bool> {
+        let released = sqlx::query(
             "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL \
              WHERE id = $1 AND claimed_by = $2",
         )
-        .bind(item.id)
+        .bind(id)
         .bind(worker)
         .execute(&self.pool)
         .await?;
-        Ok(false)
+        Ok(released.rows_affected() == 1)
     }
 
     /// Records a delivery. `Finished::Superseded` if a key replaced the
@@ -136,7 +144,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Finished> {
         let set = "sent_at = $4, last_error = last_error";
-        self.finish(item, worker, set, to_unix(now), None).await
+        self.finish(item.id, item.version, worker, set, to_unix(now), None).await
     }
 
     /// Puts the row back for another attempt at `at`.
@@ -147,7 +155,8 @@ impl Store {
         at: DateTime<Utc>,
         error: &str,
     ) -> StoreResult<Finished> {
-        self.finish(item, worker, "due_at = $4, last_error = $5", to_unix(at), Some(error)).await
+        let set = "due_at = $4, last_error = $5";
+        self.finish(item.id, item.version, worker, set, to_unix(at), Some(error)).await
     }
 
     /// Drops the row unsent: what it would say no longer holds.
@@ -158,7 +167,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Finished> {
         let set = "cancelled_at = $4, last_error = last_error";
-        self.finish(item, worker, set, to_unix(now), None).await
+        self.finish(item.id, item.version, worker, set, to_unix(now), None).await
     }
 
     /// Gives the row up for good.
@@ -170,7 +179,7 @@ impl Store {
         error: &str,
     ) -> StoreResult<Finished> {
         let set = "failed_at = $4, last_error = $5";
-        self.finish(item, worker, set, to_unix(now), Some(error)).await
+        self.finish(item.id, item.version, worker, set, to_unix(now), Some(error)).await
     }
 
     /// Gives up a row whose payload this version cannot read.
@@ -179,25 +188,17 @@ impl Store {
         bad: &UnreadableItem,
         worker: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET failed_at = $3, last_error = $4, attempts = attempts + 1, \
-                 claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2",
-        )
-        .bind(bad.id)
-        .bind(worker)
-        .bind(to_unix(now))
-        .bind(&bad.error)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    ) -> StoreResult<Finished> {
+        let set = "failed_at = $4, last_error = $5";
+        self.finish(bad.id, bad.version, worker, set, to_unix(now), Some(&bad.error)).await
     }
 
     /// Records the outcome of an attempt on the version that was tried;
     /// a newer version is released for another attempt instead.
     async fn finish(
         &self,
-        item: &OutboxItem,
+        id: i64,
+        version: i64,
         worker: &str,
         set: &'static str,
         at: i64,
@@ -207,26 +208,16 @@ impl Store {
             "UPDATE outbox SET {set}, attempts = attempts + 1, claimed_by = NULL, \
                  claimed_until = NULL WHERE id = $1 AND claimed_by = $2 AND version = $3"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(item.id)
-            .bind(worker)
-            .bind(item.version)
-            .bind(at);
+        let mut query =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(worker).bind(version).bind(at);
         if let Some(error) = error {
             query = query.bind(error);
         }
         if query.execute(&self.pool).await?.rows_affected() == 1 {
             return Ok(Finished::Recorded);
         }
-        let released = sqlx::query(
-            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL \
-             WHERE id = $1 AND claimed_by = $2",
-        )
-        .bind(item.id)
-        .bind(worker)
-        .execute(&self.pool)
-        .await?;
-        Ok(if released.rows_affected() == 1 { Finished::Superseded } else { Finished::LeaseLost })
+        let released = self.release_claim(id, worker).await?;
+        Ok(if released { Finished::Superseded } else { Finished::LeaseLost })
     }
 }
 
@@ -314,6 +305,8 @@ fn item_from_row(row: &AnyRow) -> StoreResult<Result<OutboxItem, UnreadableItem>
             attempts: row.try_get("attempts")?,
             created_at: from_unix(row.try_get("created_at")?),
         }),
-        Err(error) => Err(UnreadableItem { id, error: error.to_string() }),
+        Err(error) => {
+            Err(UnreadableItem { id, version: row.try_get("version")?, error: error.to_string() })
+        }
     })
 }

@@ -1,10 +1,9 @@
 //! What an operator's log shows of a whole reset: enough to act on, and no
 //! secrets — no full phone numbers, tokens, passwords or the bot token.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex, OnceLock},
-};
+use std::sync::OnceLock;
+
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::support::*;
 use reqwest::StatusCode;
@@ -12,30 +11,15 @@ use reqwest::StatusCode;
 on_both_backends!(logs_mask_phones_and_never_show_secrets);
 
 /// Everything the application logs in this test binary.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn captured_logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
+fn captured_logs() -> &'static CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let logs = Captured::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter("debug,crm_recovery_bot=trace,hyper=info,h2=info,sqlx=info")
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .init();
+        let logs = CapturedLogs::default();
+        let filter = "debug,crm_recovery_bot=trace,hyper=info,h2=info,sqlx=info";
+        // Like the binary's own set-up, `log` records (teloxide's) come too.
+        if let Err(error) = logs.subscriber(filter).try_init() {
+            panic!("the log capture must be the only global subscriber: {error}");
+        }
         logs
     })
 }
@@ -60,7 +44,7 @@ async fn logs_mask_phones_and_never_show_secrets(db: TestDb) {
     app.tg.next_sent(user.id).await;
     app.stop().await;
 
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     for expected in ["contact verified", "+79*******67", "reset link issued", "password changed"] {
         assert!(text.contains(expected), "the log lacks {expected:?}");
     }

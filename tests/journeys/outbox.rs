@@ -5,8 +5,7 @@
 
 use std::{
     collections::HashMap,
-    io::Write,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -355,37 +354,6 @@ async fn a_row_older_than_a_day_is_given_up(db: TestDb) {
     app.stop().await;
 }
 
-/// Log lines written through a `tracing` subscriber of this test's own.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn dispatch(&self) -> tracing::Dispatch {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("crm_recovery_bot=debug")
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::Dispatch::new(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 async fn an_unreadable_row_is_given_up_and_the_rest_delivered(db: TestDb) {
     let mut app = TestApp::spawn(&db).await;
     let user = anna();
@@ -401,9 +369,14 @@ async fn an_unreadable_row_is_given_up_and_the_rest_delivered(db: TestDb) {
         .unwrap();
     enqueue_now(&app, user.id, "after the odd row").await;
 
-    let logs = Captured::default();
-    let worker =
-        ExtraWorker::start_logged(&db, app.tg.api_url(), &app.clock, logs.dispatch()).await;
+    let logs = CapturedLogs::default();
+    let worker = ExtraWorker::start_logged(
+        &db,
+        app.tg.api_url(),
+        &app.clock,
+        logs.dispatch("crm_recovery_bot=debug"),
+    )
+    .await;
     worker.wake();
     assert_eq!(app.tg.next_sent(user.id).await.text_str(), "before the odd row");
     assert_eq!(app.tg.next_sent(user.id).await.text_str(), "after the odd row");

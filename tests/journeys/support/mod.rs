@@ -2,6 +2,7 @@
 //! database when `TEST_DATABASE_URL` is set), the fake Bot API server, and
 //! the real application spawned against both.
 
+pub mod logs;
 pub mod telegram;
 pub mod worker;
 
@@ -21,6 +22,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use teloxide::adaptors::throttle::Limits;
 use tempfile::TempDir;
 
+pub use logs::CapturedLogs;
 pub use telegram::{FakeTelegram, Sent, TgUser};
 pub use worker::{ExtraWorker, enqueue_now, greet, marker_delivered, message};
 
