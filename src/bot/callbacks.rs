@@ -2,7 +2,7 @@
 //! and parsed side by side, always under Telegram's 64 bytes. The tree in
 //! `schema.rs` routes on the parsed value.
 
-use crate::domain::{AccountId, Lang};
+use crate::domain::{AccountId, Category, Lang, StaffAction, TicketId};
 
 /// The menu's topics, in the order of the seed guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,26 @@ pub struct NotMe(pub AccountId);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotifyAdmins(pub AccountId);
 
+/// "Talk to support" from a path that cannot finish by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportFor(pub Category);
+
+/// What a user does with their own ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketButton {
+    /// Skip an optional question (or the rating's comment).
+    Skip,
+    /// Done with the attachments: submit.
+    Submit,
+    Close(TicketId),
+    Reopen(TicketId),
+    Rate(TicketId, u8),
+}
+
+/// A staff button on a ticket's card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaffPress(pub TicketId, pub StaffAction);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callback {
     Menu,
@@ -68,6 +88,9 @@ pub enum Callback {
     /// "Reset the password now", for the account just explained.
     ResetNow,
     NotifyAdmins(NotifyAdmins),
+    Support(SupportFor),
+    Ticket(TicketButton),
+    Staff(StaffPress),
 }
 
 impl Callback {
@@ -81,6 +104,13 @@ impl Callback {
             Callback::NotifyUnlock => "unlock:notify".to_owned(),
             Callback::ResetNow => "unlock:reset".to_owned(),
             Callback::NotifyAdmins(NotifyAdmins(id)) => format!("admins:{id}"),
+            Callback::Support(SupportFor(category)) => format!("sup:{}", category.as_str()),
+            Callback::Ticket(TicketButton::Skip) => "tk:skip".to_owned(),
+            Callback::Ticket(TicketButton::Submit) => "tk:submit".to_owned(),
+            Callback::Ticket(TicketButton::Close(id)) => format!("tk:close:{id}"),
+            Callback::Ticket(TicketButton::Reopen(id)) => format!("tk:reopen:{id}"),
+            Callback::Ticket(TicketButton::Rate(id, rating)) => format!("tk:rate:{id}:{rating}"),
+            Callback::Staff(StaffPress(id, action)) => format!("st:{id}:{}", action.code()),
         }
     }
 
@@ -99,9 +129,33 @@ impl Callback {
             "unlock" if value == "notify" => Some(Callback::NotifyUnlock),
             "unlock" if value == "reset" => Some(Callback::ResetNow),
             "admins" => account().map(|id| Callback::NotifyAdmins(NotifyAdmins(id))),
+            "sup" => Category::parse(value).map(|c| Callback::Support(SupportFor(c))),
+            "tk" => parse_ticket_button(value).map(Callback::Ticket),
+            "st" => {
+                let (id, action) = value.split_once(':')?;
+                let id = TicketId(id.parse().ok()?);
+                StaffAction::parse(action).map(|action| Callback::Staff(StaffPress(id, action)))
+            }
             _ => None,
         }
     }
+}
+
+fn parse_ticket_button(value: &str) -> Option<TicketButton> {
+    let mut parts = value.split(':');
+    let button = match (parts.next()?, parts.next(), parts.next()) {
+        ("skip", None, None) => TicketButton::Skip,
+        ("submit", None, None) => TicketButton::Submit,
+        ("close", Some(id), None) => TicketButton::Close(TicketId(id.parse().ok()?)),
+        ("reopen", Some(id), None) => TicketButton::Reopen(TicketId(id.parse().ok()?)),
+        ("rate", Some(id), Some(rating)) => {
+            let rating: u8 = rating.parse().ok()?;
+            (1..=5).contains(&rating).then_some(())?;
+            TicketButton::Rate(TicketId(id.parse().ok()?), rating)
+        }
+        _ => return None,
+    };
+    parts.next().is_none().then_some(button)
 }
 
 #[cfg(test)]
@@ -119,6 +173,17 @@ mod tests {
             Callback::NotifyAdmins(NotifyAdmins(AccountId(i64::MIN))),
         ];
         all.extend(Topic::ALL.map(Callback::Topic));
+        all.extend(Category::ALL.map(|c| Callback::Support(SupportFor(c))));
+        all.extend(StaffAction::ALL.map(|a| Callback::Staff(StaffPress(TicketId(i64::MAX), a))));
+        for button in [
+            TicketButton::Skip,
+            TicketButton::Submit,
+            TicketButton::Close(TicketId(i64::MAX)),
+            TicketButton::Reopen(TicketId(i64::MIN)),
+            TicketButton::Rate(TicketId(i64::MAX), 5),
+        ] {
+            all.push(Callback::Ticket(button));
+        }
         all.extend(Lang::ALL.map(|lang| Callback::Language(LanguageChoice(lang))));
         for callback in all {
             let data = callback.encode();
@@ -140,6 +205,13 @@ mod tests {
             "menu:1",
             "unlock:x",
             "admins:x",
+            "sup:nope",
+            "tk:rate:1:6",
+            "tk:rate:1:0",
+            "tk:close:x",
+            "tk:skip:1",
+            "st:1:explode",
+            "st:x:take",
         ] {
             assert_eq!(Callback::parse(data), None, "{data}");
         }

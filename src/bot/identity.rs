@@ -212,7 +212,7 @@ async fn proceed(
 ) -> HandlerResult {
     match purpose {
         Purpose::ResetPassword => {
-            reset::send_link(bot, reply, lang, recovery, settings, verified).await
+            reset::send_link(bot, reply, lang, recovery, settings, verified).await.map(|_| ())
         }
         Purpose::Subscription => {
             subscription::show(bot, reply, lang, recovery, settings, verified).await

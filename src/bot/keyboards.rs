@@ -6,9 +6,12 @@ use teloxide::types::{
 
 use url::Url;
 
-use super::callbacks::{Callback, LanguageChoice, NotMe, NotifyAdmins, PickedAccount, Topic};
+use super::callbacks::{
+    Callback, LanguageChoice, NotMe, NotifyAdmins, PickedAccount, StaffPress, SupportFor,
+    TicketButton, Topic,
+};
 use crate::{
-    domain::{Account, AccountId, Lang},
+    domain::{Account, AccountId, Category, Lang, StaffAction, Ticket, TicketId, TicketStatus},
     i18n::t,
 };
 
@@ -109,6 +112,95 @@ pub fn licence_lapsed(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup
         [button(t(lang, "button-notify-admins"), Callback::NotifyAdmins(NotifyAdmins(account_id)))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
+}
+
+/// "Talk to support" for a path that cannot finish by itself, and the way
+/// back.
+pub fn talk_to_support(lang: Lang, category: Category) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-talk-to-support"), Callback::Support(SupportFor(category)))],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// Under a ticket question: Skip where the question is optional.
+pub fn ticket_question(lang: Lang, skippable: bool) -> InlineKeyboardMarkup {
+    let mut rows = Vec::new();
+    if skippable {
+        rows.push(vec![button(t(lang, "button-skip"), Callback::Ticket(TicketButton::Skip))]);
+    }
+    rows.push(vec![button(t(lang, "button-cancel-ticket"), Callback::Menu)]);
+    InlineKeyboardMarkup::new(rows)
+}
+
+/// Under the attachments question: send the ticket.
+pub fn ticket_attachments(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-submit-ticket"), Callback::Ticket(TicketButton::Submit))],
+        [button(t(lang, "button-cancel-ticket"), Callback::Menu)],
+    ])
+}
+
+/// Under an open ticket: close it, or go back to the menu.
+pub fn open_ticket(lang: Lang, id: TicketId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-close-ticket"), Callback::Ticket(TicketButton::Close(id)))],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// Under a ticket the user closed: reopen it (for 7 days).
+pub fn closed_ticket(lang: Lang, id: TicketId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-reopen-ticket"), Callback::Ticket(TicketButton::Reopen(id)))],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// A rating of 1 to 5 for a closed ticket.
+pub fn rate_ticket(lang: Lang, id: TicketId) -> InlineKeyboardMarkup {
+    let stars = (1..=5u8)
+        .map(|n| button(format!("{n} ★"), Callback::Ticket(TicketButton::Rate(id, n))))
+        .collect::<Vec<_>>();
+    InlineKeyboardMarkup::new([
+        stars,
+        vec![button(t(lang, "button-reopen-ticket"), Callback::Ticket(TicketButton::Reopen(id)))],
+        vec![button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// Under the rating: the comment is optional.
+pub fn skip_comment(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-skip"), Callback::Ticket(TicketButton::Skip))],
+    ])
+}
+
+/// The staff's buttons on a card, for what the ticket allows now; a closed
+/// ticket has none.
+pub fn ticket_card(lang: Lang, ticket: &Ticket) -> InlineKeyboardMarkup {
+    if ticket.status != TicketStatus::Open {
+        return InlineKeyboardMarkup::default();
+    }
+    let staff = |action: StaffAction, key: &str| {
+        button(t(lang, key), Callback::Staff(StaffPress(ticket.id, action)))
+    };
+    let mut rows = vec![vec![match ticket.taken_by {
+        Some(_) => staff(StaffAction::Release, "desk-button-release"),
+        None => staff(StaffAction::Take, "desk-button-take"),
+    }]];
+    if ticket.account_id.is_some() {
+        rows.push(vec![staff(StaffAction::SendLink, "desk-button-send-link")]);
+        rows.push(vec![
+            staff(StaffAction::Unlock, "desk-button-unlock"),
+            staff(StaffAction::LiftBlock, "desk-button-lift-block"),
+        ]);
+    }
+    rows.push(vec![
+        staff(StaffAction::Close, "desk-button-close"),
+        staff(StaffAction::Reject, "desk-button-reject"),
+    ]);
+    InlineKeyboardMarkup::new(rows)
 }
 
 #[cfg(test)]

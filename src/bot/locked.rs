@@ -135,7 +135,7 @@ pub async fn on_reset_now(
     let Some(verified) = found else { return Ok(()) };
     dialogue.update(State::Menu).await?;
     let reply = Reply::New(dialogue.chat_id());
-    reset::send_link(&bot, reply, lang, &recovery, &settings, verified).await
+    reset::send_link(&bot, reply, lang, &recovery, &settings, verified).await.map(|_| ())
 }
 
 /// Adds the paragraph on a lapsed subscription to an answer: whatever else

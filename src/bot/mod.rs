@@ -2,6 +2,7 @@
 
 pub mod callbacks;
 mod commands;
+pub mod desk;
 mod identity;
 mod keyboards;
 mod locked;
@@ -12,6 +13,7 @@ pub mod schema;
 pub mod state;
 pub mod storage;
 mod subscription;
+mod text;
 
 use std::{
     collections::HashMap,

@@ -17,12 +17,17 @@ use teloxide::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{BotSettings, BotT, escape, keyboards, show_time, subscription::licence_date};
+use super::{
+    BotSettings, BotT,
+    desk::{self, Desk, RelayError},
+    escape, keyboards, show_time,
+    subscription::licence_date,
+};
 use crate::{
     clock::Clock,
     domain::{CompanyName, Delivery, Lang, licence},
     i18n::{arg, t, t_args},
-    recovery::OutboxWaker,
+    recovery::{OutboxWaker, Recovery},
     store::{Finished, OutboxItem, Store, StoreResult},
 };
 
@@ -63,12 +68,16 @@ pub struct OutboxWorker {
     wake: Arc<Notify>,
     /// Names this worker's claims.
     id: String,
+    /// The support desk, for tickets' relays and reminders.
+    desk: Option<(Desk, Recovery)>,
 }
 
 /// What one attempt came to.
 enum Attempt {
     Done,
     Failed(RequestError),
+    /// The database failed mid-way; tried again like a network failure.
+    StoreFailed(String),
 }
 
 impl OutboxWorker {
@@ -82,7 +91,13 @@ impl OutboxWorker {
         handle: &OutboxHandle,
     ) -> Self {
         let id = format!("{}-{:016x}", std::process::id(), rand_id());
-        Self { bot, store, clock, settings, wake: Arc::clone(&handle.wake), id }
+        Self { bot, store, clock, settings, wake: Arc::clone(&handle.wake), id, desk: None }
+    }
+
+    /// Lets the worker deliver the support desk's relays and reminders.
+    pub fn with_desk(mut self, desk: Desk, recovery: Recovery) -> Self {
+        self.desk = Some((desk, recovery));
+        self
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
@@ -146,6 +161,13 @@ impl OutboxWorker {
                 tracing::debug!(id = item.id, kind, "outbox: delivered");
                 self.store.mark_delivered(&item, &self.id, now).await?
             }
+            Attempt::StoreFailed(error) => {
+                let pause = (1_i64 << item.attempts.clamp(0, 10)).min(MAX_BACKOFF_SECS);
+                let at = now + chrono::Duration::seconds(pause);
+                tracing::warn!(id = item.id, kind, %error, retry_in_secs = pause,
+                    "outbox: database failed mid-way; will retry");
+                self.store.retry_delivery_at(&item, &self.id, at, &error).await?
+            }
             Attempt::Failed(error)
                 if is_transient(&error)
                     && now - item.created_at < chrono::Duration::hours(GIVE_UP_AFTER_HOURS) =>
@@ -184,6 +206,16 @@ impl OutboxWorker {
 
     async fn attempt(&self, payload: &Delivery) -> Attempt {
         let result = match payload {
+            Delivery::TicketRelay { ticket_id, to_user } => {
+                let Some((desk, recovery)) = &self.desk else { return Attempt::Done };
+                let relayed = desk::relay(&self.bot, desk, recovery, *ticket_id, *to_user).await;
+                return from_relay(relayed.map(|_| ()));
+            }
+            Delivery::TicketReminder { ticket_id, level } => {
+                let Some((desk, recovery)) = &self.desk else { return Attempt::Done };
+                let reminded = desk::remind(&self.bot, desk, recovery, *ticket_id, *level).await;
+                return from_relay(reminded.map(|_| ()));
+            }
             Delivery::PasswordChanged { to, account_id, login, lang, changed_at, time_zone } => {
                 let zone = time_zone
                     .as_deref()
@@ -303,6 +335,14 @@ impl OutboxWorker {
     }
 }
 
+fn from_relay(result: Result<(), RelayError>) -> Attempt {
+    match result {
+        Ok(()) => Attempt::Done,
+        Err(RelayError::Telegram(error)) => Attempt::Failed(error),
+        Err(RelayError::Store(error)) => Attempt::StoreFailed(error.to_string()),
+    }
+}
+
 /// Telegram tells why only in an error's description (teloxide knows some
 /// by their exact text; others, such as "message can't be deleted for
 /// everyone", arrive as unknown errors). The descriptions this worker acts
@@ -319,7 +359,7 @@ const MESSAGE_GONE: &[&str] = &[
 const REFUSALS: &[&str] = &["Bad Request", "Unauthorized", "Forbidden", "Not Found", "Conflict"];
 
 /// Whether the API error's description starts with one of `prefixes`.
-fn says(error: &RequestError, prefixes: &[&str]) -> bool {
+pub(crate) fn says(error: &RequestError, prefixes: &[&str]) -> bool {
     match error {
         RequestError::Api(api) => {
             // Display wraps an unknown one as `Unknown error: "…"`.

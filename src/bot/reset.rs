@@ -9,12 +9,13 @@ use super::{
 };
 use crate::{
     domain::Lang,
-    i18n::{arg, t_args},
+    i18n::{arg, t, t_args},
     recovery::{IssueOutcome, Recovery, VerifiedAccount},
 };
 
 /// Issues the link and shows it; the message's id is recorded so the
-/// outbox can delete it when the link is used, revoked or expires.
+/// outbox can delete it when the link is used, revoked or expires. True if
+/// a link was sent.
 pub async fn send_link(
     bot: &BotT,
     reply: Reply,
@@ -22,7 +23,7 @@ pub async fn send_link(
     recovery: &Recovery,
     settings: &BotSettings,
     verified: VerifiedAccount,
-) -> HandlerResult {
+) -> anyhow::Result<bool> {
     let zone = verified.account.zone_or(settings.default_time_zone);
     let now = recovery.now();
     let (text, markup, link) = match recovery.issue_reset_link(&verified, lang).await? {
@@ -42,6 +43,9 @@ pub async fn send_link(
             let at = show_time(lang, retry_at, zone, now);
             let text = t_args(lang, "reset-rate-limited", &[("time", arg(at))]);
             (text, keyboards::back_to_menu(lang), None)
+        }
+        IssueOutcome::RecoveryBlocked => {
+            (t(lang, "reset-recovery-blocked"), keyboards::back_to_menu(lang), None)
         }
     };
     // A new password does not help while the subscription has lapsed: say so.
@@ -78,8 +82,9 @@ pub async fn send_link(
             }
         }
     };
+    let issued = link.is_some();
     if let Some(token_id) = link {
         recovery.link_message_sent(token_id, sent.id.0).await?;
     }
-    Ok(())
+    Ok(issued)
 }

@@ -111,6 +111,11 @@ pub struct Account {
     pub credentials_version: i64,
     pub failed_logins: i64,
     pub locked_until: Option<DateTime<Utc>>,
+    /// Since when recovery is blocked because the user said a change was
+    /// not theirs ("It wasn't me"): no links until a staff admin lifts it.
+    pub recovery_blocked_at: Option<DateTime<Utc>>,
+    /// The last successful sign-in through the API, if any.
+    pub last_sign_in_at: Option<DateTime<Utc>>,
 }
 
 impl Account {
@@ -193,6 +198,8 @@ impl AccountUpdate {
             credentials_version: 0,
             failed_logins: 0,
             locked_until: None,
+            recovery_blocked_at: None,
+            last_sign_in_at: None,
         };
         Ok(self.apply_to(&blank, now).0)
     }

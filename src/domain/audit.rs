@@ -35,6 +35,19 @@ pub enum AuditEvent {
     /// that the licence has lapsed; the detail says how many were told, or
     /// why none was.
     CompanyAdminsAlerted,
+    /// A user opened a support ticket; the detail names its number and
+    /// category.
+    TicketOpened,
+    /// A staff member acted on a ticket from the staff group; the detail
+    /// names the ticket and the action.
+    StaffAction,
+    /// A press on a staff button refused: not a member of the staff group,
+    /// not a staff admin, or a button that does not belong to the ticket.
+    StaffActionRefused,
+    /// "It wasn't me": recovery of the account is blocked until a staff
+    /// admin lifts it.
+    RecoveryBlocked,
+    RecoveryUnblocked,
 }
 
 impl AuditEvent {
@@ -58,6 +71,11 @@ impl AuditEvent {
             AuditEvent::AccountReactivated => "account_reactivated",
             AuditEvent::CompanyLicenceSet => "company_licence_set",
             AuditEvent::SignedIn => "signed_in",
+            AuditEvent::TicketOpened => "ticket_opened",
+            AuditEvent::StaffAction => "staff_action",
+            AuditEvent::StaffActionRefused => "staff_action_refused",
+            AuditEvent::RecoveryBlocked => "recovery_blocked",
+            AuditEvent::RecoveryUnblocked => "recovery_unblocked",
             AuditEvent::SignInFailed => "sign_in_failed",
             AuditEvent::SignInRefused => "sign_in_refused",
             AuditEvent::SignInLocked => "sign_in_locked",

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AccountId, Lang, TelegramUserId};
+use super::{AccountId, Direction, Lang, TelegramUserId, TicketId};
 
 /// One row of the outbox, as JSON in `outbox.payload`. New variants may be
 /// added; renaming one strands the rows already queued under its old name.
@@ -50,6 +50,13 @@ pub enum Delivery {
         days: u32,
         ends_at: DateTime<Utc>,
     },
+    /// Brings one side of a ticket up to date, in order: the staff group
+    /// (its topic, its card, the user's messages and notices for staff) or
+    /// the user's chat (staff replies and notices).
+    TicketRelay { ticket_id: TicketId, to_user: bool },
+    /// Nobody has taken the ticket: a reminder in the group; the second
+    /// level mentions the staff admins.
+    TicketReminder { ticket_id: TicketId, level: u8 },
 }
 
 impl Delivery {
@@ -62,6 +69,9 @@ impl Delivery {
             Delivery::UnlockNotice { .. } => "unlock_notice",
             Delivery::LicenceAdminAlert { .. } => "licence_admin_alert",
             Delivery::LicenceReminder { .. } => "licence_reminder",
+            Delivery::TicketRelay { to_user: false, .. } => "ticket_to_group",
+            Delivery::TicketRelay { to_user: true, .. } => "ticket_to_user",
+            Delivery::TicketReminder { .. } => "ticket_reminder",
         }
     }
 }
@@ -97,4 +107,15 @@ pub fn unlock_notice_key(account_id: AccountId, to: TelegramUserId) -> String {
 /// unlocks early cancels them all).
 pub fn unlock_notice_prefix(account_id: AccountId) -> String {
     format!("unlock-notice:{account_id}:")
+}
+
+/// The key of a ticket's relay job one way: queueing it again while it is
+/// pending is the same job.
+pub fn relay_key(ticket: TicketId, direction: Direction) -> String {
+    format!("ticket-relay:{ticket}:{}", direction.as_str())
+}
+
+/// The key of a ticket's SLA reminder of one level.
+pub fn reminder_key(ticket: TicketId, level: u8) -> String {
+    format!("ticket-reminder:{ticket}:{level}")
 }

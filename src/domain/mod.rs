@@ -12,6 +12,8 @@ pub mod lockout;
 pub mod password;
 pub mod phone;
 pub mod policy;
+pub mod support_hours;
+pub mod ticket;
 pub mod token;
 
 pub use account::{Account, AccountUpdate, Email, Login};
@@ -26,4 +28,8 @@ pub use lockout::{FailureOutcome, Lock, LockoutPolicy, LockoutState, login_key};
 pub use password::{NewPassword, PasswordContext, PasswordPolicy, PasswordRejection};
 pub use phone::Phone;
 pub use policy::ResetPolicy;
+pub use ticket::{
+    Category, Direction, DraftStep, Notice, RelayedKind, StaffAction, Ticket, TicketId,
+    TicketStatus,
+};
 pub use token::{ResetToken, TokenHash};

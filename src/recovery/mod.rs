@@ -9,6 +9,7 @@ mod licence;
 mod lockout;
 mod reset;
 mod signin;
+mod support;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub use reset::{
     ResetFailure,
 };
 pub use signin::{SignIn, SignInRefusal, SignedIn, unlock_login};
+pub use support::{StaffMember, StaffOutcome, Submitted, SupportPolicy, TicketRequest};
 
 use crate::{
     clock::Clock,
@@ -117,6 +119,11 @@ impl Recovery {
         if let Err(error) = self.store.audit(self.now(), entry).await {
             tracing::error!(event = event.as_str(), %error, "audit row not written");
         }
+    }
+
+    /// Tells the outbox to look again (something it holds changed).
+    pub fn wake_outbox(&self) {
+        self.outbox.wake();
     }
 
     /// Queues a delivery outside any other change and wakes the outbox.

@@ -32,6 +32,9 @@ pub enum IssueOutcome {
         retry_at: DateTime<Utc>,
         time_zone: Option<Tz>,
     },
+    /// The user said a change to this account was not theirs: no links
+    /// until a staff admin lifts the block.
+    RecoveryBlocked,
 }
 
 /// What the reset page needs to show its form.
@@ -100,6 +103,15 @@ impl Recovery {
         let now = self.now();
         let account = &verified.account;
         let tg_user_id = verified.tg_user_id;
+        if account.recovery_blocked_at.is_some() {
+            tracing::info!(%tg_user_id, account_id = %account.id, "reset link refused: recovery blocked");
+            let entry = AuditEntry::new(AuditEvent::ResetLinkIssued, AuditOutcome::Refused)
+                .user(tg_user_id)
+                .account(account.id)
+                .detail("recovery_blocked");
+            self.audit(entry).await;
+            return Ok(IssueOutcome::RecoveryBlocked);
+        }
         let window = Duration::hours(1);
         let limit = self.policy.links_per_hour as usize;
         let token = ResetToken::generate().map_err(|e| RecoveryError::Random(e.to_string()))?;

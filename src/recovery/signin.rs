@@ -121,6 +121,7 @@ impl Recovery {
             self.audit(refused(detail, Some(account.id), &attempt.client)).await;
             return Ok(Err(refusal));
         }
+        self.store.record_sign_in(account.id, now).await?;
         let entry = AuditEntry::new(AuditEvent::SignedIn, AuditOutcome::Ok)
             .account(account.id)
             .from_addr(attempt.client);

@@ -45,7 +45,7 @@ pub type SyncAudit<'a> = &'a (dyn Fn(&Synced) -> Vec<AuditEntry> + Send + Sync);
 
 const COLUMNS: &str = "id, login, email, phone, full_name, company, password_hash, locale, \
      time_zone, company_admin, blocked_at, deactivated_at, credentials_version, failed_logins, \
-     locked_until";
+     locked_until, recovery_blocked_at, last_sign_in_at";
 
 impl Store {
     /// Creates the account `login` (when `may_create`) or applies `update`
@@ -136,6 +136,17 @@ impl Store {
     }
 
     /// The account with this login, active or not.
+    /// The active account whose login or e-mail this is (either
+    /// case-insensitively), for staff comparing a user's claim.
+    pub async fn account_by_login_or_email(&self, claimed: &str) -> StoreResult<Option<Account>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM accounts WHERE deactivated_at IS NULL \
+                 AND (LOWER(login) = LOWER($1) OR LOWER(email) = LOWER($1)) ORDER BY id LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claimed).fetch_optional(&self.pool).await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
     pub async fn account_by_login(&self, login: &str) -> StoreResult<Option<Account>> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE login = $1");
         let row =
@@ -221,5 +232,7 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         credentials_version: row.try_get("credentials_version")?,
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_unix),
+        recovery_blocked_at: row.try_get::<Option<i64>, _>("recovery_blocked_at")?.map(from_unix),
+        last_sign_in_at: row.try_get::<Option<i64>, _>("last_sign_in_at")?.map(from_unix),
     })
 }

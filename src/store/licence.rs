@@ -50,15 +50,6 @@ impl Store {
         reachable_admins(&mut *self.pool.acquire().await?, company).await
     }
 
-    /// The phone this Telegram user last proved, if any.
-    pub async fn verified_phone(&self, tg_user_id: TelegramUserId) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT verified_phone FROM telegram_users WHERE tg_user_id = $1")
-            .bind(tg_user_id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| row.try_get::<Option<String>, _>("verified_phone")).transpose()?.flatten())
-    }
-
     /// Queues (or moves, or cancels) the licence reminders of `admins` for
     /// the company's end.
     pub async fn schedule_licence_reminders(

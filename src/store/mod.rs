@@ -9,6 +9,7 @@ mod dialogues;
 mod licence;
 mod outbox;
 mod signin;
+mod tickets;
 mod tokens;
 mod users;
 
@@ -26,6 +27,10 @@ pub use audit::{AuditEntry, AuditRow};
 pub use licence::{AdminAlertOutcome, AdminAlertRequest, AdminContact};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
 pub use signin::Unlocked;
+pub use tickets::{
+    ChangeEvent, DraftAnswer, Field, GroupMessage, NewItem, NewTicket, Opened, TicketChange,
+    TicketEvent, TicketItem,
+};
 pub use tokens::{NewResetToken, RefusalCount, StoredToken};
 
 use crate::config::{Backend, DatabaseConfig};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, any::AnyRow};
 
 use super::{AuditEntry, Store, StoreResult, audit::insert_audit, from_unix, to_unix};
-use crate::domain::LockoutState;
+use crate::domain::{AccountId, LockoutState};
 
 const STATE_COLUMNS: &str = "failures, locks, locked_until, locked_permanently_at, last_failure_at";
 
@@ -88,6 +88,17 @@ impl Store {
         .bind(login_key)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// A successful sign-in, shown to staff beside the date a user
+    /// remembers.
+    pub async fn record_sign_in(&self, account_id: AccountId, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
+            .bind(to_unix(now))
+            .bind(account_id.0)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -59,4 +59,21 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// The phone this Telegram user proved last, and when.
+    pub async fn verified_phone(
+        &self,
+        tg_user_id: TelegramUserId,
+    ) -> StoreResult<Option<(Phone, DateTime<Utc>)>> {
+        let row = sqlx::query(
+            "SELECT verified_phone, verified_at FROM telegram_users WHERE tg_user_id = $1",
+        )
+        .bind(tg_user_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let phone: Option<String> = row.try_get("verified_phone")?;
+        let at: Option<i64> = row.try_get("verified_at")?;
+        Ok(phone.zip(at).map(|(phone, at)| (Phone::from_stored(phone), super::from_unix(at))))
+    }
 }
