@@ -13,7 +13,6 @@ pub mod schema;
 pub mod state;
 pub mod storage;
 mod subscription;
-mod text;
 
 use std::{
     collections::HashMap,

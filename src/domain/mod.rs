@@ -12,7 +12,6 @@ pub mod lockout;
 pub mod password;
 pub mod phone;
 pub mod policy;
-pub mod support_hours;
 pub mod ticket;
 pub mod token;
 
