@@ -12,6 +12,7 @@ pub mod lockout;
 pub mod password;
 pub mod phone;
 pub mod policy;
+pub mod sign_in_date;
 pub mod support_hours;
 pub mod ticket;
 pub mod token;
@@ -28,6 +29,7 @@ pub use lockout::{FailureOutcome, Lock, LockoutPolicy, LockoutState, login_key};
 pub use password::{NewPassword, PasswordContext, PasswordPolicy, PasswordRejection};
 pub use phone::Phone;
 pub use policy::ResetPolicy;
+pub use sign_in_date::{SignInDateError, parse_sign_in_date};
 pub use support_hours::{SupportHours, sla_deadline};
 pub use ticket::{
     Category, Direction, DraftStep, Notice, RelayedKind, StaffAction, Ticket, TicketId,
