@@ -13,6 +13,7 @@ pub mod schema;
 pub mod state;
 pub mod storage;
 mod subscription;
+pub(crate) mod text;
 
 use std::{
     collections::HashMap,
