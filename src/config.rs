@@ -13,13 +13,17 @@ use chrono_tz::Tz;
 use ipnet::IpNet;
 use url::Url;
 
-use crate::domain::{LockoutPolicy, PasswordPolicy, ResetPolicy};
+use crate::domain::{
+    Lang, LockoutPolicy, PasswordPolicy, ResetPolicy, SupportHours, TelegramUserId,
+};
 
 /// Where the SQLite file lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crm-recovery-bot.db";
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 /// The shortest `API_TOKEN` accepted: long enough not to be guessed.
 pub const API_TOKEN_MIN_CHARS: usize = 32;
+/// The longest `SUPPORT_CONTACT`: a line in a message, not a page.
+pub const SUPPORT_CONTACT_MAX_CHARS: usize = 200;
 
 /// A setting that stops start-up; its message names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +110,7 @@ pub struct Config {
     pub telegram_token: String,
     pub telegram_api_url: Url,
     pub database: DatabaseConfig,
-    pub support_chat_id: Option<i64>,
+    pub support: SupportConfig,
     pub public_base_url: Url,
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
@@ -145,13 +149,68 @@ impl Default for PageConfig {
     }
 }
 
+/// The support desk: where tickets go, who runs it, and how fast it answers.
+#[derive(Debug, Clone)]
+pub struct SupportConfig {
+    /// The staff group (`SUPPORT_CHAT_ID`); groups have negative ids. Unset:
+    /// no desk in Telegram, users are pointed at `contact`.
+    pub chat_id: Option<i64>,
+    /// Staff who may administer the desk (`STAFF_ADMIN_IDS`), without repeats.
+    pub admin_ids: Vec<TelegramUserId>,
+    /// How soon a ticket should be answered (`SUPPORT_SLA_MINUTES`), counted
+    /// in working time when `hours` are set.
+    pub sla: Duration,
+    /// When staff work (`SUPPORT_HOURS`); unset: always.
+    pub hours: Option<SupportHours>,
+    /// The language of the staff group (`SUPPORT_LANGUAGE`).
+    pub language: Lang,
+    /// Whom users are told to contact when there is no staff group
+    /// (`SUPPORT_CONTACT`), as free text.
+    pub contact: Option<String>,
+}
+
+impl SupportConfig {
+    pub const DEFAULT_SLA_MINUTES: i64 = 30;
+    /// A week: a longer promise is no promise.
+    pub const MAX_SLA_MINUTES: i64 = 10_080;
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            chat_id: support_chat_id(optional("SUPPORT_CHAT_ID").as_deref())?,
+            admin_ids: staff_admin_ids(optional("STAFF_ADMIN_IDS").as_deref())?,
+            sla: Duration::minutes(parse_ranged(
+                "SUPPORT_SLA_MINUTES",
+                Self::DEFAULT_SLA_MINUTES,
+                1..=Self::MAX_SLA_MINUTES,
+            )?),
+            hours: support_hours(optional("SUPPORT_HOURS").as_deref())?,
+            language: support_language(optional("SUPPORT_LANGUAGE").as_deref())?,
+            contact: support_contact(optional("SUPPORT_CONTACT"))?,
+        })
+    }
+}
+
+impl Default for SupportConfig {
+    /// No desk: what an unset environment gives.
+    fn default() -> Self {
+        Self {
+            chat_id: None,
+            admin_ids: Vec::new(),
+            sla: Duration::minutes(Self::DEFAULT_SLA_MINUTES),
+            hours: None,
+            language: Lang::Ru,
+            contact: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("telegram_token", &"***")
             .field("telegram_api_url", &self.telegram_api_url.as_str())
             .field("database", &self.database.backend)
-            .field("support_chat_id", &self.support_chat_id)
+            .field("support", &self.support)
             .field("public_base_url", &self.public_base_url.as_str())
             .field("http_addr", &self.http_addr)
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
@@ -176,7 +235,7 @@ impl Config {
             telegram_token,
             telegram_api_url: parse_url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)?,
             database: DatabaseConfig::from_env()?,
-            support_chat_id: parse_optional("SUPPORT_CHAT_ID")?,
+            support: SupportConfig::from_env()?,
             public_base_url: public_base_url(&parse_url(
                 "PUBLIC_BASE_URL",
                 "http://localhost:8080",
@@ -333,6 +392,83 @@ fn trusted_proxies(raw: Option<&str>) -> Result<Vec<IpNet>, ConfigError> {
         .collect()
 }
 
+/// `SUPPORT_CHAT_ID`: a group's id, which is negative; a positive one is a
+/// user's (a common slip: the id of the person who looked it up).
+fn support_chat_id(raw: Option<&str>) -> Result<Option<i64>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let invalid = |why: String| ConfigError::Invalid("SUPPORT_CHAT_ID", why);
+    let example = "a group's id is negative, like -1001234567890";
+    match raw.parse::<i64>() {
+        Ok(id) if id < 0 => Ok(Some(id)),
+        Ok(id) if id > 0 => Err(invalid(format!("{id} is a user, not a group; {example}"))),
+        _ => Err(invalid(format!("{raw:?} is not a chat id: {example}"))),
+    }
+}
+
+/// `STAFF_ADMIN_IDS`: comma-separated positive Telegram user ids; spaces
+/// and empty items are ignored, repeats dropped (the first kept).
+fn staff_admin_ids(raw: Option<&str>) -> Result<Vec<TelegramUserId>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut ids = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let id = match item.parse::<i64>() {
+            Ok(id) if id > 0 => TelegramUserId(id),
+            Ok(id) if id < 0 => {
+                return Err(ConfigError::Invalid(
+                    "STAFF_ADMIN_IDS",
+                    format!("{id} is a group's id, not a user's: user ids are positive"),
+                ));
+            }
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "STAFF_ADMIN_IDS",
+                    format!(
+                        "{item:?} is not a Telegram user id: expected positive numbers separated \
+                         by commas, like 123456789,987654321"
+                    ),
+                ));
+            }
+        };
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// `SUPPORT_HOURS`: unset is always.
+fn support_hours(raw: Option<&str>) -> Result<Option<SupportHours>, ConfigError> {
+    raw.map(|raw| SupportHours::parse(raw).map_err(|e| ConfigError::Invalid("SUPPORT_HOURS", e)))
+        .transpose()
+}
+
+/// `SUPPORT_LANGUAGE`: `en` or `ru` in any case; unset is Russian.
+fn support_language(raw: Option<&str>) -> Result<Lang, ConfigError> {
+    let Some(raw) = raw else { return Ok(Lang::Ru) };
+    Lang::parse(&raw.to_ascii_lowercase()).ok_or_else(|| {
+        ConfigError::Invalid("SUPPORT_LANGUAGE", format!("{raw:?}: expected en or ru"))
+    })
+}
+
+/// `SUPPORT_CONTACT`: one line users read, so no control characters.
+fn support_contact(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(contact) = raw else { return Ok(None) };
+    let chars = contact.chars().count();
+    if chars > SUPPORT_CONTACT_MAX_CHARS {
+        return Err(ConfigError::Invalid(
+            "SUPPORT_CONTACT",
+            format!("it is {chars} characters long; at most {SUPPORT_CONTACT_MAX_CHARS}"),
+        ));
+    }
+    if contact.chars().any(char::is_control) {
+        return Err(ConfigError::Invalid(
+            "SUPPORT_CONTACT",
+            "it must be one line of text, without line breaks or control characters".to_owned(),
+        ));
+    }
+    Ok(Some(contact))
+}
+
 /// `API_TOKEN`: unset turns the API off; a short one stops start-up. The
 /// message never repeats the value, it is a secret.
 fn api_token(raw: Option<String>) -> Result<Option<String>, ConfigError> {
@@ -453,6 +589,82 @@ mod tests {
         let long = "ж".repeat(API_TOKEN_MIN_CHARS);
         assert_eq!(api_token(Some(long.clone())).unwrap(), Some(long));
         assert_eq!(api_token(None).unwrap(), None);
+    }
+
+    #[test]
+    fn the_support_chat_must_be_a_group() {
+        assert_eq!(support_chat_id(None).unwrap(), None);
+        assert_eq!(support_chat_id(Some("-1001234567890")).unwrap(), Some(-1_001_234_567_890));
+        assert_eq!(support_chat_id(Some("-42")).unwrap(), Some(-42));
+        let err = support_chat_id(Some("123456789")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "SUPPORT_CHAT_ID is invalid: 123456789 is a user, not a group; a group's id is \
+             negative, like -1001234567890"
+        );
+        for bad in ["0", "group", "-100 123", "1e9"] {
+            let err = support_chat_id(Some(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("SUPPORT_CHAT_ID is invalid: "), "{bad}: {err}");
+            assert!(err.contains("is not a chat id"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn staff_admins_are_positive_ids_without_repeats() {
+        assert!(staff_admin_ids(None).unwrap().is_empty());
+        assert_eq!(
+            staff_admin_ids(Some(" 42, 7 ,42,, 1000000001 ,")).unwrap(),
+            [TelegramUserId(42), TelegramUserId(7), TelegramUserId(1_000_000_001)]
+        );
+        let err = staff_admin_ids(Some("42,-1001234567890")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("STAFF_ADMIN_IDS is invalid: -1001234567890 is a group's"),
+            "{err}"
+        );
+        for bad in ["42;43", "@alice", "0", "42 43"] {
+            let err = staff_admin_ids(Some(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("STAFF_ADMIN_IDS is invalid: "), "{bad}: {err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn support_hours_are_optional_and_checked() {
+        assert_eq!(support_hours(None).unwrap(), None);
+        let hours = support_hours(Some("mon-fri 09:00-18:00 Europe/Moscow")).unwrap().unwrap();
+        assert_eq!(hours.to_string(), "Mon-Fri 09:00-18:00 Europe/Moscow");
+        let err = support_hours(Some("Mon-Fri 22:00-06:00 UTC")).unwrap_err().to_string();
+        assert!(err.starts_with("SUPPORT_HOURS is invalid: \"22:00-06:00\": overnight"), "{err}");
+    }
+
+    #[test]
+    fn the_support_language_defaults_to_russian() {
+        assert_eq!(support_language(None).unwrap(), Lang::Ru);
+        assert_eq!(support_language(Some("en")).unwrap(), Lang::En);
+        assert_eq!(support_language(Some("RU")).unwrap(), Lang::Ru);
+        let err = support_language(Some("de")).unwrap_err().to_string();
+        assert_eq!(err, "SUPPORT_LANGUAGE is invalid: \"de\": expected en or ru");
+    }
+
+    #[test]
+    fn the_support_contact_is_one_short_line() {
+        assert_eq!(support_contact(None).unwrap(), None);
+        let contact = "support@example.com или +7 495 123-45-67".to_owned();
+        assert_eq!(support_contact(Some(contact.clone())).unwrap(), Some(contact));
+        let longest = "ж".repeat(SUPPORT_CONTACT_MAX_CHARS);
+        assert!(support_contact(Some(longest.clone())).is_ok());
+        let err = support_contact(Some(longest + "ж")).unwrap_err().to_string();
+        assert_eq!(err, "SUPPORT_CONTACT is invalid: it is 201 characters long; at most 200");
+        let err = support_contact(Some("a\nb".to_owned())).unwrap_err().to_string();
+        assert!(err.starts_with("SUPPORT_CONTACT is invalid: it must be one line"), "{err}");
+    }
+
+    #[test]
+    fn an_unset_support_desk_is_the_default() {
+        let support = SupportConfig::default();
+        assert_eq!(support.sla, Duration::minutes(30));
+        assert_eq!(support.language, Lang::Ru);
+        assert!(support.chat_id.is_none() && support.hours.is_none() && support.contact.is_none());
     }
 
     #[test]
