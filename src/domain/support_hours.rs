@@ -31,7 +31,7 @@ const MINUTES_PER_DAY: u16 = 24 * 60;
 const MAX_CLOSED_DAYS: u32 = 31;
 
 /// A weekly schedule in one time zone; cannot be empty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SupportHours {
     /// Bit `n` is set when the desk works on the weekday `n` days after Monday.
     days: u8,
@@ -174,6 +174,13 @@ impl fmt::Display for SupportHours {
             day += 1;
         }
         write!(f, " {}-{} {}", clock(self.open), clock(self.close), self.zone.name())
+    }
+}
+
+/// The canonical form, readable in `Config`'s debug output.
+impl fmt::Debug for SupportHours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SupportHours({self})")
     }
 }
 
@@ -349,6 +356,7 @@ mod tests {
             let parsed = hours(raw);
             assert_eq!(parsed.to_string(), canonical, "{raw}");
             assert_eq!(hours(canonical), parsed, "{raw} round trip");
+            assert_eq!(format!("{parsed:?}"), format!("SupportHours({canonical})"));
         }
     }
 
