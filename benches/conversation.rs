@@ -39,7 +39,7 @@ use std::{
 use crm_recovery_bot::{
     app::{self, AppOptions},
     bot::callbacks::{Callback, Topic},
-    config::{Config, DatabaseConfig, PageConfig},
+    config::{Config, DatabaseConfig, PageConfig, SupportConfig},
     domain::{LockoutPolicy, PasswordPolicy, ResetPolicy},
     recovery::import_accounts,
 };
@@ -334,7 +334,7 @@ fn run_ours(
         telegram_token: telegram::TOKEN.into(),
         telegram_api_url: tg.api_url(),
         database,
-        support_chat_id: None,
+        support: SupportConfig::default(),
         public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
         http_addr: "127.0.0.1:0".parse().expect("literal"),
         api_token: None,

@@ -12,12 +12,12 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bot::{self, BotSettings, BotT, DialogueStorage, Languages, OutboxHandle, OutboxWorker},
+    bot::{self, BotSettings, BotT, Desk, DialogueStorage, Languages, OutboxHandle, OutboxWorker},
     clock::{Clock, SystemClock},
     config::Config,
     domain::PublicUrls,
     http::{self, HttpState},
-    recovery::{HashingQueue, Policies, Recovery},
+    recovery::{HashingQueue, Policies, Recovery, SupportPolicy},
     store::Store,
 };
 
@@ -102,6 +102,22 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         hashing,
         Arc::new(outbox.clone()),
     );
+    let desk = Desk::new(
+        config.support.chat_id,
+        config.support.language,
+        config.support.admin_ids.clone(),
+        SupportPolicy { sla: config.support.sla, hours: config.support.hours },
+        config.support.contact.clone(),
+        config.default_time_zone,
+    );
+    desk.load_learned(&recovery).await.context("cannot read the support desk's settings")?;
+    match desk.chat() {
+        Some(chat) => tracing::info!(chat, "support desk on: tickets go to the staff group"),
+        None => tracing::warn!("SUPPORT_CHAT_ID is not set: no tickets can be opened; users \
+            are told to contact SUPPORT_CONTACT instead (add the bot to the staff group and \
+            send /chatid there to learn its id)"),
+    }
+    let worker = worker.with_desk(desk.clone(), recovery.clone());
     if config.public_base_url.scheme() != "https" {
         tracing::warn!(public_base_url = %config.public_base_url,
             "PUBLIC_BASE_URL is plain http: fine on a local network, never in production");
@@ -127,7 +143,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
 
     let dialogues = DialogueStorage::new(store.clone(), options.clock);
     let mut dispatcher = Dispatcher::builder(bot.clone(), bot::schema::schema())
-        .dependencies(dptree::deps![recovery, dialogues, settings, Languages::default()])
+        .dependencies(dptree::deps![recovery, dialogues, settings, desk, Languages::default()])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use crm_recovery_bot::{
     app::{self, AppOptions},
     config::{self, Config, DatabaseConfig},
-    recovery::{import_accounts, unlock_login},
+    recovery::{import_accounts, unblock_recovery, unlock_login},
     store::Store,
     telemetry,
 };
@@ -43,6 +43,9 @@ enum AccountsCommand {
     /// Lift a sign-in lock (temporary or permanent) and an administrative
     /// block from a login.
     Unlock { login: String },
+    /// Everything `unlock` lifts, and the recovery block an "It wasn't me"
+    /// set on the account; audited.
+    Unblock { login: String },
 }
 
 #[tokio::main]
@@ -111,6 +114,32 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             if !report.rejected.is_empty() {
                 return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Accounts { command: AccountsCommand::Unblock { login } } => {
+            let database = match DatabaseConfig::from_env() {
+                Ok(database) => database,
+                Err(error) => return Ok(config_error(error)),
+            };
+            let store = open_database(&database).await?;
+            let now = chrono::Utc::now();
+            let unlocked = unlock_login(&store, &login, now).await?;
+            let recovery = unblock_recovery(&store, &login, now).await?;
+            store.close().await;
+            let mut lifted = Vec::new();
+            if unlocked.lockout.is_some() {
+                lifted.push("its sign-in lock or failure count");
+            }
+            if unlocked.unblocked {
+                lifted.push("a block");
+            }
+            if recovery {
+                lifted.push("the recovery block");
+            }
+            if lifted.is_empty() {
+                println!("{login}: nothing to unblock");
+            } else {
+                println!("{login}: lifted {}", lifted.join(" and "));
             }
         }
         Command::Accounts { command: AccountsCommand::Unlock { login } } => {

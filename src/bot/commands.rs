@@ -17,6 +17,8 @@ pub enum Command {
     Help,
     Cancel,
     Language,
+    Status,
+    Privacy,
 }
 
 fn commands(lang: Lang) -> Vec<BotCommand> {
@@ -25,6 +27,8 @@ fn commands(lang: Lang) -> Vec<BotCommand> {
         ("help", t(lang, "command-help")),
         ("cancel", t(lang, "command-cancel")),
         ("language", t(lang, "command-language")),
+        ("status", t(lang, "command-status")),
+        ("privacy", t(lang, "command-privacy")),
     ]
     .into_iter()
     .map(|(name, description)| BotCommand::new(name, description))

@@ -17,7 +17,7 @@ use super::{
     subscription, telegram_user,
 };
 use crate::{
-    domain::{AccountId, Lang, Phone},
+    domain::{AccountId, Category, Lang, Phone},
     i18n::t,
     recovery::{ContactClaim, ContactRefusal, Recovery, VerifiedAccount},
 };
@@ -118,7 +118,7 @@ pub async fn receive_contact(
         [] => {
             dialogue.update(State::Menu).await?;
             bot.send_message(chat, t(lang, "identity-no-account"))
-                .reply_markup(keyboards::back_to_menu(lang))
+                .reply_markup(keyboards::talk_to_support(lang, Category::NoAccount))
                 .await?;
         }
         [account] => {

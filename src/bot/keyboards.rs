@@ -89,21 +89,29 @@ pub fn not_me(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup {
     ])
 }
 
-/// Under the explanation of a temporary lock: wait for it, or reset now.
+/// Under the explanation of a temporary lock: wait for it, reset now, or
+/// ask support.
 pub fn temporary_lock(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
         [button(t(lang, "button-notify-unlock"), Callback::NotifyUnlock)],
         [button(t(lang, "button-reset-now"), Callback::ResetNow)],
+        [support_button(lang, Category::Locked)],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }
 
-/// Nothing is locked: a new password is the one thing left to try here.
+/// Nothing is locked: a new password is the one thing left to try here,
+/// or support.
 pub fn not_locked(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
         [button(t(lang, "button-reset-now"), Callback::ResetNow)],
+        [support_button(lang, Category::Locked)],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
+}
+
+fn support_button(lang: Lang, category: Category) -> InlineKeyboardButton {
+    button(t(lang, "button-talk-to-support"), Callback::Support(SupportFor(category)))
 }
 
 /// Under a lapsed licence: tell the company's administrators.
@@ -118,7 +126,7 @@ pub fn licence_lapsed(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup
 /// back.
 pub fn talk_to_support(lang: Lang, category: Category) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        [button(t(lang, "button-talk-to-support"), Callback::Support(SupportFor(category)))],
+        [support_button(lang, category)],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }

@@ -13,7 +13,7 @@ use super::{
     telegram_user,
 };
 use crate::{
-    domain::{AccountId, Lang, Phone},
+    domain::{AccountId, Category, Lang, Phone},
     i18n::{arg, t, t_args},
     recovery::{LockStatus, Recovery, UnlockNotice, VerifiedAccount},
 };
@@ -46,11 +46,11 @@ pub async fn explain(
         }
         LockStatus::Permanent { since } => {
             let args = [login, ("since", arg(show_time(lang, since, zone, now)))];
-            (t_args(lang, "locked-permanently", &args), keyboards::back_to_menu(lang))
+            (t_args(lang, "locked-permanently", &args), keyboards::talk_to_support(lang, Category::Locked))
         }
         LockStatus::Blocked { since } => {
             let args = [login, ("since", arg(show_time(lang, since, zone, now)))];
-            (t_args(lang, "locked-blocked", &args), keyboards::back_to_menu(lang))
+            (t_args(lang, "locked-blocked", &args), keyboards::talk_to_support(lang, Category::Locked))
         }
         LockStatus::NotLocked => {
             (t_args(lang, "locked-not-locked", &[login]), keyboards::not_locked(lang))

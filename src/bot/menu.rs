@@ -8,16 +8,17 @@ use teloxide::{
 
 use super::{
     BotDialogue, BotT, HandlerResult, Languages, answer_button,
+    desk::Desk,
     callbacks::{Callback, LanguageChoice, NotMe, Topic},
     commands::{Command, DEEP_LINK_RESET},
     escape,
     identity::ask_for_contact,
     keyboards,
     state::{Purpose, State},
-    telegram_user,
+    support, telegram_user,
 };
 use crate::{
-    domain::Lang,
+    domain::{Category, Lang},
     i18n::{arg, t, t_args},
     recovery::Recovery,
 };
@@ -28,16 +29,22 @@ pub async fn send_menu(bot: &BotT, chat: ChatId, lang: Lang, heading: String) ->
     Ok(())
 }
 
-/// Leaves the current step for the menu. A typed command leaves the
-/// contact keyboard open on the screen (a message has one keyboard), so in
-/// that one case it is closed first.
+/// Leaves the current step for the menu; a ticket being written is dropped
+/// (staff never saw it). A typed command leaves the contact keyboard open
+/// on the screen (a message has one keyboard), so in that one case it is
+/// closed first.
 async fn back_to_menu(
     bot: &BotT,
     dialogue: &BotDialogue,
     previous: &State,
     lang: Lang,
     heading: String,
+    recovery: &Recovery,
 ) -> HandlerResult {
+    if let State::TicketDraft { ticket_id, .. } = previous {
+        let user = crate::domain::TelegramUserId(dialogue.chat_id().0);
+        recovery.user_closes(*ticket_id, user).await?;
+    }
     to_menu_state(dialogue, previous).await?;
     let chat = dialogue.chat_id();
     if matches!(previous, State::AwaitingContact { .. }) {
@@ -57,6 +64,7 @@ async fn to_menu_state(dialogue: &BotDialogue, previous: &State) -> HandlerResul
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn on_command(
     bot: BotT,
     msg: Message,
@@ -64,6 +72,8 @@ pub async fn on_command(
     dialogue: BotDialogue,
     state: State,
     lang: Lang,
+    recovery: Recovery,
+    desk: Desk,
 ) -> HandlerResult {
     let chat = msg.chat.id;
     match command {
@@ -75,7 +85,7 @@ pub async fn on_command(
         Command::Start(_) => {
             let name = msg.from.as_ref().map(|u| u.first_name.as_str()).unwrap_or_default();
             let greeting = t_args(lang, "start-greeting", &[("name", arg(escape(name)))]);
-            back_to_menu(&bot, &dialogue, &state, lang, greeting).await?;
+            back_to_menu(&bot, &dialogue, &state, lang, greeting, &recovery).await?;
         }
         Command::Help => {
             bot.send_message(chat, t(lang, "help-text"))
@@ -83,19 +93,38 @@ pub async fn on_command(
                 .await?;
         }
         Command::Cancel => {
-            back_to_menu(&bot, &dialogue, &state, lang, t(lang, "cancelled")).await?;
+            back_to_menu(&bot, &dialogue, &state, lang, t(lang, "cancelled"), &recovery).await?;
         }
         Command::Language => {
             bot.send_message(chat, t(lang, "language-prompt"))
                 .reply_markup(keyboards::languages())
                 .await?;
         }
+        Command::Status => {
+            if let Some(user) = msg.from.as_ref() {
+                support::status(&bot, chat, user, lang, &recovery, &desk).await?;
+            }
+        }
+        Command::Privacy => {
+            bot.send_message(chat, t(lang, "privacy-text"))
+                .reply_markup(keyboards::talk_to_support(lang, Category::Other))
+                .await?;
+        }
     }
     Ok(())
 }
 
-/// Anything else typed in the menu state: show the menu again.
-pub async fn on_other_message(bot: BotT, msg: Message, lang: Lang) -> HandlerResult {
+/// Anything else sent in the menu state: into the user's open ticket if
+/// they have one, else the menu again.
+pub async fn on_other_message(
+    bot: BotT,
+    msg: Message,
+    lang: Lang,
+    recovery: Recovery,
+) -> HandlerResult {
+    if support::relay_if_open(&msg, &recovery).await? {
+        return Ok(());
+    }
     let prompt = if msg.text().is_some_and(|text| text.starts_with('/')) {
         t(lang, "unknown-command")
     } else {
@@ -110,21 +139,25 @@ pub async fn on_menu_button(
     dialogue: BotDialogue,
     state: State,
     lang: Lang,
+    recovery: Recovery,
 ) -> HandlerResult {
     answer_button(&bot, &query, None).await;
-    back_to_menu(&bot, &dialogue, &state, lang, t(lang, "menu-prompt")).await
+    back_to_menu(&bot, &dialogue, &state, lang, t(lang, "menu-prompt"), &recovery).await
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn on_topic(
     bot: BotT,
     query: CallbackQuery,
     dialogue: BotDialogue,
     topic: Topic,
     lang: Lang,
+    recovery: Recovery,
+    desk: Desk,
 ) -> HandlerResult {
     answer_button(&bot, &query, None).await;
     let chat = dialogue.chat_id();
-    let (text, markup) = match topic {
+    let category = match topic {
         Topic::ForgotPassword => {
             return ask_for_contact(&bot, chat, lang, &dialogue, Purpose::ResetPassword).await;
         }
@@ -134,14 +167,12 @@ pub async fn on_topic(
         Topic::AccountLocked => {
             return ask_for_contact(&bot, chat, lang, &dialogue, Purpose::AccountLocked).await;
         }
-        Topic::LostTwoFactor => (t(lang, "topic-lost-2fa"), keyboards::back_to_menu(lang)),
-        Topic::LostContact => (t(lang, "topic-lost-contact"), keyboards::back_to_menu(lang)),
-        Topic::Other => (t(lang, "topic-other"), keyboards::back_to_menu(lang)),
+        // These paths cannot finish by themselves: a ticket for staff.
+        Topic::LostTwoFactor => Category::LostTwoFactor,
+        Topic::LostContact => Category::LostContact,
+        Topic::Other => Category::Other,
     };
-    // Advice only: a contact step in progress stays open (its keyboard is
-    // still on the screen and still works).
-    bot.send_message(chat, text).reply_markup(markup).await?;
-    Ok(())
+    support::open(&bot, chat, &query.from, lang, &recovery, &desk, &dialogue, category, None).await
 }
 
 pub async fn on_language(
@@ -156,9 +187,11 @@ pub async fn on_language(
     let user = telegram_user(&query.from);
     languages.choose(&recovery, user, chosen).await?;
     answer_button(&bot, &query, None).await;
-    back_to_menu(&bot, &dialogue, &state, chosen, t(chosen, "language-set")).await
+    back_to_menu(&bot, &dialogue, &state, chosen, t(chosen, "language-set"), &recovery).await
 }
 
+/// "It wasn't me" under a password-changed notice: recovery of the account
+/// is blocked and an urgent ticket opened at once, no questions asked.
 pub async fn on_not_me(
     bot: BotT,
     query: CallbackQuery,
@@ -166,16 +199,31 @@ pub async fn on_not_me(
     NotMe(account_id): NotMe,
     lang: Lang,
     recovery: Recovery,
+    desk: Desk,
 ) -> HandlerResult {
-    if !recovery.record_dispute(telegram_user(&query.from), account_id).await? {
+    let request = crate::recovery::TicketRequest {
+        user: telegram_user(&query.from),
+        user_name: support::full_name(&query.from),
+        username: query.from.username.clone(),
+        lang,
+        category: Category::NotMe,
+        account_id: Some(account_id),
+    };
+    let policy = desk.chat().map(|_| &desk.policy);
+    let Some(ticket) = recovery.report_not_me(request, account_id, policy).await? else {
         // Not a change this user made: a forged or foreign button.
         answer_button(&bot, &query, Some(t(lang, "button-stale"))).await;
         return Ok(());
-    }
+    };
     answer_button(&bot, &query, None).await;
-    bot.send_message(dialogue.chat_id(), t(lang, "not-me-recorded"))
-        .reply_markup(keyboards::back_to_menu(lang))
-        .await?;
+    let (text, markup) = match ticket {
+        Some(ticket) => (
+            t_args(lang, "not-me-ticket", &[("ticket", arg(ticket.label()))]),
+            keyboards::open_ticket(lang, ticket.id),
+        ),
+        None => (t(lang, "not-me-recorded"), keyboards::back_to_menu(lang)),
+    };
+    bot.send_message(dialogue.chat_id(), text).reply_markup(markup).await?;
     Ok(())
 }
 

@@ -9,10 +9,12 @@ mod locked;
 mod menu;
 mod outbox;
 mod reset;
+mod staff;
 pub mod schema;
 pub mod state;
 pub mod storage;
 mod subscription;
+mod support;
 pub(crate) mod text;
 
 use std::{
@@ -30,6 +32,7 @@ use teloxide::{
 };
 
 pub use commands::register_commands;
+pub use desk::Desk;
 pub use outbox::{OutboxHandle, OutboxWorker};
 pub use state::{Purpose, State};
 pub use storage::DialogueStorage;

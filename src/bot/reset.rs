@@ -4,7 +4,7 @@
 use teloxide::prelude::*;
 
 use super::{
-    BotSettings, BotT, HandlerResult, escape, identity::Reply, keyboards, locked, no_preview,
+    BotSettings, BotT, escape, identity::Reply, keyboards, locked, no_preview,
     show_time,
 };
 use crate::{

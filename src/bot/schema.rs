@@ -11,8 +11,14 @@ use teloxide::{
 };
 
 use super::{
-    BotSettings, BotT, HandlerResult, Languages, callbacks::Callback, commands::Command, identity,
-    keyboards, locked, menu, state::State, storage::DialogueStorage, subscription,
+    BotSettings, BotT, HandlerResult, Languages,
+    callbacks::{Callback, TicketButton},
+    commands::Command,
+    desk::Desk,
+    identity, keyboards, locked, menu, staff,
+    state::State,
+    storage::DialogueStorage,
+    subscription, support,
 };
 use crate::{domain::Lang, i18n::t, recovery::Recovery};
 
@@ -28,7 +34,8 @@ use crate::{domain::Lang, i18n::t, recovery::Recovery};
 /// out by `on_unrouted_button`.
 ///
 /// Group chats are never entered into dialogues (their members would share
-/// one) and get no answer.
+/// one): the staff group's messages and buttons go to `staff`, which keeps
+/// each ticket's state in its own tables; other groups get no answer.
 pub fn conversation() -> UpdateHandler<anyhow::Error> {
     let private_messages = Update::filter_message()
         .filter(|msg: Message| msg.chat.is_private())
@@ -39,7 +46,26 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
             case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
                 .endpoint(identity::remind_to_pick),
         )
+        .branch(case![State::TicketDraft { ticket_id, question }].endpoint(support::on_draft_message))
+        .branch(case![State::RatingComment { ticket_id }].endpoint(support::on_rating_comment))
         .branch(dptree::endpoint(menu::on_other_message));
+
+    // The staff group: replies and notes, commands, and following an upgrade.
+    let group_messages = Update::filter_message()
+        .filter(|msg: Message| !msg.chat.is_private() && !msg.chat.is_channel())
+        .endpoint(staff::on_group_message);
+    let staff_buttons = Update::filter_callback_query()
+        .filter(|query: CallbackQuery| {
+            query.message.as_ref().is_some_and(|message| !message.chat().is_private())
+        })
+        .filter_map(|query: CallbackQuery| match query.data.as_deref().and_then(Callback::parse) {
+            Some(Callback::Staff(press)) => Some(press),
+            _ => None,
+        })
+        .endpoint(staff::on_staff_button);
+    let edits = Update::filter_edited_message()
+        .filter(|msg: Message| msg.chat.is_private())
+        .endpoint(support::on_edited_message);
 
     let buttons = Update::filter_callback_query()
         .filter(|query: CallbackQuery| {
@@ -47,11 +73,31 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         })
         .filter_map(|query: CallbackQuery| query.data.as_deref().and_then(Callback::parse))
         .enter_dialogue::<CallbackQuery, DialogueStorage, State>()
+        // Buttons whose meaning depends on the step come before the
+        // general ones with the same payload.
+        .branch(
+            case![State::LockExplained { phone, account_id, verified_at }]
+                .branch(case![Callback::Support(support)].endpoint(support::on_support_locked)),
+        )
+        .branch(
+            case![State::TicketDraft { ticket_id, question }]
+                .branch(case![Callback::Ticket(button)].endpoint(support::on_draft_button)),
+        )
+        .branch(
+            case![State::RatingComment { ticket_id }].branch(
+                dptree::filter(|callback: Callback| {
+                    callback == Callback::Ticket(TicketButton::Skip)
+                })
+                .endpoint(support::on_rating_skip),
+            ),
+        )
         .branch(case![Callback::Menu].endpoint(menu::on_menu_button))
         .branch(case![Callback::Topic(topic)].endpoint(menu::on_topic))
         .branch(case![Callback::Language(choice)].endpoint(menu::on_language))
         .branch(case![Callback::NotMe(account)].endpoint(menu::on_not_me))
         .branch(case![Callback::NotifyAdmins(account)].endpoint(subscription::on_notify_admins))
+        .branch(case![Callback::Support(support)].endpoint(support::on_support))
+        .branch(case![Callback::Ticket(button)].endpoint(support::on_ticket_button))
         .branch(
             case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
                 .branch(case![Callback::PickAccount(picked)].endpoint(identity::on_account_picked)),
@@ -65,6 +111,9 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
 
     dptree::entry()
         .branch(private_messages)
+        .branch(group_messages)
+        .branch(edits)
+        .branch(staff_buttons)
         .branch(buttons)
         .branch(Update::filter_callback_query().endpoint(menu::on_unrouted_button))
 }
@@ -82,6 +131,7 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
                         recovery: Recovery,
                         storage: Arc<DialogueStorage>,
                         settings: BotSettings,
+                        desk: Desk,
                         languages: Languages| {
         let conversation = Arc::clone(&conversation);
         async move {
@@ -93,6 +143,7 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
                 recovery,
                 storage,
                 settings,
+                desk,
                 languages,
                 lang
             ];
@@ -111,6 +162,7 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
     // The two filters tell Telegram (allowed_updates) which kinds to send.
     dptree::entry()
         .branch(Update::filter_message().endpoint(guarded.clone()))
+        .branch(Update::filter_edited_message().endpoint(guarded.clone()))
         .branch(Update::filter_callback_query().endpoint(guarded))
 }
 

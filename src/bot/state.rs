@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountId, Phone};
+use crate::domain::{AccountId, DraftStep, Phone, TicketId};
 
 /// What the user wants to do once they have proved who they are. The
 /// identity step is one flow for all of them; each purpose picks up the
@@ -40,4 +40,8 @@ pub enum State {
     /// Told why `account_id` (on the phone verified at `verified_at`) is
     /// locked; its buttons act on that account and no other.
     LockExplained { phone: Phone, account_id: AccountId, verified_at: DateTime<Utc> },
+    /// Writing a ticket: the answer to `question` is expected.
+    TicketDraft { ticket_id: TicketId, question: DraftStep },
+    /// Rated a closed ticket: an optional comment is expected.
+    RatingComment { ticket_id: TicketId },
 }

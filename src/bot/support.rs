@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     domain::{
-        AccountId, Category, DraftStep, Lang, MAX_ATTACHMENTS_I64, RelayedKind, SignInDateError,
+        AccountId, Category, DraftStep, Lang, RelayedKind, ticket::MAX_ATTACHMENTS, SignInDateError,
         TicketId, TicketStatus, parse_sign_in_date,
     },
     i18n::{arg, t, t_args},
@@ -102,14 +102,14 @@ async fn ask(
     step: DraftStep,
     intro: Option<String>,
 ) -> HandlerResult {
-    dialogue.update(State::TicketDraft { ticket_id, step }).await?;
+    dialogue.update(State::TicketDraft { ticket_id, question: step }).await?;
     let question = match step {
         DraftStep::Login => t(lang, "ticket-ask-login"),
         DraftStep::Company => t(lang, "ticket-ask-company"),
         DraftStep::LastSignIn => t(lang, "ticket-ask-sign-in"),
         DraftStep::Description => t(lang, "ticket-ask-description"),
         DraftStep::Attachments => {
-            t_args(lang, "ticket-ask-attachments", &[("max", MAX_ATTACHMENTS_I64.into())])
+            t_args(lang, "ticket-ask-attachments", &[("max", MAX_ATTACHMENTS.into())])
         }
     };
     let text = match intro {
@@ -243,17 +243,17 @@ async fn attach(
         return Ok(());
     };
     let held = recovery.held_attachments(ticket_id).await?;
-    if held >= MAX_ATTACHMENTS_I64 {
+    if held >= MAX_ATTACHMENTS {
         return submit(bot, chat, lang, dialogue, ticket_id, recovery, desk).await;
     }
     let count = recovery.attach_to_draft(ticket_id, chat.0, i64::from(msg.id.0), &kind).await?;
-    if count >= MAX_ATTACHMENTS_I64 {
+    if count >= MAX_ATTACHMENTS {
         return submit(bot, chat, lang, dialogue, ticket_id, recovery, desk).await;
     }
     let text = t_args(
         lang,
         "ticket-attachment-received",
-        &[("count", count.into()), ("max", MAX_ATTACHMENTS_I64.into())],
+        &[("count", count.into()), ("max", MAX_ATTACHMENTS.into())],
     );
     bot.send_message(chat, text).reply_markup(keyboards::ticket_attachments(lang)).await?;
     Ok(())

@@ -24,7 +24,7 @@ impl fmt::Display for TicketId {
 pub const CARD_DESCRIPTION_CHARS: usize = 1500;
 
 /// Screenshots or documents a user may attach to one ticket.
-pub const MAX_ATTACHMENTS: usize = 5;
+pub const MAX_ATTACHMENTS: i64 = 5;
 /// How long after closing a ticket its user may reopen it.
 pub fn reopen_window() -> Duration {
     Duration::days(7)

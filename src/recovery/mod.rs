@@ -26,7 +26,9 @@ pub use reset::{
     ResetFailure,
 };
 pub use signin::{SignIn, SignInRefusal, SignedIn, unlock_login};
-pub use support::{StaffMember, StaffOutcome, Submitted, SupportPolicy, TicketRequest};
+pub use support::{
+    StaffMember, StaffOutcome, Submitted, SupportPolicy, TicketRequest, unblock_recovery,
+};
 
 use crate::{
     clock::Clock,
@@ -110,6 +112,12 @@ impl Recovery {
 
     pub fn urls(&self) -> &PublicUrls {
         &self.urls
+    }
+
+    /// Writes an audit row for a decision taken outside the rules here
+    /// (a refused staff button).
+    pub async fn audit_entry(&self, entry: AuditEntry) {
+        self.audit(entry).await;
     }
 
     /// Writes an audit row; a failure here is logged, never shown to the user,

@@ -586,6 +586,18 @@ impl Recovery {
         Ok(lifted)
     }
 
+    /// The accounts on the phone this Telegram user proved last (for
+    /// /status).
+    pub async fn accounts_of_user(
+        &self,
+        user: TelegramUserId,
+    ) -> RecoveryResult<Vec<crate::domain::Account>> {
+        let Some((phone, _)) = self.store.verified_phone(user).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(self.store.accounts_by_phone(&phone).await?)
+    }
+
     /// The ticket, if it is this user's.
     async fn own_ticket(&self, id: TicketId, user: TelegramUserId) -> RecoveryResult<Option<Ticket>> {
         Ok(self.store.ticket(id).await?.filter(|ticket| ticket.user == user))
@@ -679,4 +691,22 @@ fn staff_audit(ticket: &Ticket, staff: &StaffMember, action: &str) -> AuditEntry
         Some(account) => entry.account(account),
         None => entry,
     }
+}
+
+/// Lifts the recovery block on the account with `login` from the command
+/// line (`accounts unblock`), audited; false if there was none.
+pub async fn unblock_recovery(
+    store: &crate::store::Store,
+    login: &str,
+    now: DateTime<Utc>,
+) -> RecoveryResult<bool> {
+    let Some(account) = store.account_by_login(login.trim()).await? else { return Ok(false) };
+    let audit = AuditEntry::new(AuditEvent::RecoveryUnblocked, AuditOutcome::Ok)
+        .account(account.id)
+        .detail("by an operator");
+    let lifted = store.lift_recovery_block(account.id, now, &audit).await?;
+    if lifted {
+        tracing::info!(account = %account.id, "recovery block lifted by an operator");
+    }
+    Ok(lifted)
 }

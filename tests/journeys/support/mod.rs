@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crm_recovery_bot::{
     app::{self, AppOptions, RunningApp},
     clock::{Clock, ManualClock},
-    config::{Config, DatabaseConfig, PageConfig},
+    config::{Config, DatabaseConfig, PageConfig, SupportConfig},
     domain::{Lang, LockoutPolicy, PasswordPolicy, ResetPolicy},
     i18n,
     recovery::{self, HashingQueue, ImportReport, OutboxWaker},
@@ -182,7 +182,7 @@ impl TestApp {
             telegram_token: "123:TEST".into(),
             telegram_api_url: tg.api_url(),
             database: db.config.clone(),
-            support_chat_id: None,
+            support: SupportConfig::default(),
             public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             api_token: None,
