@@ -71,7 +71,7 @@ async fn a_wrong_token_is_unauthorized() {
     let other = FakeTelegram::start_with_token("42:OTHER").await;
     assert_eq!(bot(&other, "42:OTHER").get_me().await.expect("its token").id.0, 42);
     assert_refused(&call(&other, TOKEN, "getMe", json!({})).await, 401, "Unauthorized");
-    assert_refused(&call(&tg, TOKEN, "sendPhoto", json!({})).await, 404, "Not Found");
+    assert_refused(&call(&tg, TOKEN, "sendPoll", json!({})).await, 404, "Not Found");
 }
 
 #[tokio::test]
