@@ -2518,7 +2518,9 @@ fn send_file(
     if let Some(inline) = inline_only(&markup) {
         m.insert("reply_markup".into(), inline);
     }
-    Ok(store_sent(db, method, chat_id, m, params, caption, markup))
+    // Like sendMessage's text, `Sent::text` is the caption as requested.
+    let requested = caption.and(str_param(params, "caption").map(str::to_owned));
+    Ok(store_sent(db, method, chat_id, m, params, requested, markup))
 }
 
 /// The fields of a message that are its content (what a copy takes).
@@ -2568,8 +2570,9 @@ fn store_copy(
     caption: Option<Option<String>>,
     media_group_id: Option<String>,
     params: &Value,
-    markup: Option<Value>,
 ) -> i64 {
+    // Validated by the caller; copyMessages has none.
+    let markup = markup_param(params).ok().flatten();
     let message_id = m["message_id"].as_i64().unwrap_or_default();
     for field in CONTENT_FIELDS {
         if let Some(v) = source.get(*field) {
@@ -2577,6 +2580,7 @@ fn store_copy(
         }
     }
     let is_text = m.contains_key("text");
+    let replaced = caption.is_some() && !is_text;
     if let (Some(new_caption), false) = (caption, is_text) {
         m.remove("caption_entities");
         match new_caption {
@@ -2597,7 +2601,12 @@ fn store_copy(
     if let Some(file) = db.documents.get(&source_key).cloned() {
         db.documents.insert((chat_id, message_id), file);
     }
-    let text = m.get("text").or(m.get("caption")).and_then(Value::as_str).map(str::to_owned);
+    // `Sent::text`: a new caption as requested, else the copied text or
+    // caption.
+    let text = match replaced {
+        true => m.get("caption").and(str_param(params, "caption")).map(str::to_owned),
+        false => m.get("text").or(m.get("caption")).and_then(Value::as_str).map(str::to_owned),
+    };
     store_sent(db, "copymessage", chat_id, m, params, text, markup);
     message_id
 }
@@ -2617,11 +2626,11 @@ fn copy_message(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
         None | Some(Value::Null) => None,
         Some(_) => Some(check_caption(params)?),
     };
-    let markup = markup_param(params)?;
+    markup_param(params)?;
     db.check_can_read(from_chat)?;
     let source = message_to_copy(db, from_chat, message_id)?;
     let m = outgoing(db, bot_id, chat_id, params)?;
-    let id = store_copy(db, chat_id, m, &source, caption, None, params, markup);
+    let id = store_copy(db, chat_id, m, &source, caption, None, params);
     Ok(json!({ "message_id": id }))
 }
 
@@ -2694,7 +2703,7 @@ fn copy_messages(db: &mut Db, bot_id: i64, params: &Value) -> ApiResult {
         };
         let m = outgoing(db, bot_id, chat_id, params)?;
         let caption = remove_caption.then_some(None);
-        let id = store_copy(db, chat_id, m, &source, caption, group, params, None);
+        let id = store_copy(db, chat_id, m, &source, caption, group, params);
         copied.push(json!({ "message_id": id }));
     }
     Ok(Value::Array(copied))
