@@ -556,9 +556,18 @@ async fn forum_topics_are_created_used_closed_and_deleted() {
     let threaded =
         bot.send_message(ChatId(SUPERGROUP), "reply thread").message_thread_id(thread(root));
     assert_eq!(threaded.await.expect("a reply thread").thread_id, Some(thread(root)));
+    let reply = bot
+        .send_message(ChatId(SUPERGROUP), "answer")
+        .reply_parameters(ReplyParameters::new(MessageId(root as i32)));
+    assert_eq!(
+        reply.await.expect("sent").thread_id,
+        Some(thread(root)),
+        "a reply joins the thread"
+    );
     for _ in 0..3 {
         tg.next_sent(FORUM).await;
     }
+    tg.next_sent(SUPERGROUP).await;
     tg.next_sent(SUPERGROUP).await;
     assert!(tg.unread().is_empty(), "{:#?}", tg.unread());
 }

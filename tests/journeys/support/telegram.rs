@@ -12,8 +12,11 @@
 //! descriptions (taken from the telegram-bot-api and tdlib sources): a wrong
 //! token (401), a user who blocked the bot or never started it (403),
 //! overlapping `getUpdates` (409: the earlier request is terminated), and the
-//! limits on texts, buttons, callback answers, commands and deletions. A
-//! method the bot does not call answers 404 like an unknown method; add it
+//! limits on texts, captions, buttons, callback answers, commands and
+//! deletions. Groups have kinds (basic, supergroup, forum) and members with
+//! statuses; forums have topics (closed, deleted, General); a basic group
+//! can be upgraded (`migrate_to_chat_id`); messages can be copied and files
+//! uploaded (multipart/form-data). A method the bot does not call answers 404 like an unknown method; add it
 //! here together with the test that needs it.
 //!
 //! Every test owns its own instance; the server stops when the last clone is
@@ -43,7 +46,7 @@ pub const BOT_USERNAME: &str = "crm_recovery_test_bot";
 pub const BOT_FIRST_NAME: &str = "CRM Recovery Test Bot";
 /// Time the `next_sent` / `wait_*` helpers wait before panicking.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Title of every supergroup (negative chat id).
+/// Title of every group (negative chat id).
 pub const GROUP_TITLE: &str = "Support";
 
 /// Telegram's limits (Bot API documentation).
@@ -101,8 +104,9 @@ pub struct Call {
     pub at: Instant,
 }
 
-/// A message the bot sent to or edited in a chat (sendMessage,
-/// editMessageText, editMessageReplyMarkup). Failed calls are not recorded
+/// A message the bot sent to or edited in a chat (sendMessage, sendPhoto,
+/// sendDocument, copyMessage, each copy of copyMessages, editMessageText,
+/// editMessageReplyMarkup). Failed calls are not recorded
 /// as `Sent`.
 #[derive(Clone, Debug)]
 pub struct Sent {
@@ -1496,8 +1500,7 @@ impl FakeTelegram {
         if group.members.get(&bot_id).is_some_and(|s| s == "left" || s == "kicked") {
             group.members.remove(&bot_id);
         }
-        let mut old = json!({ "status": "left", "user": bot_user(bot_id) });
-        old["user"] = bot_user(bot_id);
+        let old = json!({ "status": "left", "user": bot_user(bot_id) });
         let mut update = Map::new();
         update.insert(
             "my_chat_member".into(),
@@ -2332,11 +2335,16 @@ fn outgoing(
     let thread = check_thread(db, chat_id, bot_id, requested)?;
     let reply = reply_target(db, chat_id, params)?;
     let forum = db.group_kind(chat_id) == Some(GroupKind::Forum);
-    // A reply without a thread goes where the replied message is.
+    // A reply without a thread goes where the replied message is: its
+    // topic in a forum, the thread of its root in a supergroup.
+    let supergroup = db.group_kind(chat_id) == Some(GroupKind::Supergroup);
     let thread = thread.or_else(|| {
         let r = reply.as_ref()?;
-        let t = r["message_thread_id"].as_i64()?;
-        (!forum || r["is_topic_message"] == true).then_some(t)
+        match r["message_thread_id"].as_i64() {
+            Some(t) if !forum || r["is_topic_message"] == true => Some(t),
+            None if supergroup => r["message_id"].as_i64(),
+            _ => None,
+        }
     });
     let message_id = db.next_message_id(chat_id);
     let mut m = Map::new();
