@@ -113,9 +113,11 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     desk.load_learned(&recovery).await.context("cannot read the support desk's settings")?;
     match desk.chat() {
         Some(chat) => tracing::info!(chat, "support desk on: tickets go to the staff group"),
-        None => tracing::warn!("SUPPORT_CHAT_ID is not set: no tickets can be opened; users \
+        None => tracing::warn!(
+            "SUPPORT_CHAT_ID is not set: no tickets can be opened; users \
             are told to contact SUPPORT_CONTACT instead (add the bot to the staff group and \
-            send /chatid there to learn its id)"),
+            send /chatid there to learn its id)"
+        ),
     }
     let worker = worker.with_desk(desk.clone(), recovery.clone());
     if config.public_base_url.scheme() != "https" {

@@ -185,7 +185,9 @@ mod tests {
     fn every_message_formats_in_its_own_language() {
         let mut args: HashMap<&str, FluentValue> = [
             "name", "url", "expires", "time", "login", "min", "max", "brand", "company", "date",
-            "day", "failures", "since", "until", "minutes",
+            "day", "failures", "since", "until", "minutes", "ticket", "category", "due", "contact",
+            "state", "user", "id", "language", "phone", "email", "account", "claimed", "real",
+            "text", "reason", "rating", "admins", "who", "age", "hours", "action",
         ]
         .into_iter()
         .map(|name| (name, FluentValue::from("x")))
@@ -198,6 +200,22 @@ mod tests {
                 args.insert("count", FluentValue::from(n));
                 let text = LOCALES.lookup_single_language(id(lang), key, Some(&args));
                 assert!(text.as_ref().is_ok_and(|t| !t.is_empty()), "{key} in {lang:?}: {text:?}");
+            }
+        }
+    }
+
+    /// Keys built from a ticket's category at run time.
+    #[test]
+    fn every_category_has_its_names() {
+        for category in crate::domain::Category::ALL {
+            for prefix in ["desk-category", "ticket-category"] {
+                let key = format!("{prefix}-{}", category.as_str());
+                for lang in Lang::ALL {
+                    assert!(
+                        LOCALES.lookup_single_language::<&str>(id(lang), &key, None).is_ok(),
+                        "{key}"
+                    );
+                }
             }
         }
     }

@@ -29,11 +29,13 @@ help-text = I restore access to your CRM account.
     • Your phone must be the one your company has on file for your account.
     • The link works once and for a short time; never share it.
 
-    For anything else, contact your company's CRM administrator.
+    For anything else, I pass your request to our support team, and their answers come here.
 
     Commands:
     /start – the menu
     /cancel – stop the current step
+    /status – your requests to support and your account's state
+    /privacy – what is stored about you
     /language – English or Russian
     /help – this message
 
@@ -41,17 +43,7 @@ language-prompt = Choose your language:
 language-name = 🇬🇧 English
 language-set = Done, I'll speak English from now on.
 
-topic-lost-2fa = If you saved backup codes when you turned on two-factor authentication (2FA), sign in to the CRM with one of them instead of the code from the app.
-
-    No codes? Contact your company's CRM administrator: they can confirm who you are and ask the CRM support team to reset 2FA for you.
-topic-lost-contact = If you lost the e-mail or phone your account is linked to:
-
-    • restore the mailbox through its provider (Gmail, Outlook…);
-    • get a replacement SIM card from your mobile operator;
-    • ask your company's CRM administrator to update your contacts in the CRM.
-topic-other = For anything I can't do here, contact your company's CRM administrator: they can reach the CRM support team for you.
-
-not-me-recorded = I've recorded in the audit log that you didn't change this password. Nothing else happens: the account is not blocked, and nobody is notified automatically.
+not-me-recorded = I've blocked password recovery for this account and recorded that the change wasn't yours. No reset links will be sent for it until the block is lifted.
 
     Contact your company's CRM administrator right away and tell them your password was changed without you. Don't share any codes or links with anyone.
 

@@ -81,8 +81,12 @@ impl Desk {
     /// tickets there (their cards are posted anew).
     pub async fn moved(&self, recovery: &Recovery, from: i64, to: i64) -> Result<(), StoreError> {
         if self.chat.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-            tracing::warn!(from, to, "the staff group became a supergroup; following it \
-                (set SUPPORT_CHAT_ID={to})");
+            tracing::warn!(
+                from,
+                to,
+                "the staff group became a supergroup; following it \
+                (set SUPPORT_CHAT_ID={to})"
+            );
         }
         recovery.store.support_chat_moved(from, to, recovery.now()).await?;
         recovery.wake_outbox();
@@ -102,10 +106,10 @@ impl Desk {
     }
 
     async fn is_forum(&self, bot: &BotT, chat: i64) -> Result<bool, RequestError> {
-        if let Some((known, forum)) = *self.forum_cache() {
-            if known == chat {
-                return Ok(forum);
-            }
+        if let Some((known, forum)) = *self.forum_cache()
+            && known == chat
+        {
+            return Ok(forum);
         }
         let info = bot.get_chat(ChatId(chat)).await?;
         let forum = match &info.kind {
@@ -176,7 +180,8 @@ pub(crate) mod says {
     pub const SOURCE_GONE: &[&str] =
         &["Bad Request: message to copy not found", "Bad Request: message can't be copied"];
     /// The user blocked the bot (or deleted their account).
-    pub const USER_GONE: &[&str] = &["Forbidden: bot was blocked by the user", "Forbidden: user is deactivated"];
+    pub const USER_GONE: &[&str] =
+        &["Forbidden: bot was blocked by the user", "Forbidden: user is deactivated"];
 }
 
 /// Whether a failed request says one of `prefixes` (Telegram tells why only
@@ -243,11 +248,11 @@ async fn recover(
     ticket_id: TicketId,
     error: RequestError,
 ) -> Result<Recover, RelayError> {
-    if let RequestError::MigrateToChatId(new) = &error {
-        if let Some(old) = desk.chat() {
-            desk.moved(recovery, old, new.0).await?;
-            return Ok(Recover::Again);
-        }
+    if let RequestError::MigrateToChatId(new) = &error
+        && let Some(old) = desk.chat()
+    {
+        desk.moved(recovery, old, new.0).await?;
+        return Ok(Recover::Again);
     }
     let Some(ticket) = recovery.store.ticket(ticket_id).await? else {
         return Ok(Recover::Fail(error.into()));
@@ -292,7 +297,9 @@ async fn relay_to_group(
         return Ok(());
     }
     let lang = desk.language;
-    if ticket.topic_id.is_none() && ticket.card_message_id.is_none() && desk.is_forum(bot, chat).await?
+    if ticket.topic_id.is_none()
+        && ticket.card_message_id.is_none()
+        && desk.is_forum(bot, chat).await?
     {
         let name = topic_name(&ticket, lang);
         let topic = bot.create_forum_topic(ChatId(chat), name).await?;
@@ -376,7 +383,10 @@ async fn relay_to_group(
             Ok(ids) => {
                 let copies: Vec<(i64, i64)> = ids.iter().map(|id| (chat, *id)).collect();
                 let first = ids.first().copied();
-                recovery.store.item_delivered(ticket_id, item.id, &copies, first, recovery.now()).await?;
+                recovery
+                    .store
+                    .item_delivered(ticket_id, item.id, &copies, first, recovery.now())
+                    .await?;
             }
             Err(error) if says(&error, says::SOURCE_GONE) => {
                 tracing::info!(item = item.id, "the user's message is gone; not relayed");
@@ -456,7 +466,13 @@ async fn relay_to_user(
                 for part in &album {
                     recovery
                         .store
-                        .item_delivered(ticket_id, part.id, &[], ids.first().copied(), recovery.now())
+                        .item_delivered(
+                            ticket_id,
+                            part.id,
+                            &[],
+                            ids.first().copied(),
+                            recovery.now(),
+                        )
                         .await?;
                 }
             }
@@ -505,7 +521,8 @@ async fn send_text_html(bot: &BotT, place: Place, text: String) -> Result<Vec<i6
         request = request.message_thread_id(thread);
     }
     if let Some(reply_to) = place.reply_to {
-        request = request.reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
+        request =
+            request.reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
     }
     Ok(vec![i64::from(request.await?.id.0)])
 }
@@ -525,7 +542,8 @@ async fn copy(
         request = request.message_thread_id(thread);
     }
     if let Some(reply_to) = place.reply_to {
-        request = request.reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
+        request =
+            request.reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
     }
     let mut rest = None;
     if let Some(caption) = caption {
@@ -571,12 +589,10 @@ pub async fn render_card(
         &[("ticket", arg(ticket.label())), ("category", arg(category))],
     ));
     lines.push(status_line(lang, ticket, zone, now));
-    let user_link = format!(
-        "<a href=\"tg://user?id={}\">{}</a>",
-        ticket.user.0,
-        escape(&ticket.user_name)
-    );
-    let username = ticket.username.as_deref().map(|u| format!(" @{}", escape(u))).unwrap_or_default();
+    let user_link =
+        format!("<a href=\"tg://user?id={}\">{}</a>", ticket.user.0, escape(&ticket.user_name));
+    let username =
+        ticket.username.as_deref().map(|u| format!(" @{}", escape(u))).unwrap_or_default();
     lines.push(t_args(
         lang,
         "desk-card-user",
@@ -589,7 +605,9 @@ pub async fn render_card(
     lines.push(String::new());
     lines.push(t(lang, "desk-card-verified"));
     match &ticket.verified_phone {
-        Some(phone) => lines.push(t_args(lang, "desk-card-phone", &[("phone", arg(escape(phone.as_str())))])),
+        Some(phone) => {
+            lines.push(t_args(lang, "desk-card-phone", &[("phone", arg(escape(phone.as_str())))]))
+        }
         None => lines.push(t(lang, "desk-card-phone-none")),
     }
     let account = recovery.ticket_account(ticket).await?;
@@ -624,18 +642,21 @@ pub async fn render_card(
             "desk-card-claimed-login-found",
             &[("login", arg(escape(login))), ("account", arg(escape(found.login.as_str())))],
         ),
-        (Some(login), None) => t_args(
-            lang,
-            "desk-card-claimed-login-unknown",
-            &[("login", arg(escape(login)))],
-        ),
-        (None, _) => t_args(lang, "desk-card-claimed-login-unknown", &[("login", arg(not_given.clone()))]),
+        (Some(login), None) => {
+            t_args(lang, "desk-card-claimed-login-unknown", &[("login", arg(escape(login)))])
+        }
+        (None, _) => {
+            t_args(lang, "desk-card-claimed-login-unknown", &[("login", arg(not_given.clone()))])
+        }
     };
     lines.push(login);
     lines.push(t_args(
         lang,
         "desk-card-claimed-company",
-        &[("company", arg(ticket.claimed_company.as_deref().map(escape).unwrap_or(not_given.clone())))],
+        &[(
+            "company",
+            arg(ticket.claimed_company.as_deref().map(escape).unwrap_or(not_given.clone())),
+        )],
     ));
     let real_sign_in = account
         .as_ref()
@@ -689,7 +710,11 @@ fn status_line(lang: Lang, ticket: &Ticket, zone: chrono_tz::Tz, now: DateTime<U
         line.push_str(&t(lang, "desk-status-unreachable"));
     }
     if let Some(at) = ticket.submitted_at {
-        line.push_str(&t_args(lang, "desk-status-since", &[("time", arg(show_time(lang, at, zone, now)))]));
+        line.push_str(&t_args(
+            lang,
+            "desk-status-since",
+            &[("time", arg(show_time(lang, at, zone, now)))],
+        ));
     }
     line
 }
@@ -712,7 +737,10 @@ fn lock_line(lang: Lang, status: &LockStatus, zone: chrono_tz::Tz, now: DateTime
         LockStatus::Temporary { failures, until, .. } => t_args(
             lang,
             "desk-card-lock-temporary",
-            &[("failures", i64::from(*failures).into()), ("until", arg(show_time(lang, *until, zone, now)))],
+            &[
+                ("failures", i64::from(*failures).into()),
+                ("until", arg(show_time(lang, *until, zone, now))),
+            ],
         ),
         LockStatus::Permanent { since } => t_args(
             lang,
@@ -729,16 +757,22 @@ fn lock_line(lang: Lang, status: &LockStatus, zone: chrono_tz::Tz, now: DateTime
 }
 
 fn render_group_notice(lang: Lang, ticket: &Ticket, item: &TicketItem) -> String {
-    let notice: Option<Notice> = item.body.as_deref().and_then(|body| serde_json::from_str(body).ok());
+    let notice: Option<Notice> =
+        item.body.as_deref().and_then(|body| serde_json::from_str(body).ok());
     let label = arg(ticket.label());
     match notice {
         Some(Notice::AskedAgain { category }) => t_args(
             lang,
             "desk-notice-asked-again",
-            &[("ticket", label), ("category", arg(t(lang, &format!("desk-category-{}", category.as_str()))))],
+            &[
+                ("ticket", label),
+                ("category", arg(t(lang, &format!("desk-category-{}", category.as_str())))),
+            ],
         ),
         Some(Notice::UserClosed) => t_args(lang, "desk-notice-user-closed", &[("ticket", label)]),
-        Some(Notice::UserReopened) => t_args(lang, "desk-notice-user-reopened", &[("ticket", label)]),
+        Some(Notice::UserReopened) => {
+            t_args(lang, "desk-notice-user-reopened", &[("ticket", label)])
+        }
         Some(Notice::Rated { rating }) => t_args(
             lang,
             "desk-notice-rated",
@@ -767,7 +801,8 @@ fn render_user_notice(
     ticket: &Ticket,
     item: &TicketItem,
 ) -> (String, Option<InlineKeyboardMarkup>) {
-    let notice: Option<Notice> = item.body.as_deref().and_then(|body| serde_json::from_str(body).ok());
+    let notice: Option<Notice> =
+        item.body.as_deref().and_then(|body| serde_json::from_str(body).ok());
     let label = arg(ticket.label());
     let _ = desk;
     match notice {
@@ -823,11 +858,17 @@ pub async fn remind(
     let place = Place {
         chat: ChatId(chat),
         thread: ticket.topic_id.map(|id| ThreadId(MessageId(id as i32))),
-        reply_to: ticket.card_message_id.filter(|_| ticket.topic_id.is_none()).map(|id| MessageId(id as i32)),
+        reply_to: ticket
+            .card_message_id
+            .filter(|_| ticket.topic_id.is_none())
+            .map(|id| MessageId(id as i32)),
     };
     let ids = send_text_html(bot, place, text).await?;
     for id in ids {
-        recovery.store.map_group_message(chat, id, ticket_id, "notice", None, recovery.now()).await?;
+        recovery
+            .store
+            .map_group_message(chat, id, ticket_id, "notice", None, recovery.now())
+            .await?;
     }
     Ok(true)
 }
@@ -835,9 +876,15 @@ pub async fn remind(
 /// Mentions of the staff admins: the configured ones, else the group's
 /// human administrators.
 async fn admin_mentions(bot: &BotT, desk: &Desk, chat: i64) -> String {
-    let mention = |id: i64, name: &str| format!("<a href=\"tg://user?id={id}\">{}</a>", escape(name));
+    let mention =
+        |id: i64, name: &str| format!("<a href=\"tg://user?id={id}\">{}</a>", escape(name));
     if !desk.admin_ids.is_empty() {
-        return desk.admin_ids.iter().map(|id| mention(id.0, &id.0.to_string())).collect::<Vec<_>>().join(", ");
+        return desk
+            .admin_ids
+            .iter()
+            .map(|id| mention(id.0, &id.0.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
     }
     match bot.get_chat_administrators(ChatId(chat)).await {
         Ok(admins) => admins
@@ -855,7 +902,12 @@ async fn admin_mentions(bot: &BotT, desk: &Desk, chat: i64) -> String {
 
 /// Whether `user` may act in the staff group, and whether as an admin,
 /// asked from Telegram at the moment of pressing.
-pub async fn staff_rights(bot: &BotT, desk: &Desk, chat: i64, user: TelegramUserId) -> (bool, bool) {
+pub async fn staff_rights(
+    bot: &BotT,
+    desk: &Desk,
+    chat: i64,
+    user: TelegramUserId,
+) -> (bool, bool) {
     let configured_admin = desk.admin_ids.contains(&user);
     match bot.get_chat_member(ChatId(chat), UserId(user.0 as u64)).await {
         Ok(member) => {

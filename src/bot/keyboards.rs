@@ -179,9 +179,10 @@ pub fn rate_ticket(lang: Lang, id: TicketId) -> InlineKeyboardMarkup {
 
 /// Under the rating: the comment is optional.
 pub fn skip_comment(lang: Lang) -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new([
-        [button(t(lang, "button-skip"), Callback::Ticket(TicketButton::Skip))],
-    ])
+    InlineKeyboardMarkup::new([[button(
+        t(lang, "button-skip"),
+        Callback::Ticket(TicketButton::Skip),
+    )]])
 }
 
 /// The staff's buttons on a card, for what the ticket allows now; a closed

@@ -46,11 +46,17 @@ pub async fn explain(
         }
         LockStatus::Permanent { since } => {
             let args = [login, ("since", arg(show_time(lang, since, zone, now)))];
-            (t_args(lang, "locked-permanently", &args), keyboards::talk_to_support(lang, Category::Locked))
+            (
+                t_args(lang, "locked-permanently", &args),
+                keyboards::talk_to_support(lang, Category::Locked),
+            )
         }
         LockStatus::Blocked { since } => {
             let args = [login, ("since", arg(show_time(lang, since, zone, now)))];
-            (t_args(lang, "locked-blocked", &args), keyboards::talk_to_support(lang, Category::Locked))
+            (
+                t_args(lang, "locked-blocked", &args),
+                keyboards::talk_to_support(lang, Category::Locked),
+            )
         }
         LockStatus::NotLocked => {
             (t_args(lang, "locked-not-locked", &[login]), keyboards::not_locked(lang))

@@ -8,9 +8,9 @@ use teloxide::{
 
 use super::{
     BotDialogue, BotT, HandlerResult, Languages, answer_button,
-    desk::Desk,
     callbacks::{Callback, LanguageChoice, NotMe, Topic},
     commands::{Command, DEEP_LINK_RESET},
+    desk::Desk,
     escape,
     identity::ask_for_contact,
     keyboards,

@@ -3,10 +3,7 @@
 
 use teloxide::prelude::*;
 
-use super::{
-    BotSettings, BotT, escape, identity::Reply, keyboards, locked, no_preview,
-    show_time,
-};
+use super::{BotSettings, BotT, escape, identity::Reply, keyboards, locked, no_preview, show_time};
 use crate::{
     domain::Lang,
     i18n::{arg, t, t_args},

@@ -46,7 +46,9 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
             case![State::ChoosingAccount { purpose, phone, account_ids, verified_at }]
                 .endpoint(identity::remind_to_pick),
         )
-        .branch(case![State::TicketDraft { ticket_id, question }].endpoint(support::on_draft_message))
+        .branch(
+            case![State::TicketDraft { ticket_id, question }].endpoint(support::on_draft_message),
+        )
         .branch(case![State::RatingComment { ticket_id }].endpoint(support::on_rating_comment))
         .branch(dptree::endpoint(menu::on_other_message));
 

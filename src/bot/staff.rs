@@ -54,8 +54,11 @@ pub async fn on_group_message(
     if let Some(members) = msg.new_chat_members()
         && members.iter().any(|member| member.id == me.id)
     {
-        tracing::info!(chat_id = msg.chat.id.0, title = msg.chat.title().unwrap_or_default(),
-            "the bot was added to a group; set SUPPORT_CHAT_ID to this id to make it the staff group");
+        tracing::info!(
+            chat_id = msg.chat.id.0,
+            title = msg.chat.title().unwrap_or_default(),
+            "the bot was added to a group; set SUPPORT_CHAT_ID to this id to make it the staff group"
+        );
         return Ok(());
     }
     if let Some(text) = msg.text()
@@ -91,7 +94,8 @@ pub async fn on_group_message(
             if reason.is_empty() {
                 return Ok(());
             }
-            if recovery.reject_ticket(mapped.ticket_id, &staff, &reason).await?.is_some() {
+            let r = recovery.reject_ticket(mapped.ticket_id, &staff, &reason).await;
+            if r?.is_some() {
                 close_topic(&bot, &recovery, mapped.ticket_id).await;
             }
             return Ok(());
@@ -231,8 +235,10 @@ async fn history(desk: &Desk, recovery: &Recovery, ticket: &Ticket) -> anyhow::R
     })?;
     let mut lines = vec![card, String::new(), t(lang, "desk-history-title")];
     for event in recovery.store.ticket_events(ticket.id).await? {
-        let who = event.actor_name.as_deref().map(escape).unwrap_or_else(|| t(lang, "desk-history-user"));
-        let mut line = format!("{} · {who} · {}", desk::desk_time(desk, event.at, now), escape(&event.event));
+        let who =
+            event.actor_name.as_deref().map(escape).unwrap_or_else(|| t(lang, "desk-history-user"));
+        let mut line =
+            format!("{} · {who} · {}", desk::desk_time(desk, event.at, now), escape(&event.event));
         if let Some(detail) = event.detail {
             line.push_str(&format!(": {}", escape(&detail)));
         }
@@ -270,15 +276,45 @@ pub async fn on_staff_button(
         _ => false,
     };
     let (Some(ticket), true) = (ticket, on_its_card) else {
-        return refuse(&bot, &query, &recovery, &staff, action, "not the ticket's card", "desk-refused-foreign", lang).await;
+        return refuse(
+            &bot,
+            &query,
+            &recovery,
+            &staff,
+            action,
+            "not the ticket's card",
+            "desk-refused-foreign",
+            lang,
+        )
+        .await;
     };
     let chat = ticket.group_chat_id.unwrap_or_default();
     let (member, admin) = desk::staff_rights(&bot, &desk, chat, presser).await;
     if !member {
-        return refuse(&bot, &query, &recovery, &staff, action, "not a member of the staff group", "desk-refused-not-staff", lang).await;
+        return refuse(
+            &bot,
+            &query,
+            &recovery,
+            &staff,
+            action,
+            "not a member of the staff group",
+            "desk-refused-not-staff",
+            lang,
+        )
+        .await;
     }
     if action.needs_admin() && !admin {
-        return refuse(&bot, &query, &recovery, &staff, action, "not a staff admin", "desk-refused-not-admin", lang).await;
+        return refuse(
+            &bot,
+            &query,
+            &recovery,
+            &staff,
+            action,
+            "not a staff admin",
+            "desk-refused-not-admin",
+            lang,
+        )
+        .await;
     }
     let notice = match action {
         StaffAction::SendLink => send_link(&bot, &recovery, &settings, &ticket, &staff).await?,
@@ -397,12 +433,14 @@ async fn ask_reason(
         "desk-reject-ask",
         &[
             ("ticket", arg(ticket.label())),
-            ("name", arg(format!("<a href=\"tg://user?id={}\">{}</a>", staff.id, escape(&staff.name)))),
+            (
+                "name",
+                arg(format!("<a href=\"tg://user?id={}\">{}</a>", staff.id, escape(&staff.name))),
+            ),
         ],
     );
-    let mut request = bot
-        .send_message(ChatId(chat), text)
-        .reply_markup(ForceReply::new().selective());
+    let mut request =
+        bot.send_message(ChatId(chat), text).reply_markup(ForceReply::new().selective());
     match ticket.topic_id {
         Some(topic) => request = request.message_thread_id(ThreadId(MessageId(topic as i32))),
         None => {
@@ -416,7 +454,14 @@ async fn ask_reason(
     let prompt = request.await?;
     recovery
         .store
-        .map_group_message(chat, i64::from(prompt.id.0), ticket.id, "reject_prompt", Some(staff.id), recovery.now())
+        .map_group_message(
+            chat,
+            i64::from(prompt.id.0),
+            ticket.id,
+            "reject_prompt",
+            Some(staff.id),
+            recovery.now(),
+        )
         .await?;
     Ok(())
 }

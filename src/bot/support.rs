@@ -16,8 +16,8 @@ use super::{
 };
 use crate::{
     domain::{
-        AccountId, Category, DraftStep, Lang, RelayedKind, ticket::MAX_ATTACHMENTS, SignInDateError,
-        TicketId, TicketStatus, parse_sign_in_date,
+        AccountId, Category, DraftStep, Lang, RelayedKind, SignInDateError, TicketId, TicketStatus,
+        parse_sign_in_date, ticket::MAX_ATTACHMENTS,
     },
     i18n::{arg, t, t_args},
     recovery::{Recovery, TicketRequest},
@@ -48,7 +48,8 @@ pub async fn open(
             }
             None => t(lang, "support-unavailable"),
         };
-        dialogue.update(State::Menu).await?;
+        // Advice only: a step in progress (a contact keyboard on the
+        // screen) stays open.
         bot.send_message(chat, text).reply_markup(keyboards::back_to_menu(lang)).await?;
         return Ok(());
     }
@@ -74,7 +75,9 @@ pub async fn open(
         Opened::Existing(ticket) => {
             dialogue.update(State::Menu).await?;
             let text = t_args(lang, "ticket-continues", &[("ticket", arg(ticket.label()))]);
-            bot.send_message(chat, text).reply_markup(keyboards::open_ticket(lang, ticket.id)).await?;
+            bot.send_message(chat, text)
+                .reply_markup(keyboards::open_ticket(lang, ticket.id))
+                .await?;
             Ok(())
         }
     }
@@ -457,7 +460,9 @@ pub async fn on_edited_message(msg: Message, recovery: Recovery) -> HandlerResul
         return Ok(());
     };
     let kind = RelayedKind::Edit(text.to_owned());
-    recovery.relay_from_user(telegram_user(user), msg.chat.id.0, i64::from(msg.id.0), &kind).await?;
+    recovery
+        .relay_from_user(telegram_user(user), msg.chat.id.0, i64::from(msg.id.0), &kind)
+        .await?;
     Ok(())
 }
 
@@ -517,7 +522,10 @@ pub async fn status(
             "status-ticket",
             &[
                 ("ticket", arg(ticket.label())),
-                ("category", arg(t(lang, &format!("ticket-category-{}", ticket.category.as_str())))),
+                (
+                    "category",
+                    arg(t(lang, &format!("ticket-category-{}", ticket.category.as_str()))),
+                ),
                 ("state", arg(state)),
                 ("since", arg(show_time(lang, since, desk.default_time_zone, now))),
             ],

@@ -263,19 +263,30 @@ impl Direction {
 pub enum Notice {
     // To the staff group.
     /// The user asked for help again while this ticket was open.
-    AskedAgain { category: Category },
+    AskedAgain {
+        category: Category,
+    },
     UserClosed,
     UserReopened,
-    Rated { rating: u8 },
-    RatingComment { comment: String },
+    Rated {
+        rating: u8,
+    },
+    RatingComment {
+        comment: String,
+    },
     /// Telegram refuses to deliver to the user (they blocked the bot).
     UserUnreachable,
     /// A staff member acted; shown under the card.
-    StaffActed { action: String, by: String },
+    StaffActed {
+        action: String,
+        by: String,
+    },
     // To the user.
     /// Closed by staff: rate it.
     Closed,
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
     Unlocked,
     RecoveryUnblocked,
 }

@@ -34,7 +34,9 @@ impl Recovery {
             return Ok(None);
         };
         let proved = self.store.verified_phone(tg_user_id).await?;
-        if !account.is_active() || proved.as_ref().map(|(phone, _)| phone.as_str()) != Some(account.phone.as_str()) {
+        if !account.is_active()
+            || proved.as_ref().map(|(phone, _)| phone.as_str()) != Some(account.phone.as_str())
+        {
             tracing::info!(%tg_user_id, %account_id, "admin alert for an account not proved");
             return Ok(None);
         }

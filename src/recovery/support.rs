@@ -11,8 +11,8 @@ use crate::{
         AccountId, AuditEvent, AuditOutcome, Category, Delivery, Direction, Lang, NewDelivery,
         Notice, Phone, RelayedKind, StaffAction, TelegramUserId, Ticket, TicketId, TicketStatus,
         delivery::{relay_key, reminder_key},
-        ticket::CARD_DESCRIPTION_CHARS,
         support_hours::{SupportHours, sla_deadline},
+        ticket::CARD_DESCRIPTION_CHARS,
     },
     store::{
         AuditEntry, ChangeEvent, DraftAnswer, Field, NewItem, NewTicket, Opened, TicketChange,
@@ -57,7 +57,7 @@ pub struct StaffMember {
 /// What a staff action came to.
 #[derive(Debug, Clone)]
 pub enum StaffOutcome {
-    Done(Ticket),
+    Done(Box<Ticket>),
     /// Someone else has taken it.
     TakenBy(String),
     /// Not possible in the ticket's state (closed, nothing to unlock…).
@@ -91,7 +91,8 @@ impl Recovery {
         if let Opened::Existing(ticket) = &opened
             && ticket.status == TicketStatus::Open
         {
-            let item = notice_item(Direction::ToGroup, &Notice::AskedAgain { category: new.category });
+            let item =
+                notice_item(Direction::ToGroup, &Notice::AskedAgain { category: new.category });
             self.relay(ticket.id, &[item], Direction::ToGroup).await?;
         }
         Ok(opened)
@@ -199,11 +200,8 @@ impl Recovery {
             tracing::warn!(%account_id, user = %request.user, "recovery blocked: 'it wasn't me'");
         }
         let Some(support) = support else { return Ok(Some(None)) };
-        let request = TicketRequest {
-            category: Category::NotMe,
-            account_id: Some(account_id),
-            ..request
-        };
+        let request =
+            TicketRequest { category: Category::NotMe, account_id: Some(account_id), ..request };
         let ticket = match self.open_ticket(request).await? {
             Opened::New(draft) => self.submit_ticket(draft.id, support).await?.map(|s| s.ticket),
             Opened::Existing(ticket) if ticket.status == TicketStatus::Draft => {
@@ -223,7 +221,7 @@ impl Recovery {
                     refresh_card: true,
                     ..TicketChange::default()
                 };
-                let changed = self.store.change_ticket(ticket.id, change, now).await?;
+                let changed = self.change_ticket(ticket.id, change, now).await?;
                 self.outbox.wake();
                 changed
             }
@@ -341,7 +339,8 @@ impl Recovery {
                 let Some(account) = self.ticket_account(&ticket).await? else {
                     return Ok(StaffOutcome::NotApplicable);
                 };
-                let unlocked = super::unlock_login(&self.store, account.login.as_str(), now).await?;
+                let unlocked =
+                    super::unlock_login(&self.store, account.login.as_str(), now).await?;
                 if unlocked.lockout.is_none() && !unlocked.unblocked {
                     return Ok(StaffOutcome::NotApplicable);
                 }
@@ -362,13 +361,13 @@ impl Recovery {
                 change.audit = None;
             }
         }
-        let changed = self.store.change_ticket(id, change, now).await?;
+        let changed = self.change_ticket(id, change, now).await?;
         self.outbox.wake();
         Ok(match changed {
             Some(ticket) => {
                 tracing::info!(ticket = ticket.label(), action = action.code(), staff = %staff.id,
                     "staff action");
-                StaffOutcome::Done(ticket)
+                StaffOutcome::Done(Box::new(ticket))
             }
             // Changed by someone else meanwhile.
             None => match self.store.ticket(id).await? {
@@ -397,7 +396,7 @@ impl Recovery {
             deliveries: vec![relay_delivery(ticket.id, Direction::ToGroup, self.now())],
             ..TicketChange::default()
         };
-        self.store.change_ticket(ticket.id, change, self.now()).await?;
+        self.change_ticket(ticket.id, change, self.now()).await?;
         self.outbox.wake();
         Ok(())
     }
@@ -422,12 +421,15 @@ impl Recovery {
             from_status: vec![TicketStatus::Open],
             event: Some(event(Some(staff), "reject", Some(reason.to_owned()))),
             audit: Some(staff_audit(&ticket, staff, "reject")),
-            items: vec![notice_item(Direction::ToUser, &Notice::Rejected { reason: reason.to_owned() })],
+            items: vec![notice_item(
+                Direction::ToUser,
+                &Notice::Rejected { reason: reason.to_owned() },
+            )],
             deliveries: vec![relay_delivery(id, Direction::ToUser, now)],
             refresh_card: true,
             ..TicketChange::default()
         };
-        let changed = self.store.change_ticket(id, change, now).await?;
+        let changed = self.change_ticket(id, change, now).await?;
         self.outbox.wake();
         Ok(changed)
     }
@@ -461,7 +463,7 @@ impl Recovery {
             refresh_card: submitted,
             ..TicketChange::default()
         };
-        let changed = self.store.change_ticket(id, change, now).await?;
+        let changed = self.change_ticket(id, change, now).await?;
         self.outbox.wake();
         Ok(changed)
     }
@@ -492,7 +494,7 @@ impl Recovery {
             ..TicketChange::default()
         };
         // Two tickets cannot be live at once: the unique index refuses it.
-        let changed = self.store.change_ticket(id, change, now).await.ok().flatten();
+        let changed = self.change_ticket(id, change, now).await.ok().flatten();
         self.outbox.wake();
         Ok(changed)
     }
@@ -518,7 +520,7 @@ impl Recovery {
             refresh_card: true,
             ..TicketChange::default()
         };
-        let changed = self.store.change_ticket(id, change, now).await?;
+        let changed = self.change_ticket(id, change, now).await?;
         self.outbox.wake();
         Ok(changed)
     }
@@ -546,7 +548,7 @@ impl Recovery {
             deliveries: vec![relay_delivery(id, Direction::ToGroup, now)],
             ..TicketChange::default()
         };
-        let changed = self.store.change_ticket(id, change, now).await?;
+        let changed = self.change_ticket(id, change, now).await?;
         self.outbox.wake();
         Ok(changed)
     }
@@ -574,8 +576,9 @@ impl Recovery {
             Some(staff) => format!("by staff admin {}", staff.id),
             None => "by an operator".to_owned(),
         };
-        let mut audit =
-            AuditEntry::new(AuditEvent::RecoveryUnblocked, AuditOutcome::Ok).account(account).detail(by);
+        let mut audit = AuditEntry::new(AuditEvent::RecoveryUnblocked, AuditOutcome::Ok)
+            .account(account)
+            .detail(by);
         if let Some(staff) = staff {
             audit = audit.user(staff.id);
         }
@@ -599,7 +602,11 @@ impl Recovery {
     }
 
     /// The ticket, if it is this user's.
-    async fn own_ticket(&self, id: TicketId, user: TelegramUserId) -> RecoveryResult<Option<Ticket>> {
+    async fn own_ticket(
+        &self,
+        id: TicketId,
+        user: TelegramUserId,
+    ) -> RecoveryResult<Option<Ticket>> {
         Ok(self.store.ticket(id).await?.filter(|ticket| ticket.user == user))
     }
 
@@ -622,6 +629,25 @@ impl Recovery {
     ) -> RecoveryResult<Option<crate::domain::Account>> {
         let Some(claimed) = ticket.claimed_login.as_deref() else { return Ok(None) };
         Ok(self.store.account_by_login_or_email(claimed.trim()).await?)
+    }
+}
+
+impl Recovery {
+    /// Applies a change to a ticket; a change the card shows queues the
+    /// group's relay job, which edits the card.
+    async fn change_ticket(
+        &self,
+        id: TicketId,
+        mut change: TicketChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ticket>, crate::store::StoreError> {
+        let to_group = relay_delivery(id, Direction::ToGroup, now);
+        if change.refresh_card && !change.deliveries.iter().any(|d| d.key == to_group.key) {
+            change.deliveries.push(to_group);
+        }
+        let changed = self.store.change_ticket(id, change, now).await?;
+        self.outbox.wake();
+        Ok(changed)
     }
 }
 

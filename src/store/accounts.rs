@@ -143,7 +143,8 @@ impl Store {
             "SELECT {COLUMNS} FROM accounts WHERE deactivated_at IS NULL \
                  AND (LOWER(login) = LOWER($1) OR LOWER(email) = LOWER($1)) ORDER BY id LIMIT 1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claimed).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claimed).fetch_optional(&self.pool).await?;
         row.as_ref().map(account_from_row).transpose()
     }
 

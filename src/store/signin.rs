@@ -93,7 +93,11 @@ impl Store {
 
     /// A successful sign-in, shown to staff beside the date a user
     /// remembers.
-    pub async fn record_sign_in(&self, account_id: AccountId, now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn record_sign_in(
+        &self,
+        account_id: AccountId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
             .bind(to_unix(now))
             .bind(account_id.0)

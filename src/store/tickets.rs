@@ -174,7 +174,8 @@ impl Store {
 
     pub async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         let sql = format!("SELECT {COLUMNS} FROM tickets WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await?;
         row.as_ref().map(ticket_from_row).transpose()
     }
 
@@ -270,10 +271,11 @@ impl Store {
 
     /// Items held for a draft (its attachments so far).
     pub async fn held_items(&self, id: TicketId) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM ticket_items WHERE ticket_id = $1 AND held = 1")
-            .bind(id.0)
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM ticket_items WHERE ticket_id = $1 AND held = 1")
+                .bind(id.0)
+                .fetch_one(&self.pool)
+                .await?;
         row.try_get("n")
     }
 
@@ -460,7 +462,12 @@ impl Store {
 
     /// Gives an item up (the source message is gone, or Telegram refuses it
     /// for good).
-    pub async fn item_failed(&self, item_id: i64, why: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn item_failed(
+        &self,
+        item_id: i64,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE ticket_items SET failed_at = $2, failure = $3 WHERE id = $1")
             .bind(item_id)
             .bind(to_unix(now))
@@ -505,7 +512,11 @@ impl Store {
         insert_group_message(&mut conn, chat, message, id, role, staff, now).await
     }
 
-    pub async fn group_message(&self, chat: i64, message: i64) -> StoreResult<Option<GroupMessage>> {
+    pub async fn group_message(
+        &self,
+        chat: i64,
+        message: i64,
+    ) -> StoreResult<Option<GroupMessage>> {
         let row = sqlx::query(
             "SELECT ticket_id, role, staff_id FROM ticket_messages \
              WHERE chat_id = $1 AND message_id = $2",

@@ -5,7 +5,7 @@ use crate::support::*;
 use crm_recovery_bot::{
     bot::{DialogueStorage, State},
     domain::Lang,
-    i18n::t,
+    i18n::{arg, t, t_args},
 };
 use std::sync::Arc;
 use teloxide::{dispatching::dialogue::Storage, types::ChatId};
@@ -112,7 +112,7 @@ async fn commands_are_registered_in_both_languages(db: TestDb) {
         let commands = &for_lang(code).params["commands"];
         let names: Vec<&str> =
             commands.as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
-        assert_eq!(names, ["start", "help", "cancel", "language"]);
+        assert_eq!(names, ["start", "help", "cancel", "language", "status", "privacy"]);
         assert_eq!(commands[0]["description"], t(lang, "command-start"));
     }
     // And it asks Telegram only for the update kinds it handles.
@@ -124,7 +124,7 @@ async fn commands_are_registered_in_both_languages(db: TestDb) {
         .filter_map(|k| k.as_str())
         .collect();
     kinds.sort();
-    assert_eq!(kinds, ["callback_query", "message"]);
+    assert_eq!(kinds, ["callback_query", "edited_message", "message"]);
     app.stop().await;
 }
 
@@ -146,21 +146,24 @@ async fn help_and_unknown_commands_answer_with_a_way_back(db: TestDb) {
     app.stop().await;
 }
 
+/// Without a staff group (SUPPORT_CHAT_ID unset) the paths that need
+/// support say whom to contact instead.
 async fn other_topics_explain_and_offer_next_steps(db: TestDb) {
-    let app = TestApp::spawn(&db).await;
+    let app = TestApp::spawn_with(&db, |config| {
+        config.support.contact = Some("help@example.com".into());
+    })
+    .await;
     let user = anna();
     app.tg.send_text(&user, "/start");
     let menu = app.tg.next_sent(user.id).await;
-    for (label, text) in [
-        ("menu-lost-2fa", "topic-lost-2fa"),
-        ("menu-lost-contact", "topic-lost-contact"),
-        ("menu-other", "topic-other"),
-    ] {
+    let contact =
+        t_args(Lang::En, "support-unavailable-contact", &[("contact", arg("help@example.com"))]);
+    for label in ["menu-lost-2fa", "menu-lost-contact", "menu-other"] {
         let data = menu.callback_data_for(&t(Lang::En, label)).unwrap();
         let pressed = app.tg.press_button(&user, &menu, &data);
         app.tg.wait_callback_answer(&pressed).await;
         let answer = app.tg.next_sent(user.id).await;
-        assert_eq!(answer.text_str(), t(Lang::En, text));
+        assert_eq!(answer.text_str(), contact);
         assert!(answer.callback_data_for(&t(Lang::En, "button-back-to-menu")).is_some(), "{label}");
     }
     // "My account is locked" starts the identity step (see locked.rs).

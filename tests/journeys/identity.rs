@@ -101,7 +101,11 @@ async fn unknown_phone_gets_a_neutral_answer_and_whom_to_contact(db: TestDb) {
     let answer = app.share_own_phone(&user, "79031234567").await;
     assert_eq!(answer.text_str(), t(Lang::En, "identity-no-account"));
     let buttons: Vec<String> = answer.inline_buttons().into_iter().map(|b| b.0).collect();
-    assert_eq!(buttons, [t(Lang::En, "button-back-to-menu")], "no support promised yet");
+    assert_eq!(
+        buttons,
+        [t(Lang::En, "button-talk-to-support"), t(Lang::En, "button-back-to-menu")],
+        "support, or back"
+    );
     let trail = app.store.audit_trail().await.unwrap();
     let miss = trail.iter().find(|r| r.event == "account_not_found").unwrap();
     assert_eq!(miss.detail.as_deref(), Some("+79*******67"), "phone masked in the audit");
@@ -257,7 +261,7 @@ async fn advice_from_an_older_menu_keeps_the_contact_step_open(db: TestDb) {
 
     let other = menu.callback_data_for(&t(Lang::En, "menu-other")).unwrap();
     app.tg.press_button(&user, &menu, &other);
-    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "topic-other"));
+    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "support-unavailable"));
     link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
     app.stop().await;
 }

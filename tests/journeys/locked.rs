@@ -150,7 +150,11 @@ async fn an_administrative_block_is_explained_in_english(db: TestDb) {
         "{text}"
     );
     let buttons: Vec<String> = explained.inline_buttons().into_iter().map(|b| b.0).collect();
-    assert_eq!(buttons, [t(Lang::En, "button-back-to-menu")], "only the way back");
+    assert_eq!(
+        buttons,
+        [t(Lang::En, "button-talk-to-support"), t(Lang::En, "button-back-to-menu")],
+        "support only, or back"
+    );
     app.stop().await;
 }
 

@@ -22,3 +22,4 @@ mod reset_link;
 mod reset_page;
 mod signin;
 mod subscription;
+mod support_desk;
