@@ -204,6 +204,20 @@ mod tests {
         }
     }
 
+    /// Keys built from a staff action at run time.
+    #[test]
+    fn every_staff_action_has_its_name() {
+        for action in crate::domain::StaffAction::ALL {
+            let key = format!("desk-action-{}", action.code());
+            for lang in Lang::ALL {
+                assert!(
+                    LOCALES.lookup_single_language::<&str>(id(lang), &key, None).is_ok(),
+                    "{key}"
+                );
+            }
+        }
+    }
+
     /// Keys built from a ticket's category at run time.
     #[test]
     fn every_category_has_its_names() {

@@ -40,6 +40,15 @@ desk-status-rating = { " " }· rated { $rating }/5
 desk-status-unreachable = { " " }· ⚠️ the user blocked the bot
 desk-status-since = { " " }· opened { $time }
 
+desk-card-last-action = Last action: { $action } by { $name }, { $time }
+desk-action-take = taken
+desk-action-release = released
+desk-action-link = reset link sent
+desk-action-unlock = unlocked
+desk-action-unblock = recovery block lifted
+desk-action-close = closed
+desk-action-reject = rejected
+
 desk-button-take = 🙋 Take
 desk-button-release = ↩️ Release
 desk-button-send-link = 🔑 Send reset link

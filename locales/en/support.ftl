@@ -74,9 +74,9 @@ status-recovery-blocked = Password recovery for { $login } is on hold until supp
 
 privacy-text = <b>What this bot stores about you</b>
 
-    • Your Telegram id, your language, and the phone number you shared, with the time: to find your CRM account.
-    • Your requests to support and the messages you sent in them, with their history: for as long as the support team keeps requests.
-    • A security log of what happened (for example “a reset link was sent”), without passwords, codes or links.
+    • Your Telegram id, your language, and the last phone number you shared and had verified, with the time: to find your CRM account. Kept until you share another phone number or ask us to delete them.
+    • Your requests to support and the messages you sent in them, with their history. Kept until you ask us to delete them.
+    • A security log of what happened (for example “a reset link was sent”), without passwords, codes or links. Kept for as long as the security policy of the company running this bot requires.
 
     Passwords are stored only as a one-way hash, and reset links only as a hash of the link.
 

@@ -589,6 +589,20 @@ pub async fn render_card(
         &[("ticket", arg(ticket.label())), ("category", arg(category))],
     ));
     lines.push(status_line(lang, ticket, zone, now));
+    // Who did what last, so the card answers "who unlocked it?".
+    let events = recovery.store.ticket_events(ticket.id).await?;
+    if let Some(event) = events.iter().rev().find(|event| event.actor_name.is_some()) {
+        let action = t(lang, &format!("desk-action-{}", event.event));
+        lines.push(t_args(
+            lang,
+            "desk-card-last-action",
+            &[
+                ("action", arg(action)),
+                ("name", arg(escape(event.actor_name.as_deref().unwrap_or_default()))),
+                ("time", arg(show_time(lang, event.at, zone, now))),
+            ],
+        ));
+    }
     let user_link =
         format!("<a href=\"tg://user?id={}\">{}</a>", ticket.user.0, escape(&ticket.user_name));
     let username =
@@ -786,11 +800,9 @@ fn render_group_notice(lang: Lang, ticket: &Ticket, item: &TicketItem) -> String
         Some(Notice::UserUnreachable) => {
             t_args(lang, "desk-notice-user-unreachable", &[("ticket", label)])
         }
-        Some(Notice::StaffActed { action, by }) => t_args(
-            lang,
-            "desk-notice-link-sent",
-            &[("ticket", label), ("name", arg(escape(&by))), ("action", arg(action))],
-        ),
+        Some(Notice::StaffActed { by, .. }) => {
+            t_args(lang, "desk-notice-link-sent", &[("ticket", label), ("name", arg(escape(&by)))])
+        }
         _ => t_args(lang, "desk-notice-unknown", &[("ticket", label)]),
     }
 }

@@ -207,12 +207,12 @@ impl OutboxWorker {
     async fn attempt(&self, payload: &Delivery) -> Attempt {
         let result = match payload {
             Delivery::TicketRelay { ticket_id, to_user } => {
-                let Some((desk, recovery)) = &self.desk else { return Attempt::Done };
+                let Some((desk, recovery)) = &self.desk else { return no_desk() };
                 let relayed = desk::relay(&self.bot, desk, recovery, *ticket_id, *to_user).await;
                 return from_relay(relayed.map(|_| ()));
             }
             Delivery::TicketReminder { ticket_id, level } => {
-                let Some((desk, recovery)) = &self.desk else { return Attempt::Done };
+                let Some((desk, recovery)) = &self.desk else { return no_desk() };
                 let reminded = desk::remind(&self.bot, desk, recovery, *ticket_id, *level).await;
                 return from_relay(reminded.map(|_| ()));
             }
@@ -333,6 +333,12 @@ impl OutboxWorker {
         };
         Attempt::Failed(error)
     }
+}
+
+/// A worker built without the support desk leaves its rows for one that
+/// has it (every worker the application starts has it).
+fn no_desk() -> Attempt {
+    Attempt::StoreFailed("this worker has no support desk".to_owned())
 }
 
 fn from_relay(result: Result<(), RelayError>) -> Attempt {

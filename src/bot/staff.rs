@@ -146,11 +146,11 @@ async fn on_command(
     let text = match command {
         StaffCommand::Tickets => {
             let tickets = recovery.store.open_tickets(LIST_LIMIT).await?;
-            list(lang, desk, &tickets, now, "desk-tickets-title", "desk-tickets-none")
+            list(lang, &tickets, now, "desk-tickets-title", "desk-tickets-none")
         }
         StaffCommand::Find(login) if !login.trim().is_empty() => {
             let tickets = recovery.store.tickets_about_login(login.trim(), LIST_LIMIT).await?;
-            list(lang, desk, &tickets, now, "desk-find-title", "desk-find-none")
+            list(lang, &tickets, now, "desk-find-title", "desk-find-none")
         }
         StaffCommand::Ticket(number) => match number.trim().trim_start_matches('#').parse() {
             Ok(number) => match recovery.store.ticket_by_number(number).await? {
@@ -179,7 +179,6 @@ async fn reply_in_place(bot: &BotT, msg: &Message, text: String) -> HandlerResul
 
 fn list(
     lang: crate::domain::Lang,
-    desk: &Desk,
     tickets: &[Ticket],
     now: chrono::DateTime<chrono::Utc>,
     title: &str,
@@ -208,7 +207,6 @@ fn list(
                 ("name", arg(escape(&ticket.user_name))),
                 ("age", arg(age(lang, minutes))),
                 ("who", arg(who)),
-                ("since", arg(desk::desk_time(desk, since, now))),
             ],
         ));
     }

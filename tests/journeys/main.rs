@@ -23,3 +23,4 @@ mod reset_page;
 mod signin;
 mod subscription;
 mod support_desk;
+mod support_operations;

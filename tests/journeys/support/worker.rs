@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crm_recovery_bot::{
-    bot::{self, BotSettings, OutboxHandle, OutboxWorker},
+    bot::{self, BotSettings, Desk, OutboxHandle, OutboxWorker},
     clock::ManualClock,
-    domain::{Delivery, NewDelivery},
-    recovery::OutboxWaker,
+    domain::{Delivery, Lang, NewDelivery, PublicUrls, TelegramUserId},
+    recovery::{HashingQueue, OutboxWaker, Policies, Recovery, SupportPolicy},
     store::Store,
 };
 use tokio_util::sync::CancellationToken;
@@ -30,11 +30,33 @@ impl ExtraWorker {
     }
 
     /// A worker whose logs go to `logs`.
+    /// A worker that also delivers the support desk's relays and
+    /// reminders for the staff group `chat`.
+    pub async fn start_with_desk(
+        db: &TestDb,
+        api_url: url::Url,
+        clock: &ManualClock,
+        chat: i64,
+        admins: Vec<TelegramUserId>,
+    ) -> Self {
+        Self::start_inner(db, api_url, clock, tracing::Dispatch::none(), Some((chat, admins))).await
+    }
+
     pub async fn start_logged(
         db: &TestDb,
         api_url: url::Url,
         clock: &ManualClock,
         logs: tracing::Dispatch,
+    ) -> Self {
+        Self::start_inner(db, api_url, clock, logs, None).await
+    }
+
+    async fn start_inner(
+        db: &TestDb,
+        api_url: url::Url,
+        clock: &ManualClock,
+        logs: tracing::Dispatch,
+        desk: Option<(i64, Vec<TelegramUserId>)>,
     ) -> Self {
         use tracing::instrument::WithSubscriber;
         let store = Store::connect(&db.config).await.expect("second store");
@@ -47,6 +69,28 @@ impl ExtraWorker {
             BotSettings { default_time_zone: chrono_tz::Tz::UTC },
             &handle,
         );
+        let worker = match desk {
+            Some((chat, admins)) => {
+                let recovery = Recovery::new(
+                    store.clone(),
+                    Arc::new(clock.clone()),
+                    Policies::default(),
+                    PublicUrls::new("http://127.0.0.1:1".parse().expect("literal")),
+                    HashingQueue::new(1),
+                    Arc::new(handle.clone()),
+                );
+                let desk = Desk::new(
+                    Some(chat),
+                    Lang::Ru,
+                    admins,
+                    SupportPolicy::default(),
+                    None,
+                    chrono_tz::Tz::UTC,
+                );
+                worker.with_desk(desk, recovery)
+            }
+            None => worker,
+        };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(worker.run(shutdown.clone()).with_subscriber(logs));
         Self { handle, shutdown, task, store }
