@@ -133,6 +133,12 @@ impl Desk {
     fn forget_forum(&self) {
         *self.forum_cache() = None;
     }
+
+    /// Topics cannot be used in `chat` (not a forum, or no right to manage
+    /// them): tickets go on without topics until the process restarts.
+    fn topics_refused(&self, chat: i64) {
+        *self.forum_cache() = Some((chat, false));
+    }
 }
 
 /// Why a relay step did not finish.
@@ -179,6 +185,8 @@ pub(crate) mod says {
     /// The message to copy was deleted meanwhile.
     pub const SOURCE_GONE: &[&str] =
         &["Bad Request: message to copy not found", "Bad Request: message can't be copied"];
+    /// A definite refusal of a topic call (not a forum, no right).
+    pub const REFUSED: &[&str] = &["Bad Request"];
     /// The user blocked the bot (or deleted their account).
     pub const USER_GONE: &[&str] =
         &["Forbidden: bot was blocked by the user", "Forbidden: user is deactivated"];
@@ -275,7 +283,16 @@ async fn recover(
         match bot.reopen_forum_topic(ChatId(chat), ThreadId(MessageId(topic as i32))).await {
             Ok(_) => return Ok(Recover::Again),
             Err(error) if says(&error, says::NOT_MODIFIED) => return Ok(Recover::Again),
-            Err(error) => return Ok(Recover::Fail(error.into())),
+            // Not allowed to reopen it: the ticket goes on outside a topic
+            // (a new one cannot be made without the same right).
+            Err(error) => {
+                tracing::warn!(%error, ticket = ticket.label(),
+                    "the ticket's topic cannot be reopened; going on without one");
+                recovery.store.set_topic(ticket_id, chat, None).await?;
+                recovery.store.card_lost(ticket_id).await?;
+                desk.topics_refused(chat);
+                return Ok(Recover::Again);
+            }
         }
     }
     Ok(Recover::Fail(error.into()))
@@ -302,11 +319,24 @@ async fn relay_to_group(
         && desk.is_forum(bot, chat).await?
     {
         let name = topic_name(&ticket, lang);
-        let topic = bot.create_forum_topic(ChatId(chat), name).await?;
-        let id = i64::from(topic.thread_id.0.0);
-        recovery.store.set_topic(ticket_id, chat, Some(id)).await?;
-        ticket.topic_id = Some(id);
-        ticket.group_chat_id = Some(chat);
+        match bot.create_forum_topic(ChatId(chat), name).await {
+            Ok(topic) => {
+                let id = i64::from(topic.thread_id.0.0);
+                recovery.store.set_topic(ticket_id, chat, Some(id)).await?;
+                ticket.topic_id = Some(id);
+                ticket.group_chat_id = Some(chat);
+            }
+            // Not a forum after all, or the bot may not create topics: the
+            // card goes to the group's General topic; nothing waits for a
+            // right an administrator may never give.
+            Err(error) if says(&error, says::REFUSED) => {
+                tracing::warn!(%error, ticket = ticket.label(),
+                    "cannot create the ticket's topic (make the bot an admin who may manage \
+                     topics); posting in General");
+                desk.topics_refused(chat);
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
     let place = |ticket: &Ticket| Place {
         chat: ChatId(chat),
@@ -936,4 +966,37 @@ pub async fn staff_rights(
 /// Time shown to staff: in the desk's zone.
 pub fn desk_time(desk: &Desk, at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     show_time(desk.language, at, desk.default_time_zone, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(description: &str) -> RequestError {
+        let json = format!(r#""{description}""#);
+        RequestError::Api(serde_json::from_str(&json).expect("any text is an ApiError"))
+    }
+
+    /// Each description the desk acts on, as Telegram sends it.
+    #[test]
+    fn telegram_descriptions_are_read_in_one_place() {
+        let cases: [(&str, &[&str]); 10] = [
+            ("Bad Request: message thread not found", says::TOPIC_GONE),
+            ("Bad Request: TOPIC_CLOSED", says::TOPIC_CLOSED),
+            ("Bad Request: TOPIC_NOT_MODIFIED", says::NOT_MODIFIED),
+            ("Bad Request: the chat is not a forum", says::NOT_A_FORUM),
+            ("Bad Request: message to edit not found", says::MESSAGE_GONE),
+            ("Bad Request: message to copy not found", says::SOURCE_GONE),
+            ("Bad Request: message can't be copied", says::SOURCE_GONE),
+            ("Forbidden: bot was blocked by the user", says::USER_GONE),
+            ("Forbidden: user is deactivated", says::USER_GONE),
+            ("Bad Request: not enough rights to create a topic", says::REFUSED),
+        ];
+        for (description, list) in cases {
+            assert!(says(&api(description), list), "{description}");
+        }
+        assert!(!says(&api("Bad Request: chat not found"), says::TOPIC_GONE));
+        assert!(!says(&api("Internal Server Error"), says::REFUSED));
+        assert!(!says(&api("Forbidden: bot was kicked from the supergroup chat"), says::USER_GONE));
+    }
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     a_user_who_blocked_the_bot_is_marked_once,
     it_wasnt_me_opens_an_urgent_ticket_and_blocks_recovery,
     a_second_request_continues_the_open_ticket,
+    a_closed_topic_the_bot_cannot_reopen_moves_the_ticket_to_general,
 );
 
 /// The staff group of these journeys.
@@ -517,5 +518,32 @@ async fn a_second_request_continues_the_open_ticket(db: TestDb) {
     let reopen = closed.callback_data_for(&t(Lang::Ru, "button-reopen-ticket")).unwrap();
     app.tg.press_button(&user, &closed, &reopen);
     assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::Ru, "ticket-cannot-reopen"));
+    app.stop().await;
+}
+
+/// A topic closed by hand is reopened when the bot may; when it may not
+/// (no right to manage topics), the ticket goes on in General: nothing
+/// waits for a right that may never come.
+async fn a_closed_topic_the_bot_cannot_reopen_moves_the_ticket_to_general(db: TestDb) {
+    let app = desk_app(&db, GroupKind::Forum).await;
+    let user = anna();
+    let attachments =
+        write_ticket(&app, &user, "menu-other", [Some("anna.smith"), None, None, Some("Help")])
+            .await;
+    submit(&app, &user, &attachments).await;
+    let card = card_in_group(&app).await;
+    let thread = card.thread_id().expect("in its topic");
+
+    app.tg.set_bot_can_manage_topics(GROUP, false);
+    app.tg.close_topic(GROUP, thread);
+    app.tg.send_text(&user, "Anyone?");
+    let card_again = card_in_group(&app).await;
+    assert_eq!(card_again.thread_id(), None, "in General: {}", card_again.summary());
+    let relayed = in_group(&app).await;
+    assert_eq!(relayed.thread_id(), None);
+    assert!(relayed.text_str().ends_with("Anyone?"));
+    // Replies to the new card still reach the user.
+    app.tg.send_group(GROUP, &maria(), Msg::text("Да").reply_to(&card_again));
+    assert!(app.tg.next_sent(user.id).await.text_str().ends_with("Да"));
     app.stop().await;
 }
