@@ -215,6 +215,61 @@ async fn sign_in_over_http(store: &Store, recovery: &Recovery) {
         runs as f64 / elapsed.as_secs_f64(),
         100.0 * runs as f64 / elapsed.as_secs_f64() / ceiling
     );
+    unknown_and_known_logins_take_as_long(&client, &url, token, SIGNED).await;
     shutdown.cancel();
     server.await.expect("server stops");
+}
+
+/// A wrong password for a known login and any password for an unknown one
+/// must answer alike, body and time, or the time tells which logins exist.
+/// One request at a time, interleaved, each login tried at most twice (no
+/// lock: a locked login answers without checking the password).
+async fn unknown_and_known_logins_take_as_long(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    signed: usize,
+) {
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let mut bodies = std::collections::BTreeSet::new();
+    for round in 0..2 * signed {
+        for (login, times) in [
+            (format!("signer{}", round % signed), &mut known),
+            (format!("nobody{round}-{}", std::process::id()), &mut unknown),
+        ] {
+            let start = Instant::now();
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"login": login, "password": "not the password"}))
+                .send()
+                .await
+                .expect("sign-in answers");
+            let status = response.status().as_u16();
+            let body = response.text().await.expect("body");
+            times.push(start.elapsed());
+            assert_eq!(status, 401, "{login}: {body}");
+            bodies.insert(body);
+        }
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let mean = |times: &[Duration]| times.iter().sum::<Duration>() / times.len() as u32;
+    let (known_mean, unknown_mean) = (mean(&known), mean(&unknown));
+    let (known_median, unknown_median) = (median(&mut known), median(&mut unknown));
+    let gap = (known_median.as_secs_f64() - unknown_median.as_secs_f64()).abs()
+        / known_median.as_secs_f64();
+    println!(
+        "401 for a known login: median {:.1} ms (mean {:.1}); for an unknown one: median {:.1} ms \
+         (mean {:.1}); medians differ by {:.1}%; distinct bodies: {}",
+        known_median.as_secs_f64() * 1e3,
+        known_mean.as_secs_f64() * 1e3,
+        unknown_median.as_secs_f64() * 1e3,
+        unknown_mean.as_secs_f64() * 1e3,
+        gap * 100.0,
+        bodies.len()
+    );
 }

@@ -56,6 +56,7 @@ pub struct RunningApp {
     bot_task: JoinHandle<()>,
     http_task: JoinHandle<()>,
     outbox_task: JoinHandle<()>,
+    maintenance_task: JoinHandle<()>,
 }
 
 /// The Bot API client: our API URL, retries on 429, Telegram's rate limits.
@@ -134,6 +135,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     let http_addr = listener.local_addr()?;
     let background_shutdown = CancellationToken::new();
     let outbox_task = tokio::spawn(worker.run(background_shutdown.clone()));
+    let maintenance_task = tokio::spawn(maintain(recovery.clone(), background_shutdown.clone()));
     match &config.api_token {
         Some(_) => tracing::info!(base = http::api::BASE, "HTTP API is on"),
         None => tracing::info!("HTTP API is off: API_TOKEN is not set"),
@@ -168,6 +170,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         bot_task,
         http_task,
         outbox_task,
+        maintenance_task,
     })
 }
 
@@ -197,8 +200,23 @@ impl RunningApp {
         self.background_shutdown.cancel();
         joined("the HTTP server", self.http_task.await);
         joined("the outbox worker", self.outbox_task.await);
+        joined("maintenance", self.maintenance_task.await);
         self.store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Housekeeping, at start and then hourly: records that no longer mean
+/// anything are removed.
+async fn maintain(recovery: Recovery, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = recovery.prune_sign_in_failures().await {
+            tracing::warn!(%error, "maintenance: sign-in failure records not pruned");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
     }
 }
 

@@ -75,7 +75,11 @@ pub async fn on_group_message(
     }
     let Some(from) = msg.from.as_ref().filter(|from| !from.is_bot) else { return Ok(()) };
     let Some(kind) = relayed_kind(&msg) else { return Ok(()) };
-    if msg.text().is_some_and(|text| text.trim_start().starts_with(INTERNAL_NOTE)) {
+    // Notes between staff, and commands meant for other bots, stay here.
+    if msg.text().is_some_and(|text| {
+        let text = text.trim_start();
+        text.starts_with(INTERNAL_NOTE) || text.starts_with('/')
+    }) {
         return Ok(());
     }
     let chat = msg.chat.id.0;

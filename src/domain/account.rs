@@ -109,8 +109,6 @@ pub struct Account {
     /// its phone as it treats an unknown one.
     pub deactivated_at: Option<DateTime<Utc>>,
     pub credentials_version: i64,
-    pub failed_logins: i64,
-    pub locked_until: Option<DateTime<Utc>>,
     /// Since when recovery is blocked because the user said a change was
     /// not theirs ("It wasn't me"): no links until a staff admin lifts it.
     pub recovery_blocked_at: Option<DateTime<Utc>>,
@@ -196,8 +194,6 @@ impl AccountUpdate {
             blocked_at: None,
             deactivated_at: None,
             credentials_version: 0,
-            failed_logins: 0,
-            locked_until: None,
             recovery_blocked_at: None,
             last_sign_in_at: None,
         };

@@ -200,6 +200,19 @@ impl Recovery {
     }
 }
 
+impl Recovery {
+    /// Drops the sign-in failure records that no longer mean anything;
+    /// run now and then.
+    pub async fn prune_sign_in_failures(&self) -> RecoveryResult<u64> {
+        let pruned =
+            self.store.prune_sign_in_failures(self.now(), self.lockout.failure_reset).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "old sign-in failure records removed");
+        }
+        Ok(pruned)
+    }
+}
+
 /// Lifts every lock (temporary or permanent, with the count and the growth)
 /// and the administrative block on `login`, audited: `accounts unlock`.
 /// Works for logins without an account too, since they are counted alike.

@@ -44,8 +44,8 @@ pub enum SyncRefusal {
 pub type SyncAudit<'a> = &'a (dyn Fn(&Synced) -> Vec<AuditEntry> + Send + Sync);
 
 const COLUMNS: &str = "id, login, email, phone, full_name, company, password_hash, locale, \
-     time_zone, company_admin, blocked_at, deactivated_at, credentials_version, failed_logins, \
-     locked_until, recovery_blocked_at, last_sign_in_at";
+     time_zone, company_admin, blocked_at, deactivated_at, credentials_version, \
+     recovery_blocked_at, last_sign_in_at";
 
 impl Store {
     /// Creates the account `login` (when `may_create`) or applies `update`
@@ -231,8 +231,6 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         blocked_at: row.try_get::<Option<i64>, _>("blocked_at")?.map(from_unix),
         deactivated_at: row.try_get::<Option<i64>, _>("deactivated_at")?.map(from_unix),
         credentials_version: row.try_get("credentials_version")?,
-        failed_logins: row.try_get("failed_logins")?,
-        locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_unix),
         recovery_blocked_at: row.try_get::<Option<i64>, _>("recovery_blocked_at")?.map(from_unix),
         last_sign_in_at: row.try_get::<Option<i64>, _>("last_sign_in_at")?.map(from_unix),
     })

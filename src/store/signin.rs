@@ -91,6 +91,28 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets failure records that say nothing any more: no lock in force,
+    /// and no failure for `reset` (so the count and the growth would be
+    /// cleared on the next look anyway). Unknown logins leave such records
+    /// behind by the thousand. How many went.
+    pub async fn prune_sign_in_failures(
+        &self,
+        now: DateTime<Utc>,
+        reset: chrono::Duration,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM sign_in_failures WHERE locked_permanently_at IS NULL \
+                 AND (locked_until IS NULL OR locked_until <= $1) \
+                 AND ((last_failure_at IS NOT NULL AND last_failure_at <= $2) \
+                     OR (last_failure_at IS NULL AND failures = 0 AND locks = 0))",
+        )
+        .bind(to_unix(now))
+        .bind(to_unix(now - reset))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// A successful sign-in, shown to staff beside the date a user
     /// remembers.
     pub async fn record_sign_in(

@@ -251,11 +251,11 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        // A successful reset also lifts any lockout, and bumping the
-        // credentials version tells the CRM to drop old sessions.
+        // Bumping the credentials version tells the CRM to drop old
+        // sessions.
         let login: String = sqlx::query(
             "UPDATE accounts SET password_hash = $1, credentials_version = credentials_version + 1, \
-                 failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3 \
+                 updated_at = $2 WHERE id = $3 \
              RETURNING login",
         )
         .bind(password_hash)

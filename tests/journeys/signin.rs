@@ -22,6 +22,7 @@ on_both_backends!(
     an_expired_licence_is_told_only_after_a_right_password,
     unreadable_bodies_are_400s_and_count_nothing,
     a_deactivated_account_signs_in_no_more_than_an_unknown_login,
+    records_that_mean_nothing_any_more_are_pruned,
 );
 
 const TOKEN: &str = "test-api-token-0123456789abcdef-0123456789";
@@ -402,5 +403,32 @@ async fn a_deactivated_account_signs_in_no_more_than_an_unknown_login(db: TestDb
     let unknown =
         json_of(login(&app, "no.such.user", IVAN_PASSWORD).await, StatusCode::UNAUTHORIZED);
     assert_eq!(gone.await, unknown.await);
+    app.stop().await;
+}
+
+/// Unknown logins leave failure records behind; once a record can no
+/// longer change an answer (no lock in force, no failure for the reset
+/// window) it is removed. A lock in force is kept, and so is a permanent
+/// one.
+async fn records_that_mean_nothing_any_more_are_pruned(db: TestDb) {
+    let app = spawn(&db).await;
+    let reset = LockoutPolicy::default().failure_reset;
+    fail(&app, "nobody.here", 2).await;
+    fail(&app, "ivan.petrov", 5).await; // locked for ten minutes
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sign_in_failures")
+            .fetch_one(app.raw_pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(app.store.prune_sign_in_failures(app.now(), reset).await.unwrap(), 0);
+    assert_eq!(count().await, 2);
+    app.advance(reset - chrono::Duration::minutes(1));
+    assert_eq!(app.store.prune_sign_in_failures(app.now(), reset).await.unwrap(), 0);
+    app.advance(chrono::Duration::minutes(1));
+    assert_eq!(app.store.prune_sign_in_failures(app.now(), reset).await.unwrap(), 2);
+    assert_eq!(count().await, 0);
+    // A fresh start: four failures do not lock.
+    assert_eq!(fail(&app, "ivan.petrov", 4).await.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

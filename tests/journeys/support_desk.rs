@@ -22,6 +22,7 @@ on_both_backends!(
     it_wasnt_me_opens_an_urgent_ticket_and_blocks_recovery,
     a_second_request_continues_the_open_ticket,
     a_closed_topic_the_bot_cannot_reopen_moves_the_ticket_to_general,
+    it_wasnt_me_makes_the_open_ticket_urgent,
 );
 
 /// The staff group of these journeys.
@@ -514,6 +515,18 @@ async fn a_second_request_continues_the_open_ticket(db: TestDb) {
     );
     in_group(&app).await; // the card
     in_group(&app).await; // "the user closed it"
+    // Within the week it opens again, with the staff told.
+    let reopen = closed.callback_data_for(&t(Lang::Ru, "button-reopen-ticket")).unwrap();
+    app.tg.press_button(&user, &closed, &reopen);
+    let reopened = app.tg.next_sent(user.id).await;
+    assert_eq!(reopened.text_str(), t_args(Lang::Ru, "ticket-reopened", &[("ticket", arg("#1"))]));
+    in_group(&app).await; // the card
+    assert!(in_group(&app).await.text_str().starts_with("↩️"));
+    let close = reopened.callback_data_for(&t(Lang::Ru, "button-close-ticket")).unwrap();
+    app.tg.press_button(&user, &reopened, &close);
+    let closed = app.tg.next_sent(user.id).await;
+    in_group(&app).await;
+    in_group(&app).await;
     app.clock.advance(Duration::days(8));
     let reopen = closed.callback_data_for(&t(Lang::Ru, "button-reopen-ticket")).unwrap();
     app.tg.press_button(&user, &closed, &reopen);
@@ -545,5 +558,39 @@ async fn a_closed_topic_the_bot_cannot_reopen_moves_the_ticket_to_general(db: Te
     // Replies to the new card still reach the user.
     app.tg.send_group(GROUP, &maria(), Msg::text("Да").reply_to(&card_again));
     assert!(app.tg.next_sent(user.id).await.text_str().ends_with("Да"));
+    app.stop().await;
+}
+
+/// With a ticket already open, "It wasn't me" makes that ticket urgent and
+/// posts its card again where staff see it, instead of opening another.
+async fn it_wasnt_me_makes_the_open_ticket_urgent(db: TestDb) {
+    let app = desk_app(&db, GroupKind::Supergroup).await;
+    let user = anna();
+    let attachments =
+        write_ticket(&app, &user, "menu-other", [Some("anna.smith"), None, None, Some("Help")])
+            .await;
+    submit(&app, &user, &attachments).await;
+    let first = card_in_group(&app).await;
+    assert!(first.text_str().starts_with("🆘"));
+
+    app.open_forgot_password(&user).await;
+    let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    let password = "correct horse battery staple";
+    app.post_password(&link, password, password).await;
+    let notice = app.tg.next_sent(user.id).await;
+    let data = notice.callback_data_for(&t(Lang::En, "button-not-me")).unwrap();
+    app.tg.press_button(&user, &notice, &data);
+    let answer = app.tg.next_sent(user.id).await;
+    assert_eq!(answer.text_str(), t_args(Lang::En, "not-me-ticket", &[("ticket", arg("#1"))]));
+    let again = card_in_group(&app).await;
+    assert_eq!(again.method, "sendmessage", "posted again, not edited");
+    assert_ne!(again.message_id, first.message_id);
+    assert!(again.text_str().starts_with("🚨"), "{}", again.summary());
+    assert!(again.callback_data_for(&t(Lang::Ru, "desk-button-lift-block")).is_some());
+    let told = in_group(&app).await;
+    assert!(told.text_str().starts_with("↪️ #1"), "{}", told.summary());
+    let tickets: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(app.raw_pool()).await.unwrap();
+    assert_eq!(tickets, 1);
     app.stop().await;
 }
