@@ -103,6 +103,16 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         hashing,
         Arc::new(outbox.clone()),
     );
+    let mailer = match &config.mail {
+        Some(mail) => Some(crate::mail::Mailer::new(mail).context("SMTP_URL cannot be used")?),
+        None => {
+            tracing::warn!(
+                "e-mail is off (SMTP_URL is not set): recovery then trusts the phone \
+                alone, and no change is told on a second channel"
+            );
+            None
+        }
+    };
     let desk = Desk::new(
         config.support.chat_id,
         config.support.language,
@@ -120,7 +130,13 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
             send /chatid there to learn its id)"
         ),
     }
-    let worker = worker.with_desk(desk.clone(), recovery.clone());
+    let recovery =
+        recovery.with_mail(mailer.is_some()).with_support(desk.chat().map(|_| desk.policy.clone()));
+    let mut worker = worker.with_desk(desk.clone(), recovery.clone());
+    if let Some(mailer) = mailer {
+        tracing::info!(from = config.mail.as_ref().map(|m| m.from.as_str()), "e-mail is on");
+        worker = worker.with_mail(mailer, recovery.clone());
+    }
     if config.public_base_url.scheme() != "https" {
         tracing::warn!(public_base_url = %config.public_base_url,
             "PUBLIC_BASE_URL is plain http: fine on a local network, never in production");

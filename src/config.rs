@@ -111,6 +111,8 @@ pub struct Config {
     pub telegram_api_url: Url,
     pub database: DatabaseConfig,
     pub support: SupportConfig,
+    /// E-mail, the second channel; `None`: off.
+    pub mail: Option<MailConfig>,
     pub public_base_url: Url,
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
@@ -211,6 +213,7 @@ impl std::fmt::Debug for Config {
             .field("telegram_api_url", &self.telegram_api_url.as_str())
             .field("database", &self.database.backend)
             .field("support", &self.support)
+            .field("mail", &self.mail)
             .field("public_base_url", &self.public_base_url.as_str())
             .field("http_addr", &self.http_addr)
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
@@ -236,6 +239,7 @@ impl Config {
             telegram_api_url: parse_url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)?,
             database: DatabaseConfig::from_env()?,
             support: SupportConfig::from_env()?,
+            mail: MailConfig::from_env()?,
             public_base_url: public_base_url(&parse_url(
                 "PUBLIC_BASE_URL",
                 "http://localhost:8080",
@@ -281,6 +285,62 @@ impl Config {
                 trusted_proxies: trusted_proxies(optional("TRUSTED_PROXIES").as_deref())?,
             },
         })
+    }
+}
+
+/// Where mail goes out (`SMTP_URL`) and whom it is from (`MAIL_FROM`).
+/// Debug output hides the password.
+#[derive(Clone)]
+pub struct MailConfig {
+    /// `smtp://[user:password@]host[:port]` (STARTTLS when the server
+    /// offers it) or `smtps://…` (TLS from the first byte).
+    pub smtp_url: Url,
+    /// A mailbox, `Name <address>` or a bare address.
+    pub from: String,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.smtp_url.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &shown.as_str())
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+impl MailConfig {
+    /// Both variables, or neither (mail off).
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        Self::parse(optional("SMTP_URL").as_deref(), optional("MAIL_FROM").as_deref())
+    }
+
+    pub fn parse(smtp_url: Option<&str>, from: Option<&str>) -> Result<Option<Self>, ConfigError> {
+        let Some(raw) = smtp_url else {
+            return Ok(None);
+        };
+        let invalid = |why: String| ConfigError::Invalid("SMTP_URL", why);
+        let url = Url::parse(raw).map_err(|e| invalid(format!("not a URL ({e})")))?;
+        if !matches!(url.scheme(), "smtp" | "smtps") {
+            return Err(invalid("expected smtp://HOST[:PORT] or smtps://HOST[:PORT]".into()));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("the URL names no host".into()));
+        }
+        let from = from.ok_or(ConfigError::Missing(
+            "MAIL_FROM",
+            "set it to the sender of the bot's mail, e.g. CRM Support <support@example.com>",
+        ))?;
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(
+                "MAIL_FROM",
+                format!("{from:?} is not a mailbox (Name <address> or address)"),
+            ));
+        }
+        Ok(Some(Self { smtp_url: url, from: from.to_owned() }))
     }
 }
 
@@ -665,6 +725,28 @@ mod tests {
         assert_eq!(support.sla, Duration::minutes(30));
         assert_eq!(support.language, Lang::Ru);
         assert!(support.chat_id.is_none() && support.hours.is_none() && support.contact.is_none());
+    }
+
+    #[test]
+    fn mail_needs_an_smtp_url_and_a_sender() {
+        assert!(MailConfig::parse(None, Some("a@example.com")).unwrap().is_none());
+        let mail = MailConfig::parse(
+            Some("smtp://u:secret@mail.example.com:587"),
+            Some("CRM <a@example.com>"),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!format!("{mail:?}").contains("secret"));
+        let err = MailConfig::parse(Some("smtp://mail.example.com"), None).unwrap_err().to_string();
+        assert!(err.starts_with("MAIL_FROM is not set"), "{err}");
+        for bad in ["http://mail.example.com", "smtp://", "nonsense"] {
+            let err = MailConfig::parse(Some(bad), Some("a@example.com")).unwrap_err().to_string();
+            assert!(err.starts_with("SMTP_URL is invalid"), "{bad}: {err}");
+        }
+        let err = MailConfig::parse(Some("smtps://mail.example.com"), Some("not a mailbox"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("MAIL_FROM is invalid"), "{err}");
     }
 
     #[test]

@@ -187,7 +187,7 @@ mod tests {
             "name", "url", "expires", "time", "login", "min", "max", "brand", "company", "date",
             "day", "failures", "since", "until", "minutes", "ticket", "category", "due", "contact",
             "state", "user", "id", "language", "phone", "email", "account", "claimed", "real",
-            "text", "reason", "rating", "admins", "who", "age", "hours", "action",
+            "text", "reason", "rating", "admins", "who", "age", "hours", "action", "telegram",
         ]
         .into_iter()
         .map(|name| (name, FluentValue::from("x")))

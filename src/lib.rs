@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod i18n;
+pub mod mail;
 pub mod recovery;
 pub mod store;
 pub mod telemetry;

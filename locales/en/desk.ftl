@@ -10,6 +10,7 @@ desk-category-other = other
 desk-card-title = 🆘 <b>Ticket { $ticket }</b> · { $category }
 desk-card-title-urgent = 🚨 <b>URGENT ticket { $ticket }</b> · { $category }
 desk-card-user = 👤 { $user } · id <code>{ $id }</code> · { $language }
+desk-card-user-email = the account's e-mail (“This wasn't me” link)
 desk-card-verified = <b>Verified by the bot</b>
 desk-card-phone = Phone: <code>{ $phone }</code> (the user's own contact)
 desk-card-phone-none = Phone: not verified

@@ -10,6 +10,7 @@ desk-category-other = другое
 desk-card-title = 🆘 <b>Обращение { $ticket }</b> · { $category }
 desk-card-title-urgent = 🚨 <b>СРОЧНОЕ обращение { $ticket }</b> · { $category }
 desk-card-user = 👤 { $user } · id <code>{ $id }</code> · { $language }
+desk-card-user-email = почта аккаунта (ссылка «Это не я» из письма)
 desk-card-verified = <b>Проверено ботом</b>
 desk-card-phone = Телефон: <code>{ $phone }</code> (собственный номер пользователя в Telegram)
 desk-card-phone-none = Телефон: не подтверждён

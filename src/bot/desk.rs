@@ -437,6 +437,13 @@ async fn relay_to_user(
     ticket_id: TicketId,
 ) -> Result<(), RelayError> {
     let Some(ticket) = recovery.store.ticket(ticket_id).await? else { return Ok(()) };
+    if ticket.user.0 <= 0 {
+        // Reported by e-mail: nobody in Telegram to answer.
+        for item in recovery.store.pending_items(ticket_id, Direction::ToUser).await? {
+            recovery.store.item_failed(item.id, "no Telegram user", recovery.now()).await?;
+        }
+        return Ok(());
+    }
     let chat = ChatId(ticket.user.0);
     let lang = ticket.lang;
     let place = Place { chat, thread: None, reply_to: None };
@@ -633,8 +640,12 @@ pub async fn render_card(
             ],
         ));
     }
-    let user_link =
-        format!("<a href=\"tg://user?id={}\">{}</a>", ticket.user.0, escape(&ticket.user_name));
+    // A ticket opened by a mailed "This wasn't me" has no Telegram user.
+    let user_link = if ticket.user.0 < 0 {
+        t(lang, "desk-card-user-email")
+    } else {
+        format!("<a href=\"tg://user?id={}\">{}</a>", ticket.user.0, escape(&ticket.user_name))
+    };
     let username =
         ticket.username.as_deref().map(|u| format!(" @{}", escape(u))).unwrap_or_default();
     lines.push(t_args(

@@ -98,6 +98,8 @@ pub async fn receive_contact(
         phone: contact.phone_number.clone(),
         forwarded: msg.forward_origin().is_some(),
         private_chat: msg.chat.is_private(),
+        by_bot: sender.is_bot || msg.via_bot.is_some(),
+        sender_name: super::support::full_name(sender),
     };
     let phone = match recovery.verify_contact(&claim).await? {
         Ok(phone) => phone,

@@ -25,10 +25,11 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    domain::{CompanyName, Delivery, Lang, licence},
+    domain::{AuditEvent, AuditOutcome, CompanyName, Delivery, Lang, licence},
     i18n::{arg, t, t_args},
+    mail::{MailError, Mailer},
     recovery::{OutboxWaker, Recovery},
-    store::{Finished, OutboxItem, Store, StoreResult},
+    store::{AuditEntry, Finished, OutboxItem, Store, StoreResult},
 };
 
 /// Transient failures are retried with doubling pauses up to this long…
@@ -70,6 +71,9 @@ pub struct OutboxWorker {
     id: String,
     /// The support desk, for tickets' relays and reminders.
     desk: Option<(Desk, Recovery)>,
+    /// E-mail, when it is on: the mailer, and the rules that make the
+    /// mails' "This wasn't me" links.
+    mail: Option<(Mailer, Recovery)>,
 }
 
 /// What one attempt came to.
@@ -78,6 +82,8 @@ enum Attempt {
     Failed(RequestError),
     /// The database failed mid-way; tried again like a network failure.
     StoreFailed(String),
+    /// The mail server did not take a mail.
+    MailFailed(MailError),
 }
 
 impl OutboxWorker {
@@ -91,7 +97,22 @@ impl OutboxWorker {
         handle: &OutboxHandle,
     ) -> Self {
         let id = format!("{}-{:016x}", std::process::id(), rand_id());
-        Self { bot, store, clock, settings, wake: Arc::clone(&handle.wake), id, desk: None }
+        Self {
+            bot,
+            store,
+            clock,
+            settings,
+            wake: Arc::clone(&handle.wake),
+            id,
+            desk: None,
+            mail: None,
+        }
+    }
+
+    /// Lets the worker send mail.
+    pub fn with_mail(mut self, mailer: Mailer, recovery: Recovery) -> Self {
+        self.mail = Some((mailer, recovery));
+        self
     }
 
     /// Lets the worker deliver the support desk's relays and reminders.
@@ -168,6 +189,29 @@ impl OutboxWorker {
                     "outbox: database failed mid-way; will retry");
                 self.store.retry_delivery_at(&item, &self.id, at, &error).await?
             }
+            Attempt::MailFailed(error)
+                if error.transient
+                    && now - item.created_at < chrono::Duration::hours(GIVE_UP_AFTER_HOURS) =>
+            {
+                let pause = (1_i64 << item.attempts.clamp(0, 10)).min(MAX_BACKOFF_SECS);
+                let at = now + chrono::Duration::seconds(pause);
+                tracing::warn!(id = item.id, kind, attempt = item.attempts + 1, %error,
+                    retry_in_secs = pause, "outbox: the mail server failed; will retry");
+                self.store.retry_delivery_at(&item, &self.id, at, &error.to_string()).await?
+            }
+            Attempt::MailFailed(error) => {
+                tracing::error!(id = item.id, kind, attempts = item.attempts + 1, %error,
+                    "outbox: mail not delivered; giving up");
+                let mut entry = AuditEntry::new(AuditEvent::MailFailed, AuditOutcome::Refused)
+                    .detail(error.to_string());
+                if let Delivery::Mail { account_id, .. } = &item.payload {
+                    entry = entry.account(*account_id);
+                }
+                if let Err(audit_error) = self.store.audit(now, entry).await {
+                    tracing::error!(%audit_error, "audit row not written");
+                }
+                self.store.mark_delivery_failed(&item, &self.id, now, &error.to_string()).await?
+            }
             Attempt::Failed(error)
                 if is_transient(&error)
                     && now - item.created_at < chrono::Duration::hours(GIVE_UP_AFTER_HOURS) =>
@@ -206,6 +250,22 @@ impl OutboxWorker {
 
     async fn attempt(&self, payload: &Delivery) -> Attempt {
         let result = match payload {
+            Delivery::Mail { account_id, to, lang, notice } => {
+                let Some((mailer, recovery)) = &self.mail else {
+                    return Attempt::StoreFailed("e-mail is off in this process".to_owned());
+                };
+                let link = match recovery.new_dispute_link(*account_id, notice.event, *lang).await {
+                    Ok(link) => link,
+                    Err(error) => return Attempt::StoreFailed(error.to_string()),
+                };
+                let now = self.clock.now();
+                let zone = self.settings.default_time_zone;
+                let mail = crate::mail::render_notice(*lang, notice, zone, now, &link);
+                return match mailer.send(to, &mail.subject, mail.text, mail.html).await {
+                    Ok(()) => Attempt::Done,
+                    Err(error) => Attempt::MailFailed(error),
+                };
+            }
             Delivery::TicketRelay { ticket_id, to_user } => {
                 let Some((desk, recovery)) = &self.desk else { return no_desk() };
                 let relayed = desk::relay(&self.bot, desk, recovery, *ticket_id, *to_user).await;

@@ -48,6 +48,9 @@ pub enum AuditEvent {
     /// admin lifts it.
     RecoveryBlocked,
     RecoveryUnblocked,
+    /// The mail server refused a mail for good (or it could not be sent for
+    /// a day); the detail says why.
+    MailFailed,
 }
 
 impl AuditEvent {
@@ -76,6 +79,7 @@ impl AuditEvent {
             AuditEvent::StaffActionRefused => "staff_action_refused",
             AuditEvent::RecoveryBlocked => "recovery_blocked",
             AuditEvent::RecoveryUnblocked => "recovery_unblocked",
+            AuditEvent::MailFailed => "mail_failed",
             AuditEvent::SignInFailed => "sign_in_failed",
             AuditEvent::SignInRefused => "sign_in_refused",
             AuditEvent::SignInLocked => "sign_in_locked",

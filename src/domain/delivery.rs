@@ -57,6 +57,40 @@ pub enum Delivery {
     /// Nobody has taken the ticket: a reminder in the group; the second
     /// level mentions the staff admins.
     TicketReminder { ticket_id: TicketId, level: u8 },
+    /// An e-mail to the account's address about something done to it,
+    /// with a "This wasn't me" link made when it is sent (no secret waits
+    /// in the outbox).
+    Mail { account_id: AccountId, to: String, lang: Lang, notice: MailNotice },
+}
+
+/// What a mail tells of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailEvent {
+    ResetLinkIssued,
+    PasswordChanged,
+}
+
+impl MailEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailEvent::ResetLinkIssued => "reset_link_issued",
+            MailEvent::PasswordChanged => "password_changed",
+        }
+    }
+}
+
+/// A mailed notice: what happened to which login, when, and through which
+/// Telegram account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailNotice {
+    pub event: MailEvent,
+    pub login: String,
+    pub at: DateTime<Utc>,
+    /// IANA name of the account's zone, if it has one.
+    pub time_zone: Option<String>,
+    pub via_id: TelegramUserId,
+    pub via_name: Option<String>,
 }
 
 impl Delivery {
@@ -72,6 +106,7 @@ impl Delivery {
             Delivery::TicketRelay { to_user: false, .. } => "ticket_to_group",
             Delivery::TicketRelay { to_user: true, .. } => "ticket_to_user",
             Delivery::TicketReminder { .. } => "ticket_reminder",
+            Delivery::Mail { .. } => "mail",
         }
     }
 }

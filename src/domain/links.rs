@@ -8,6 +8,9 @@ use super::ResetToken;
 /// The reset page's route (axum syntax); its one path parameter is the token.
 pub const RESET_ROUTE: &str = "/reset/{token}";
 
+/// The "This wasn't me" page's route; its one path parameter is the token.
+pub const DISPUTE_ROUTE: &str = "/dispute/{token}";
+
 /// Builds absolute links on `PUBLIC_BASE_URL`.
 #[derive(Debug, Clone)]
 pub struct PublicUrls {
@@ -23,6 +26,11 @@ impl PublicUrls {
     /// (a service mounted under `/crm-help/` behind a proxy).
     pub fn reset_link(&self, token: &ResetToken) -> Url {
         self.at(&RESET_ROUTE.replace("{token}", token.expose()))
+    }
+
+    /// `PUBLIC_BASE_URL/dispute/<token>`: the mailed "This wasn't me".
+    pub fn dispute_link(&self, token: &ResetToken) -> Url {
+        self.at(&DISPUTE_ROUTE.replace("{token}", token.expose()))
     }
 
     /// Whether Telegram will take these links in a URL button: https on a

@@ -20,7 +20,7 @@ pub mod token;
 pub use account::{Account, AccountUpdate, Email, Login};
 pub use audit::{AuditEvent, AuditOutcome};
 pub use company::{Company, CompanyName, parse_licence_end};
-pub use delivery::{Delivery, NewDelivery};
+pub use delivery::{Delivery, MailEvent, MailNotice, NewDelivery};
 pub use ids::{AccountId, TelegramUserId};
 pub use lang::Lang;
 pub use licence::{PlannedReminder, plan_reminders};

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod client;
+mod dispute;
 mod health;
 mod reset;
 
@@ -31,6 +32,7 @@ use crate::{
 pub mod paths {
     pub use super::reset::{SCRIPT_ROUTE as SCRIPT, STRENGTH_ROUTE as STRENGTH};
     pub const RESET: &str = super::links::RESET_ROUTE;
+    pub const DISPUTE: &str = super::links::DISPUTE_ROUTE;
     pub const HEALTHZ: &str = "/healthz";
 }
 
@@ -85,6 +87,7 @@ pub fn router(state: HttpState) -> Router {
         .route(paths::RESET, reset)
         .route(paths::STRENGTH, strength)
         .route(paths::SCRIPT, get(reset::script))
+        .route(paths::DISPUTE, get(dispute::show).post(dispute::confirm).layer(form_limit))
         .route(paths::HEALTHZ, get(health::healthz))
         .layer(TimeoutLayer::with_status_code(TIMEOUT_STATUS, REQUEST_TIMEOUT))
         // As a service, so that `/api/v1` and `/api/v1/` are the API's too.

@@ -19,6 +19,11 @@ pub struct ContactClaim {
     /// Forwarded from elsewhere: not the sender's own share.
     pub forwarded: bool,
     pub private_chat: bool,
+    /// Sent by a bot, or through one (`via_bot`): not a person's own share.
+    pub by_bot: bool,
+    /// The name the sender shows in Telegram, for the mail that tells of
+    /// what they did.
+    pub sender_name: String,
 }
 
 /// Why a contact does not prove the sender's phone.
@@ -49,7 +54,7 @@ impl ContactClaim {
         if !self.private_chat {
             return Err(ContactRefusal::NotPrivateChat);
         }
-        if self.forwarded {
+        if self.forwarded || self.by_bot {
             return Err(ContactRefusal::NotOwnContact);
         }
         match self.contact_user_id {
@@ -73,7 +78,8 @@ impl Recovery {
         match &outcome {
             Ok(phone) => {
                 tracing::info!(tg_user_id = %sender, phone = %phone.masked(), "contact verified");
-                self.store.remember_verified_phone(sender, phone, self.now()).await?;
+                let name = Some(claim.sender_name.as_str()).filter(|name| !name.is_empty());
+                self.store.remember_verified_phone(sender, phone, name, self.now()).await?;
                 let entry = AuditEntry::new(AuditEvent::ContactVerified, AuditOutcome::Ok);
                 self.audit(entry.user(sender).detail(phone.masked())).await;
             }
@@ -148,6 +154,8 @@ mod tests {
             phone: "79161234567".into(),
             forwarded,
             private_chat: true,
+            by_bot: false,
+            sender_name: "Ivan".into(),
         }
     }
 
@@ -159,6 +167,8 @@ mod tests {
         assert_eq!(claim(None, false).check(), Err(ContactRefusal::NoUserId));
         let group = ContactClaim { private_chat: false, ..claim(Some(42), false) };
         assert_eq!(group.check(), Err(ContactRefusal::NotPrivateChat));
+        let bot = ContactClaim { by_bot: true, ..claim(Some(42), false) };
+        assert_eq!(bot.check(), Err(ContactRefusal::NotOwnContact));
         let bad = ContactClaim { phone: "12".into(), ..claim(Some(42), false) };
         assert_eq!(bad.check(), Err(ContactRefusal::InvalidPhone));
     }

@@ -7,6 +7,7 @@ mod identity;
 mod import;
 mod licence;
 mod lockout;
+mod mail;
 mod reset;
 mod signin;
 mod support;
@@ -21,6 +22,7 @@ pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};
 pub use licence::AdminAlert;
 pub use lockout::{Diagnosis, LockStatus, UnlockNotice};
+pub use mail::{DeadDispute, DisputeView, dispute_ttl};
 pub use reset::{
     Assessment, ClientAddr, CompletedReset, DeadLink, IssueOutcome, IssuedLink, LinkView,
     ResetFailure,
@@ -82,6 +84,11 @@ pub struct Recovery {
     /// The page's strength meter, apart from `hashing`.
     meter: HashingQueue,
     outbox: Arc<dyn OutboxWaker>,
+    /// E-mail is on: notices are mailed too.
+    mail_on: bool,
+    /// The support desk's promise, when there is a staff group (tickets
+    /// opened outside Telegram need it).
+    support: Option<SupportPolicy>,
 }
 
 impl Recovery {
@@ -103,7 +110,21 @@ impl Recovery {
             hashing,
             meter: HashingQueue::new(credentials::cores()),
             outbox,
+            mail_on: false,
+            support: None,
         }
+    }
+
+    /// Mails notices to accounts' addresses too (e-mail is configured).
+    pub fn with_mail(mut self, on: bool) -> Self {
+        self.mail_on = on;
+        self
+    }
+
+    /// There is a staff group, answering in `policy`'s time.
+    pub fn with_support(mut self, policy: Option<SupportPolicy>) -> Self {
+        self.support = policy;
+        self
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -8,8 +8,9 @@ use url::Url;
 use super::{Recovery, RecoveryError, RecoveryResult, VerifiedAccount, credentials};
 use crate::{
     domain::{
-        Account, AccountId, AuditEvent, AuditOutcome, Delivery, Lang, NewDelivery, NewPassword,
-        PasswordContext, PasswordPolicy, PasswordRejection, ResetToken, TelegramUserId, password,
+        Account, AccountId, AuditEvent, AuditOutcome, Delivery, Lang, MailEvent, NewDelivery,
+        NewPassword, PasswordContext, PasswordPolicy, PasswordRejection, ResetToken,
+        TelegramUserId, password,
     },
     store::{AuditEntry, NewResetToken, RefusalCount, StoredToken},
 };
@@ -143,6 +144,12 @@ impl Recovery {
         tracing::info!(%tg_user_id, account_id = %account.id, %expires_at, "reset link issued");
         let entry = AuditEntry::new(AuditEvent::ResetLinkIssued, AuditOutcome::Ok);
         self.audit(entry.user(tg_user_id).account(account.id)).await;
+        // The second channel hears of it, whoever holds the phone.
+        if let Some(mail) =
+            self.mail_notice(account, MailEvent::ResetLinkIssued, tg_user_id, lang, now).await?
+        {
+            self.deliver(mail).await?;
+        }
         Ok(IssueOutcome::Issued(IssuedLink {
             token_id,
             url: self.urls.reset_link(&token),
@@ -238,9 +245,14 @@ impl Recovery {
             },
             now,
         );
+        let mut notices = vec![notice];
+        notices.extend(
+            self.mail_notice(&account, MailEvent::PasswordChanged, done.tg_user_id, lang, now)
+                .await?,
+        );
         let changed = self
             .store
-            .spend_token_and_set_password(token.id, account.id, &new_hash, now, &records, &notice)
+            .spend_token_and_set_password(token.id, account.id, &new_hash, now, &records, &notices)
             .await?;
         if !changed {
             tracing::info!(account_id = %account.id, "reset link lost a race or expired meanwhile");

@@ -88,8 +88,10 @@ impl Recovery {
             verified_phone,
         };
         let opened = self.store.open_ticket(&new, now).await?;
+        // "It wasn't me" reposts the card as urgent instead, which says it.
         if let Opened::Existing(ticket) = &opened
             && ticket.status == TicketStatus::Open
+            && new.category != Category::NotMe
         {
             let item =
                 notice_item(Direction::ToGroup, &Notice::AskedAgain { category: new.category });

@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod companies;
 mod dialogues;
+mod disputes;
 mod licence;
 mod outbox;
 mod signin;
@@ -24,6 +25,7 @@ use sqlx::{
 
 pub use accounts::{SyncAudit, SyncRefusal, Synced};
 pub use audit::{AuditEntry, AuditRow};
+pub use disputes::StoredDispute;
 pub use licence::{AdminAlertOutcome, AdminAlertRequest, AdminContact};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
 pub use signin::Unlocked;

@@ -235,7 +235,7 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
         audit: &[AuditEntry],
-        notice: &NewDelivery,
+        notices: &[NewDelivery],
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
@@ -277,7 +277,9 @@ impl Store {
         for entry in audit {
             insert_audit(&mut tx, now, entry).await?;
         }
-        insert_delivery(&mut tx, notice, now).await?;
+        for notice in notices {
+            insert_delivery(&mut tx, notice, now).await?;
+        }
         hasten_delivery(&mut tx, &retract_link_key(token_id), now).await?;
         // The reset lifted the lock: nobody waits for it to end any more.
         cancel_deliveries_with_prefix(&mut tx, &unlock_notice_prefix(account_id), now).await?;

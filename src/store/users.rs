@@ -44,17 +44,20 @@ impl Store {
         &self,
         tg_user_id: TelegramUserId,
         phone: &Phone,
+        display_name: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO telegram_users (tg_user_id, verified_phone, verified_at, updated_at) \
-             VALUES ($1, $2, $3, $3) \
+            "INSERT INTO telegram_users (tg_user_id, verified_phone, verified_at, updated_at, \
+                 display_name) VALUES ($1, $2, $3, $3, $4) \
              ON CONFLICT (tg_user_id) DO UPDATE SET verified_phone = excluded.verified_phone, \
-                 verified_at = excluded.verified_at, updated_at = excluded.updated_at",
+                 verified_at = excluded.verified_at, updated_at = excluded.updated_at, \
+                 display_name = excluded.display_name",
         )
         .bind(tg_user_id.0)
         .bind(phone.as_str())
         .bind(to_unix(now))
+        .bind(display_name)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -373,9 +373,9 @@ async fn the_store_spends_a_token_exactly_once(db: TestDb) {
     let (token_id, account_id) = (stored.id, stored.account_id);
     let payload =
         Delivery::RenderedMessage { chat: user.id, html: "changed".into(), reply_markup: None };
-    let notice = NewDelivery::now(payload, app.now());
+    let notices = [NewDelivery::now(payload, app.now())];
     let spend = || {
-        app.store.spend_token_and_set_password(token_id, account_id, "h", app.now(), &[], &notice)
+        app.store.spend_token_and_set_password(token_id, account_id, "h", app.now(), &[], &notices)
     };
     let (first, second) = tokio::join!(spend(), spend());
     let mut results = [first.unwrap(), second.unwrap()];

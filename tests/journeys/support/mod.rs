@@ -183,6 +183,7 @@ impl TestApp {
             telegram_api_url: tg.api_url(),
             database: db.config.clone(),
             support: SupportConfig::default(),
+            mail: None,
             public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             api_token: None,

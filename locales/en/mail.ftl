@@ -1,0 +1,19 @@
+# E-mail: the second channel. Plain text; the HTML part is built from the
+# same messages.
+
+mail-reset-link-subject = A password reset link was requested for { $login }
+mail-password-changed-subject = The password of { $login } was changed
+mail-reset-link-body = A link to reset the password of your CRM account { $login } was sent in Telegram at { $time }, to the Telegram account { $telegram }.
+mail-password-changed-body = The password of your CRM account { $login } was changed at { $time }, through the Telegram account { $telegram }.
+mail-not-me = If this wasn't you, open the link below within 7 days and confirm: password recovery for the account stops at once, every link sent so far stops working, and our support team is told.
+mail-not-me-link = This wasn't me
+mail-footer = This message was sent automatically by the CRM account recovery bot. You don't need to reply.
+mail-telegram-unnamed = without a name
+
+dispute-title = Was this you?
+dispute-ask = Confirm that you did not ask to reset the password of { $login } and did not change it. Password recovery for the account will stop, every link sent so far will stop working, and our support team will be told.
+dispute-confirm-button = This wasn't me
+dispute-done-title = Thank you
+dispute-done = Password recovery for the account is stopped and our support team has been told. They will contact you.
+dispute-dead-title = This link does not work
+dispute-dead = This link has already been used or has expired. If something is still wrong with your account, contact your company's CRM administrator or our support team.
