@@ -104,6 +104,82 @@ async fn utf8_content_is_sent_as_8bitmime_when_not_encoded() {
 }
 
 #[tokio::test]
+async fn international_addresses_go_with_smtputf8() {
+    let server = SmtpServer::start().await;
+    transport(&server.url())
+        .send(plain("Андрей <андрей@пример.рф>", "Привет", "Текст"))
+        .await
+        .expect("sent");
+
+    let mail = server.next_mail().await;
+    assert_eq!(mail.envelope_to, ["андрей@пример.рф"]);
+    assert_eq!(mail.to, ["андрей@пример.рф"]);
+    let mail_from = server.wait_for_commands("MAIL FROM:", 1).await;
+    assert!(mail_from[0].contains(" SMTPUTF8"), "{mail_from:?}");
+}
+
+#[tokio::test]
+async fn opportunistic_tls_goes_on_in_plain_text_and_required_tls_fails() {
+    // No STARTTLS is offered: lettre's opportunistic mode sends in plain,
+    // its required mode gives up before MAIL.
+    let server = SmtpServer::start().await;
+    let url = format!("{}?tls=opportunistic", server.url());
+    transport(&url).send(plain("a@example.com", "plain", "x")).await.expect("sent");
+    assert_eq!(server.next_mail().await.subject, "plain");
+
+    let url = format!("{}?tls=required", server.url());
+    let error = transport(&url).send(plain("a@example.com", "tls", "x")).await.unwrap_err();
+    assert!(error.is_client(), "{error:?}");
+    assert!(server.unread().is_empty());
+    assert!(!server.transcript().iter().any(|c| c.starts_with("STARTTLS")));
+}
+
+#[tokio::test]
+async fn auth_exchanges_over_a_raw_session() {
+    let server = SmtpServer::start_with_auth("mailer", "secret").await;
+    let mut s = RawSession::open(&server).await;
+    s.send("EHLO client.test\r\n").await;
+    let ehlo = s.reply().await;
+    assert!(ehlo.iter().any(|l| &l[4..] == "AUTH PLAIN LOGIN"), "{ehlo:?}");
+    // 334 with an empty challenge, then `*` cancels (RFC 4954 4).
+    s.send("AUTH PLAIN\r\n").await;
+    assert_eq!(s.reply().await, ["334 "]);
+    s.send("*\r\nAUTH CRAM-MD5\r\nMAIL FROM:<a@example.com>\r\n").await;
+    assert_eq!(s.codes(3).await, [501, 504, 530]);
+    // LOGIN with the user name as initial response: only the password is
+    // asked for (base64 of "mailer", "wrong", "secret").
+    s.send("AUTH LOGIN bWFpbGVy\r\n").await;
+    assert_eq!(s.reply().await, ["334 UGFzc3dvcmQ6"]);
+    s.send("d3Jvbmc=\r\n").await;
+    assert_eq!(s.codes(1).await, [535]);
+    s.send("AUTH LOGIN\r\n").await;
+    assert_eq!(s.reply().await, ["334 VXNlcm5hbWU6"]);
+    s.send("bWFpbGVy\r\n").await;
+    assert_eq!(s.reply().await, ["334 UGFzc3dvcmQ6"]);
+    s.send("c2VjcmV0\r\nAUTH PLAIN AG1haWxlcgBzZWNyZXQ=\r\nMAIL FROM:<a@example.com>\r\nQUIT\r\n")
+        .await;
+    assert_eq!(s.codes(4).await, [235, 503, 250, 221]);
+    assert_eq!(
+        server.transcript(),
+        [
+            "EHLO client.test",
+            "AUTH PLAIN",
+            "****",
+            "AUTH CRAM-MD5",
+            "MAIL FROM:<a@example.com>",
+            "AUTH LOGIN ****",
+            "****",
+            "AUTH LOGIN",
+            "****",
+            "****",
+            "AUTH PLAIN ****",
+            "MAIL FROM:<a@example.com>",
+            "QUIT",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn auth_plain_and_login_accept_the_right_password_only() {
     let server = SmtpServer::start_with_auth("mailer", "s3cret:p@ss/word").await;
     let url = server.url();
@@ -122,6 +198,12 @@ async fn auth_plain_and_login_accept_the_right_password_only() {
     let error = transport(&wrong).send(plain("a@example.com", "x", "x")).await.unwrap_err();
     assert!(error.is_permanent(), "{error:?}");
     assert_eq!(error.status().map(|c| c.to_string()).as_deref(), Some("535"));
+    let wrong_login = AsyncSmtpTransport::<Tokio1Executor>::from_url(&wrong)
+        .expect("url")
+        .authentication(vec![Mechanism::Login])
+        .build();
+    let error = wrong_login.send(plain("a@example.com", "x", "x")).await.unwrap_err();
+    assert!(error.is_permanent(), "{error:?}");
 
     let anonymous = url.replace("mailer:s3cret%3Ap%40ss%2Fword@", "");
     let error = transport(&anonymous).send(plain("a@example.com", "x", "x")).await.unwrap_err();
@@ -308,4 +390,16 @@ impl RawSession {
         let n = self.reader.read_line(&mut rest).await.expect("read");
         assert_eq!(n, 0, "expected the connection closed, got {rest:?}");
     }
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "waiting for a mail to <b@example.com>\nmails received (1 total, 0 read):\n  \
+                           [UNREAD] <noreply@crm.test> -> [\"a@example.com\"] \"to a\""
+)]
+async fn waiting_in_vain_reports_what_was_received() {
+    let server = SmtpServer::start().await;
+    server.set_wait_timeout(std::time::Duration::from_millis(50));
+    transport(&server.url()).send(plain("a@example.com", "to a", "x")).await.expect("sent");
+    server.next_mail_to("b@example.com").await;
 }

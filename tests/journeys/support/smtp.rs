@@ -35,6 +35,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -208,6 +209,8 @@ struct State {
     down: bool,
     log: Vec<LogLine>,
     connections: usize,
+    /// Overrides [`WAIT_TIMEOUT`].
+    wait_timeout: Option<Duration>,
 }
 
 /// One line of a session, for the transcript and for reports.
@@ -328,6 +331,12 @@ impl SmtpServer {
         self.state().down = down;
     }
 
+    /// How long this server's waits last before they panic (default
+    /// [`WAIT_TIMEOUT`]).
+    pub fn set_wait_timeout(&self, timeout: Duration) {
+        self.state().wait_timeout = Some(timeout);
+    }
+
     // ----- reading what was received -------------------------------------
 
     /// The next mail no `next_mail`/`next_mail_to` has read, in arrival
@@ -415,7 +424,8 @@ impl SmtpServer {
 
     /// Polls `check` under the lock each time something is recorded.
     async fn wait<T>(&self, what: &str, mut check: impl FnMut(&mut State) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+        let timeout = self.state().wait_timeout.unwrap_or(WAIT_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.shared().activity.notified();
             tokio::pin!(notified);
@@ -430,9 +440,7 @@ impl SmtpServer {
                     return found;
                 }
                 let report = self.report();
-                panic!(
-                    "smtp server: timed out after {WAIT_TIMEOUT:?} waiting for {what}\n{report}"
-                );
+                panic!("smtp server: timed out after {timeout:?} waiting for {what}\n{report}");
             }
         }
     }
