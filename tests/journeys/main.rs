@@ -21,6 +21,7 @@ mod password_reset;
 mod reset_link;
 mod reset_page;
 mod signin;
+mod smtp_server;
 mod subscription;
 mod support_desk;
 mod support_operations;

@@ -3,6 +3,7 @@
 //! the real application spawned against both.
 
 pub mod logs;
+pub mod smtp;
 pub mod telegram;
 pub mod worker;
 
