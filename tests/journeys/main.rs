@@ -15,6 +15,7 @@ mod fake_telegram;
 mod identity;
 mod locked;
 mod logging;
+mod mail;
 mod notices;
 mod outbox;
 mod password_reset;

@@ -1,0 +1,166 @@
+//! E-mail, the second channel, against a real SMTP server on loopback:
+//! every reset link and password change is mailed to the account's address
+//! with a "This wasn't me" link; the link asks before it acts, then blocks
+//! recovery and tells the staff; mail waits out an SMTP server that is down.
+
+use chrono::Duration;
+use crm_recovery_bot::{config::MailConfig, domain::Lang, i18n::t};
+use reqwest::StatusCode;
+
+use crate::support::smtp::{SmtpServer, Stage};
+use crate::support::telegram::GroupKind;
+use crate::support::*;
+use crate::support_desk::{GROUP, card_in_group};
+
+on_both_backends!(
+    every_recovery_is_mailed_and_the_mail_can_stop_it,
+    a_dispute_from_the_first_mail_revokes_the_live_link,
+    mail_waits_for_a_server_that_is_down,
+    a_refused_mail_is_given_up_and_audited,
+);
+
+const FROM: &str = "CRM Support <support@example.com>";
+
+async fn mail_app(db: &TestDb, smtp: &SmtpServer) -> TestApp {
+    let url = smtp.url();
+    let app = TestApp::spawn_with(db, |config| {
+        config.mail = MailConfig::parse(Some(&url), Some(FROM)).expect("mail config");
+        config.support.chat_id = Some(GROUP);
+    })
+    .await;
+    app.tg.add_group(GROUP, GroupKind::Supergroup);
+    app.import(ACCOUNTS_CSV).await;
+    app
+}
+
+/// The "This wasn't me" link in a mail's text.
+fn dispute_link(text: &str) -> String {
+    text.split_whitespace()
+        .find(|word| word.contains("/dispute/"))
+        .unwrap_or_else(|| panic!("no dispute link in {text}"))
+        .to_owned()
+}
+
+async fn every_recovery_is_mailed_and_the_mail_can_stop_it(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app(&db, &smtp).await;
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+
+    let issued = smtp.next_mail().await;
+    assert_eq!(issued.to, ["anna@example.com"]);
+    assert_eq!(issued.from, "support@example.com");
+    assert_eq!(issued.subject, "A password reset link was requested for anna.smith");
+    let text = issued.text.clone().expect("a plain-text part");
+    assert!(text.contains("Anna (id …02)"), "through which Telegram account: {text}");
+    assert!(text.contains("09:00 (UTC)"), "when, in the account's zone: {text}");
+    let html = issued.html.clone().expect("an HTML part");
+    assert!(html.contains("/dispute/"), "{html}");
+
+    let password = "correct horse battery staple";
+    app.post_password(&link, password, password).await;
+    app.tg.next_sent(user.id).await; // the Telegram notice
+    let changed = smtp.next_mail().await;
+    assert_eq!(changed.subject, "The password of anna.smith was changed");
+    let dispute = dispute_link(changed.text.as_deref().unwrap_or_default());
+
+    // Opening the link asks; it does nothing by itself.
+    let page = app.get(&dispute).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    assert!(body.contains(&in_html(&t(Lang::En, "dispute-confirm-button"))), "{body}");
+    let blocked: Option<i64> =
+        sqlx::query_scalar("SELECT recovery_blocked_at FROM accounts WHERE login = 'anna.smith'")
+            .fetch_one(app.raw_pool())
+            .await
+            .unwrap();
+    assert_eq!(blocked, None, "a GET never acts");
+
+    // Confirmed: blocked, the CRM's sessions dropped, staff told.
+    let done = app.http.post(&dispute).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let (blocked, version): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT recovery_blocked_at, credentials_version FROM accounts WHERE login = 'anna.smith'",
+    )
+    .fetch_one(app.raw_pool())
+    .await
+    .unwrap();
+    assert!(blocked.is_some());
+    assert_eq!(version, 2, "the reset and the dispute each bumped it");
+    let card = card_in_group(&app).await;
+    assert!(card.text_str().starts_with("🚨"), "{}", card.summary());
+    assert!(card.text_str().contains(&t(Lang::Ru, "desk-card-user-email")), "{}", card.summary());
+    assert!(app.audit_events().await.contains(&"recovery_blocked".to_owned()));
+
+    // Single use; and the bot sends no more links.
+    let again = app.http.post(&dispute).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    app.open_forgot_password(&user).await;
+    let refused = app.share_own_phone(&user, ANNA_PHONE).await;
+    assert_eq!(refused.text_str(), t(Lang::En, "reset-recovery-blocked"));
+    assert!(smtp.unread().is_empty(), "no mail for a refused link");
+    app.stop().await;
+}
+
+async fn a_dispute_from_the_first_mail_revokes_the_live_link(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app(&db, &smtp).await;
+    let user = ivan();
+    app.open_forgot_password(&user).await;
+    let link = link_in(&app.share_own_phone(&user, IVAN_PHONE).await);
+    let issued = smtp.next_mail().await;
+    // Ivan's account speaks Russian and lives in Moscow.
+    assert!(issued.subject.starts_with("Запрошена ссылка"), "{}", issued.subject);
+    let text = issued.text.clone().unwrap_or_default();
+    assert!(text.contains("12:00"), "Moscow time: {text}");
+    let dispute = dispute_link(&text);
+    let done = app.http.post(&dispute).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains(&in_html(&t(Lang::Ru, "dispute-done"))));
+    // The link that was sent stops working, and its message is taken back.
+    let page = app.get(&link).await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    app.tg.wait_for_call("deletemessage").await;
+    card_in_group(&app).await;
+    app.stop().await;
+}
+
+async fn mail_waits_for_a_server_that_is_down(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let mut app = mail_app(&db, &smtp).await;
+    smtp.set_down(true);
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    app.outbox_row_settled("mail", 1).await;
+    // A restart while it waits loses nothing.
+    app.restart().await;
+    smtp.set_down(false);
+    app.advance(Duration::seconds(5));
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.subject, "A password reset link was requested for anna.smith");
+    assert!(smtp.unread().is_empty(), "sent once");
+    app.stop().await;
+}
+
+async fn a_refused_mail_is_given_up_and_audited(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app(&db, &smtp).await;
+    smtp.fail_next(Stage::Rcpt, 550, "5.1.1 No such user");
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    app.outbox_row_settled("mail", 1).await;
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%\"kind\":\"mail\"%' AND failed_at IS NOT NULL",
+    )
+    .fetch_one(app.raw_pool())
+    .await
+    .unwrap();
+    assert_eq!(failed, 1, "a 550 is final");
+    let trail = app.store.audit_trail().await.unwrap();
+    let audit = trail.iter().find(|row| row.event == "mail_failed").expect("audited");
+    assert!(audit.detail.as_deref().unwrap_or_default().contains("550"), "{:?}", audit.detail);
+    app.stop().await;
+}
