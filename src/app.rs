@@ -130,8 +130,10 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
             send /chatid there to learn its id)"
         ),
     }
-    let recovery =
-        recovery.with_mail(mailer.is_some()).with_support(desk.chat().map(|_| desk.policy.clone()));
+    let recovery = recovery
+        .with_mail(mailer.is_some())
+        .with_binding(config.binding)
+        .with_support(desk.chat().map(|_| desk.policy.clone()));
     let mut worker = worker.with_desk(desk.clone(), recovery.clone());
     if let Some(mailer) = mailer {
         tracing::info!(from = config.mail.as_ref().map(|m| m.from.as_str()), "e-mail is on");

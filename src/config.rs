@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::domain::{
-    Lang, LockoutPolicy, PasswordPolicy, ResetPolicy, SupportHours, TelegramUserId,
+    BindingPolicy, Lang, LockoutPolicy, PasswordPolicy, ResetPolicy, SupportHours, TelegramUserId,
 };
 
 /// Where the SQLite file lives when `DATABASE_URL` is not set.
@@ -113,6 +113,8 @@ pub struct Config {
     pub support: SupportConfig,
     /// E-mail, the second channel; `None`: off.
     pub mail: Option<MailConfig>,
+    /// The second proof a new Telegram user gives (`NEW_BINDING_POLICY`).
+    pub binding: BindingPolicy,
     pub public_base_url: Url,
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
@@ -214,6 +216,7 @@ impl std::fmt::Debug for Config {
             .field("database", &self.database.backend)
             .field("support", &self.support)
             .field("mail", &self.mail)
+            .field("binding", &self.binding)
             .field("public_base_url", &self.public_base_url.as_str())
             .field("http_addr", &self.http_addr)
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
@@ -239,6 +242,10 @@ impl Config {
             telegram_api_url: parse_url("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)?,
             database: DatabaseConfig::from_env()?,
             support: SupportConfig::from_env()?,
+            binding: binding_policy(
+                optional("NEW_BINDING_POLICY").as_deref(),
+                optional("SMTP_URL").is_some(),
+            )?,
             mail: MailConfig::from_env()?,
             public_base_url: public_base_url(&parse_url(
                 "PUBLIC_BASE_URL",
@@ -341,6 +348,28 @@ impl MailConfig {
             ));
         }
         Ok(Some(Self { smtp_url: url, from: from.to_owned() }))
+    }
+}
+
+/// `NEW_BINDING_POLICY`: `email-code` (the default with e-mail on) or
+/// `none` (the default, and the only choice, with e-mail off).
+pub fn binding_policy(raw: Option<&str>, mail_on: bool) -> Result<BindingPolicy, ConfigError> {
+    let name = "NEW_BINDING_POLICY";
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None if mail_on => Ok(BindingPolicy::EmailCode),
+        None | Some("none") => Ok(BindingPolicy::PhoneAlone),
+        Some("email-code") if mail_on => Ok(BindingPolicy::EmailCode),
+        Some("email-code") => Err(ConfigError::Invalid(
+            name,
+            "email-code mails a code, so it needs SMTP_URL; set SMTP_URL or use none".into(),
+        )),
+        Some("hold") => Err(ConfigError::Invalid(
+            name,
+            "hold is not available in this version; use email-code or none".into(),
+        )),
+        Some(other) => {
+            Err(ConfigError::Invalid(name, format!("{other:?}: expected email-code or none")))
+        }
     }
 }
 
@@ -725,6 +754,17 @@ mod tests {
         assert_eq!(support.sla, Duration::minutes(30));
         assert_eq!(support.language, Lang::Ru);
         assert!(support.chat_id.is_none() && support.hours.is_none() && support.contact.is_none());
+    }
+
+    #[test]
+    fn the_binding_policy_follows_e_mail() {
+        assert_eq!(binding_policy(None, true).unwrap(), BindingPolicy::EmailCode);
+        assert_eq!(binding_policy(None, false).unwrap(), BindingPolicy::PhoneAlone);
+        assert_eq!(binding_policy(Some("none"), true).unwrap(), BindingPolicy::PhoneAlone);
+        for (raw, mail) in [("email-code", false), ("hold", true), ("nope", true)] {
+            let err = binding_policy(Some(raw), mail).unwrap_err().to_string();
+            assert!(err.starts_with("NEW_BINDING_POLICY is invalid"), "{raw}: {err}");
+        }
     }
 
     #[test]

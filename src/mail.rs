@@ -113,6 +113,7 @@ pub fn render_notice(
     default_zone: chrono_tz::Tz,
     now: chrono::DateTime<chrono::Utc>,
     dispute: &url::Url,
+    code: Option<&str>,
 ) -> RenderedMail {
     use crate::{
         domain::MailEvent,
@@ -125,12 +126,14 @@ pub fn render_notice(
         ("login", arg(notice.login.clone())),
         ("time", arg(local_time(lang, notice.at, zone, now))),
         ("telegram", arg(telegram)),
+        ("code", arg(code.unwrap_or_default().to_owned())),
     ];
     let (subject, body) = match notice.event {
         MailEvent::ResetLinkIssued => ("mail-reset-link-subject", "mail-reset-link-body"),
         MailEvent::PasswordChanged => {
             ("mail-password-changed-subject", "mail-password-changed-body")
         }
+        MailEvent::BindingCode => ("mail-code-subject", "mail-code-body"),
     };
     let subject = t_args(lang, subject, &args);
     let body = t_args(lang, body, &args);
@@ -204,9 +207,10 @@ mod tests {
             time_zone: Some("Europe/Moscow".into()),
             via_id: TelegramUserId(123_456_789),
             via_name: Some("Eve & Co".into()),
+            code_id: None,
         };
         let url: url::Url = "https://help.example.com/dispute/abc".parse().unwrap();
-        let mail = render_notice(Lang::En, &notice, chrono_tz::Tz::UTC, notice.at, &url);
+        let mail = render_notice(Lang::En, &notice, chrono_tz::Tz::UTC, notice.at, &url, None);
         assert!(mail.subject.contains("a<b>"));
         assert!(mail.text.contains("Eve & Co (id 12…89)"), "{}", mail.text);
         assert!(mail.text.contains("https://help.example.com/dispute/abc"));

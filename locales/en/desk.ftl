@@ -76,6 +76,7 @@ desk-refused-not-staff = Only members of the staff group can do this.
 desk-refused-not-admin = Only staff admins can do this.
 desk-taken-by = { $name } has already taken this ticket.
 desk-not-applicable = Not possible in the ticket's current state.
+desk-link-needs-proof = The user is not yet confirmed for this account: ask them to choose “I forgot my password” in the bot; they will get a code by e-mail.
 desk-link-not-sent = No link was sent: the account's limits or a recovery block stop it. The user was told why.
 desk-link-not-delivered = The link could not be delivered to the user.
 desk-reject-ask = { $name }, why is { $ticket } rejected? Reply to this message; the user will see your answer.

@@ -17,3 +17,8 @@ dispute-done-title = Thank you
 dispute-done = Password recovery for the account is stopped and our support team has been told. They will contact you.
 dispute-dead-title = This link does not work
 dispute-dead = This link has already been used or has expired. If something is still wrong with your account, contact your company's CRM administrator or our support team.
+
+mail-code-subject = Your confirmation code for { $login }
+mail-code-body = At { $time } the Telegram account { $telegram } asked to recover your CRM account { $login }. If that was you, type this code in the bot: { $code }
+
+    It works for 10 minutes. Never tell it to anyone, not even to our support team.

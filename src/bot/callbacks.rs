@@ -91,6 +91,8 @@ pub enum Callback {
     Support(SupportFor),
     Ticket(TicketButton),
     Staff(StaffPress),
+    /// "Send a new code" while a mailed code is awaited.
+    NewCode,
 }
 
 impl Callback {
@@ -111,6 +113,7 @@ impl Callback {
             Callback::Ticket(TicketButton::Reopen(id)) => format!("tk:reopen:{id}"),
             Callback::Ticket(TicketButton::Rate(id, rating)) => format!("tk:rate:{id}:{rating}"),
             Callback::Staff(StaffPress(id, action)) => format!("st:{id}:{}", action.code()),
+            Callback::NewCode => "code:new".to_owned(),
         }
     }
 
@@ -130,6 +133,7 @@ impl Callback {
             "unlock" if value == "reset" => Some(Callback::ResetNow),
             "admins" => account().map(|id| Callback::NotifyAdmins(NotifyAdmins(id))),
             "sup" => Category::parse(value).map(|c| Callback::Support(SupportFor(c))),
+            "code" if value == "new" => Some(Callback::NewCode),
             "tk" => parse_ticket_button(value).map(Callback::Ticket),
             "st" => {
                 let (id, action) = value.split_once(':')?;
@@ -168,6 +172,7 @@ mod tests {
             Callback::Menu,
             Callback::NotifyUnlock,
             Callback::ResetNow,
+            Callback::NewCode,
             Callback::PickAccount(PickedAccount(AccountId(i64::MAX))),
             Callback::NotMe(NotMe(AccountId(i64::MIN))),
             Callback::NotifyAdmins(NotifyAdmins(AccountId(i64::MIN))),

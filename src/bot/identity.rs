@@ -12,7 +12,6 @@ use super::{
     callbacks::PickedAccount,
     keyboards, locked,
     menu::send_menu,
-    reset,
     state::{Purpose, State},
     subscription, telegram_user,
 };
@@ -214,7 +213,10 @@ async fn proceed(
 ) -> HandlerResult {
     match purpose {
         Purpose::ResetPassword => {
-            reset::send_link(bot, reply, lang, recovery, settings, verified).await.map(|_| ())
+            super::binding::send_link_or_code(
+                bot, reply, lang, recovery, settings, dialogue, verified,
+            )
+            .await
         }
         Purpose::Subscription => {
             subscription::show(bot, reply, lang, recovery, settings, verified).await

@@ -131,6 +131,14 @@ pub fn talk_to_support(lang: Lang, category: Category) -> InlineKeyboardMarkup {
     ])
 }
 
+/// While a mailed code is awaited: a new one, or the way back.
+pub fn new_code(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-new-code"), Callback::NewCode)],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
 /// Under a ticket question: Skip where the question is optional.
 pub fn ticket_question(lang: Lang, skippable: bool) -> InlineKeyboardMarkup {
     let mut rows = Vec::new();

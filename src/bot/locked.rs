@@ -8,7 +8,7 @@ use teloxide::prelude::*;
 use super::{
     BotDialogue, BotSettings, BotT, HandlerResult, answer_button, escape,
     identity::Reply,
-    keyboards, reset, show_time,
+    keyboards, show_time,
     state::{Purpose, State},
     telegram_user,
 };
@@ -141,7 +141,8 @@ pub async fn on_reset_now(
     let Some(verified) = found else { return Ok(()) };
     dialogue.update(State::Menu).await?;
     let reply = Reply::New(dialogue.chat_id());
-    reset::send_link(&bot, reply, lang, &recovery, &settings, verified).await.map(|_| ())
+    super::binding::send_link_or_code(&bot, reply, lang, &recovery, &settings, &dialogue, verified)
+        .await
 }
 
 /// Adds the paragraph on a lapsed subscription to an answer: whatever else

@@ -258,9 +258,19 @@ impl OutboxWorker {
                     Ok(link) => link,
                     Err(error) => return Attempt::StoreFailed(error.to_string()),
                 };
+                // A binding code is made now, so no code waits in the outbox.
+                let code = match notice.code_id {
+                    Some(id) => match recovery.make_binding_code(id).await {
+                        Ok(Some(code)) => Some(code),
+                        Ok(None) => return Attempt::Done, // revoked or used meanwhile
+                        Err(error) => return Attempt::StoreFailed(error.to_string()),
+                    },
+                    None => None,
+                };
                 let now = self.clock.now();
                 let zone = self.settings.default_time_zone;
-                let mail = crate::mail::render_notice(*lang, notice, zone, now, &link);
+                let mail =
+                    crate::mail::render_notice(*lang, notice, zone, now, &link, code.as_deref());
                 return match mailer.send(to, &mail.subject, mail.text, mail.html).await {
                     Ok(()) => Attempt::Done,
                     Err(error) => Attempt::MailFailed(error),

@@ -11,7 +11,7 @@ use teloxide::{
 };
 
 use super::{
-    BotSettings, BotT, HandlerResult, Languages,
+    BotSettings, BotT, HandlerResult, Languages, binding,
     callbacks::{Callback, TicketButton},
     commands::Command,
     desk::Desk,
@@ -50,6 +50,7 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
             case![State::TicketDraft { ticket_id, question }].endpoint(support::on_draft_message),
         )
         .branch(case![State::RatingComment { ticket_id }].endpoint(support::on_rating_comment))
+        .branch(case![State::AwaitingCode { account_id, phone }].endpoint(binding::on_code_message))
         .branch(dptree::endpoint(menu::on_other_message));
 
     // The staff group: replies and notes, commands, and following an upgrade.
@@ -84,6 +85,10 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         .branch(
             case![State::TicketDraft { ticket_id, question }]
                 .branch(case![Callback::Ticket(button)].endpoint(support::on_draft_button)),
+        )
+        .branch(
+            case![State::AwaitingCode { account_id, phone }]
+                .branch(case![Callback::NewCode].endpoint(binding::on_new_code)),
         )
         .branch(
             case![State::RatingComment { ticket_id }].branch(

@@ -319,7 +319,9 @@ pub async fn on_staff_button(
         .await;
     }
     let notice = match action {
-        StaffAction::SendLink => send_link(&bot, &recovery, &settings, &ticket, &staff).await?,
+        StaffAction::SendLink => {
+            send_link(&bot, &recovery, &settings, &ticket, &staff, lang).await?
+        }
         StaffAction::Reject => {
             ask_reason(&bot, &recovery, &desk, &ticket, &staff).await?;
             None
@@ -383,15 +385,18 @@ async fn send_link(
     settings: &BotSettings,
     ticket: &Ticket,
     staff: &StaffMember,
+    staff_lang: crate::domain::Lang,
 ) -> anyhow::Result<Option<String>> {
     let lang = ticket.lang;
-    let staff_lang = crate::domain::Lang::default();
-    let _ = staff_lang;
     let Some(account) = recovery.ticket_account(ticket).await?.filter(|a| a.is_active()) else {
-        return Ok(Some(t(ticket.lang, "desk-not-applicable")));
+        return Ok(Some(t(staff_lang, "desk-not-applicable")));
     };
     if ticket.status != TicketStatus::Open {
-        return Ok(Some(t(ticket.lang, "desk-not-applicable")));
+        return Ok(Some(t(staff_lang, "desk-not-applicable")));
+    }
+    // A user not yet bound gives the second proof themselves, in the bot.
+    if recovery.needs_second_proof(ticket.user, account.id).await? {
+        return Ok(Some(t(staff_lang, "desk-link-needs-proof")));
     }
     let verified = VerifiedAccount {
         tg_user_id: ticket.user,
@@ -405,7 +410,7 @@ async fn send_link(
             recovery.link_sent_by_staff(ticket, staff).await?;
             Ok(None)
         }
-        Ok(false) => Ok(Some(t(lang, "desk-link-not-sent"))),
+        Ok(false) => Ok(Some(t(staff_lang, "desk-link-not-sent"))),
         Err(error) => {
             tracing::info!(%error, ticket = ticket.label(), "reset link not delivered");
             if error
@@ -414,7 +419,7 @@ async fn send_link(
             {
                 recovery.user_unreachable(ticket).await?;
             }
-            Ok(Some(t(lang, "desk-link-not-delivered")))
+            Ok(Some(t(staff_lang, "desk-link-not-delivered")))
         }
     }
 }

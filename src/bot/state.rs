@@ -44,4 +44,7 @@ pub enum State {
     TicketDraft { ticket_id: TicketId, question: DraftStep },
     /// Rated a closed ticket: an optional comment is expected.
     RatingComment { ticket_id: TicketId },
+    /// A code was mailed to `account_id`'s address for the user who proved
+    /// `phone`; the typed code is expected.
+    AwaitingCode { account_id: AccountId, phone: Phone },
 }

@@ -84,6 +84,16 @@ impl Email {
     pub fn local_part(&self) -> &str {
         self.0.split('@').next().unwrap_or_default()
     }
+
+    /// As the bot shows it to whoever holds the phone: enough for the
+    /// owner to recognise, `i***@e******.com`.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let (name, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
+        let first = |part: &str| part.chars().next().map(String::from).unwrap_or_default();
+        let stars = |part: &str| "*".repeat(part.chars().count().saturating_sub(1).max(1));
+        format!("{}{}@{}{}.{tld}", first(local), stars(local), first(name), stars(name))
+    }
 }
 
 /// An account as the recovery rules see it: every field parsed.
@@ -281,6 +291,13 @@ mod tests {
         for bad in ["", "ivan", "@example.com", "ivan@", "ivan@example", "a b@c.d", "a@b@c.d"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn masked_emails_keep_the_first_letters_and_the_top_domain() {
+        let email = Email::parse("ivan@example.com").unwrap();
+        assert_eq!(email.masked(), "i***@e******.com");
+        assert_eq!(Email::parse("a@b.co").unwrap().masked(), "a*@b*.co");
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub enum AuditEvent {
     /// The mail server refused a mail for good (or it could not be sent for
     /// a day); the detail says why.
     MailFailed,
+    /// A code was mailed to prove a new Telegram user for an account.
+    BindingCodeSent,
+    /// A typed code was wrong, expired, or one too many.
+    BindingCodeRefused,
+    /// A Telegram user proved themselves for an account: bound.
+    TelegramBound,
 }
 
 impl AuditEvent {
@@ -80,6 +86,9 @@ impl AuditEvent {
             AuditEvent::RecoveryBlocked => "recovery_blocked",
             AuditEvent::RecoveryUnblocked => "recovery_unblocked",
             AuditEvent::MailFailed => "mail_failed",
+            AuditEvent::BindingCodeSent => "binding_code_sent",
+            AuditEvent::BindingCodeRefused => "binding_code_refused",
+            AuditEvent::TelegramBound => "telegram_bound",
             AuditEvent::SignInFailed => "sign_in_failed",
             AuditEvent::SignInRefused => "sign_in_refused",
             AuditEvent::SignInLocked => "sign_in_locked",

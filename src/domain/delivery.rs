@@ -69,6 +69,8 @@ pub enum Delivery {
 pub enum MailEvent {
     ResetLinkIssued,
     PasswordChanged,
+    /// A six-digit code to prove a new Telegram user (made when sent).
+    BindingCode,
 }
 
 impl MailEvent {
@@ -76,6 +78,7 @@ impl MailEvent {
         match self {
             MailEvent::ResetLinkIssued => "reset_link_issued",
             MailEvent::PasswordChanged => "password_changed",
+            MailEvent::BindingCode => "binding_code",
         }
     }
 }
@@ -91,6 +94,9 @@ pub struct MailNotice {
     pub time_zone: Option<String>,
     pub via_id: TelegramUserId,
     pub via_name: Option<String>,
+    /// For a binding code: its row, which gets the code's hash when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_id: Option<i64>,
 }
 
 impl Delivery {

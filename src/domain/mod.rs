@@ -28,7 +28,7 @@ pub use links::PublicUrls;
 pub use lockout::{FailureOutcome, Lock, LockoutPolicy, LockoutState, login_key};
 pub use password::{NewPassword, PasswordContext, PasswordPolicy, PasswordRejection};
 pub use phone::Phone;
-pub use policy::ResetPolicy;
+pub use policy::{BindingPolicy, ResetPolicy};
 pub use sign_in_date::{SignInDateError, parse_sign_in_date};
 pub use support_hours::{SupportHours, sla_deadline};
 pub use ticket::{

@@ -31,3 +31,26 @@ impl Default for ResetPolicy {
         }
     }
 }
+
+/// What a Telegram user who matches an account's phone but is not yet
+/// bound to it must do before anything that grants access
+/// (`NEW_BINDING_POLICY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindingPolicy {
+    /// Type a six-digit code mailed to the account's address.
+    EmailCode,
+    /// Nothing: the phone alone is trusted (e-mail off).
+    #[default]
+    PhoneAlone,
+}
+
+impl BindingPolicy {
+    /// Codes mailed to one account in any hour, at most.
+    pub const CODES_PER_HOUR: usize = 3;
+    /// Tries per code.
+    pub const ATTEMPTS_PER_CODE: i64 = 5;
+
+    pub fn code_ttl() -> Duration {
+        Duration::minutes(10)
+    }
+}

@@ -54,6 +54,7 @@ impl Recovery {
             time_zone: account.time_zone.map(|tz| tz.name().to_owned()),
             via_id: via,
             via_name: self.store.display_name(via).await?,
+            code_id: None,
         };
         let payload = Delivery::Mail {
             account_id: account.id,

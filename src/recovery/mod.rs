@@ -2,6 +2,7 @@
 //! live here once; the bot and the HTTP service only translate.
 
 mod accounts;
+mod binding;
 mod credentials;
 mod identity;
 mod import;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use accounts::SyncSource;
+pub use binding::{CodeCheck, CodeRequest};
 pub use credentials::{Admission, HashingQueue, hash_password, prepare_sign_in, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{ImportError, ImportReport, import_accounts};
@@ -89,6 +91,8 @@ pub struct Recovery {
     /// The support desk's promise, when there is a staff group (tickets
     /// opened outside Telegram need it).
     support: Option<SupportPolicy>,
+    /// The second proof a Telegram user not yet bound gives.
+    binding: crate::domain::BindingPolicy,
 }
 
 impl Recovery {
@@ -112,12 +116,19 @@ impl Recovery {
             outbox,
             mail_on: false,
             support: None,
+            binding: crate::domain::BindingPolicy::PhoneAlone,
         }
     }
 
     /// Mails notices to accounts' addresses too (e-mail is configured).
     pub fn with_mail(mut self, on: bool) -> Self {
         self.mail_on = on;
+        self
+    }
+
+    /// How a Telegram user not yet bound to an account proves itself.
+    pub fn with_binding(mut self, policy: crate::domain::BindingPolicy) -> Self {
+        self.binding = policy;
         self
     }
 

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod bindings;
 mod companies;
 mod dialogues;
 mod disputes;
@@ -25,6 +26,7 @@ use sqlx::{
 
 pub use accounts::{SyncAudit, SyncRefusal, Synced};
 pub use audit::{AuditEntry, AuditRow};
+pub use bindings::StoredCode;
 pub use disputes::StoredDispute;
 pub use licence::{AdminAlertOutcome, AdminAlertRequest, AdminContact};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};

@@ -4,7 +4,11 @@
 //! recovery and tells the staff; mail waits out an SMTP server that is down.
 
 use chrono::Duration;
-use crm_recovery_bot::{config::MailConfig, domain::Lang, i18n::t};
+use crm_recovery_bot::{
+    config::MailConfig,
+    domain::{BindingPolicy, Lang},
+    i18n::{t, t_args},
+};
 use reqwest::StatusCode;
 
 use crate::support::smtp::{SmtpServer, Stage};
@@ -17,15 +21,23 @@ on_both_backends!(
     a_dispute_from_the_first_mail_revokes_the_live_link,
     mail_waits_for_a_server_that_is_down,
     a_refused_mail_is_given_up_and_audited,
+    a_new_telegram_user_types_the_mailed_code_first,
 );
 
 const FROM: &str = "CRM Support <support@example.com>";
 
+/// E-mail on; the phone alone is trusted (the second proof is tested on
+/// its own below).
 async fn mail_app(db: &TestDb, smtp: &SmtpServer) -> TestApp {
+    mail_app_with(db, smtp, BindingPolicy::PhoneAlone).await
+}
+
+async fn mail_app_with(db: &TestDb, smtp: &SmtpServer, binding: BindingPolicy) -> TestApp {
     let url = smtp.url();
     let app = TestApp::spawn_with(db, |config| {
         config.mail = MailConfig::parse(Some(&url), Some(FROM)).expect("mail config");
         config.support.chat_id = Some(GROUP);
+        config.binding = binding;
     })
     .await;
     app.tg.add_group(GROUP, GroupKind::Supergroup);
@@ -162,5 +174,52 @@ async fn a_refused_mail_is_given_up_and_audited(db: TestDb) {
     let trail = app.store.audit_trail().await.unwrap();
     let audit = trail.iter().find(|row| row.event == "mail_failed").expect("audited");
     assert!(audit.detail.as_deref().unwrap_or_default().contains("550"), "{:?}", audit.detail);
+    app.stop().await;
+}
+
+/// The six-digit code in a mail's text.
+fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|word| word.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .to_owned()
+}
+
+/// A Telegram user that matches the phone but was never bound to the
+/// account types a code mailed to the account's address before the link
+/// comes; the typed code's message is deleted; a wrong code counts down;
+/// once bound, the next recovery needs no code.
+async fn a_new_telegram_user_types_the_mailed_code_first(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app_with(&db, &smtp, BindingPolicy::EmailCode).await;
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    let asked = app.share_own_phone(&user, ANNA_PHONE).await;
+    assert!(asked.text_str().contains("a***@e******.com"), "{}", asked.summary());
+    assert!(!asked.text_str().contains("/reset/"), "no link yet");
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.subject, "Your confirmation code for anna.smith");
+    let code = code_in(mail.text.as_deref().unwrap_or_default());
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let typed = app.tg.send_text(&user, wrong);
+    let answer = app.tg.next_sent(user.id).await;
+    assert_eq!(answer.text_str(), t_args(Lang::En, "binding-code-wrong", &[("left", 4.into())]));
+    assert!(app.tg.deleted(user.id).contains(&typed), "the typed code is deleted");
+
+    app.tg.send_text(&user, &format!("{} {}", &code[..3], &code[3..]));
+    let link = app.tg.next_sent(user.id).await;
+    assert!(link.text_str().contains("/reset/"), "{}", link.summary());
+    assert_eq!(
+        smtp.next_mail().await.subject,
+        "A password reset link was requested for anna.smith"
+    );
+    let events = app.audit_events().await;
+    assert!(events.contains(&"telegram_bound".to_owned()), "{events:?}");
+
+    // Bound now: the next recovery goes straight to the link.
+    app.open_forgot_password(&user).await;
+    link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    smtp.next_mail().await;
     app.stop().await;
 }

@@ -185,6 +185,7 @@ impl TestApp {
             database: db.config.clone(),
             support: SupportConfig::default(),
             mail: None,
+            binding: Default::default(),
             public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             api_token: None,

@@ -1,0 +1,8 @@
+# The second proof: a code mailed to the account's address.
+
+button-new-code = ✉️ Send a new code
+binding-code-sent = This Telegram account is new to this CRM account, so I need one more proof: I've e-mailed a 6-digit code to { $email }. Type it here; it works until { $until }.
+binding-code-too-many = Three codes have been sent for this account in the last hour. You can ask for a new one after { $time }.
+binding-code-expected = Please type the 6-digit code from the e-mail.
+binding-code-wrong = That code is not right. Tries left: { $left }.
+binding-code-expired = This code no longer works (it expired, or was tried too many times). Ask for a new one.
