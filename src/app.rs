@@ -159,7 +159,8 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         None => tracing::info!("HTTP API is off: API_TOKEN is not set"),
     }
     let api_token = config.api_token.as_deref().map(http::api::ApiToken::new);
-    let http_state = HttpState::new(recovery.clone(), &config.page, api_token);
+    let http_state = HttpState::new(recovery.clone(), &config.page, api_token)
+        .with_bot_username(me.user.username.clone());
     let http_task = tokio::spawn(http::serve(listener, http_state, background_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 

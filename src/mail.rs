@@ -134,6 +134,7 @@ pub fn render_notice(
             ("mail-password-changed-subject", "mail-password-changed-body")
         }
         MailEvent::BindingCode => ("mail-code-subject", "mail-code-body"),
+        MailEvent::TelegramBound => ("mail-bound-subject", "mail-bound-body"),
     };
     let subject = t_args(lang, subject, &args);
     let body = t_args(lang, body, &args);

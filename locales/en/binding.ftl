@@ -6,3 +6,8 @@ binding-code-too-many = Three codes have been sent for this account in the last 
 binding-code-expected = Please type the 6-digit code from the e-mail.
 binding-code-wrong = That code is not right. Tries left: { $left }.
 binding-code-expired = This code no longer works (it expired, or was tried too many times). Ask for a new one.
+
+button-confirm-link = 🔗 Link this Telegram account
+prelink-ask = Link this Telegram account to the CRM account { $login } ({ $company })? Then you can recover its password here without an extra code.
+prelink-done = Done: this Telegram account is linked to { $login }.
+prelink-invalid = This link doesn't work: it was already used, has expired, or was never issued. Ask for a new one in the CRM.

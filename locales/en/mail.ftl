@@ -22,3 +22,6 @@ mail-code-subject = Your confirmation code for { $login }
 mail-code-body = At { $time } the Telegram account { $telegram } asked to recover your CRM account { $login }. If that was you, type this code in the bot: { $code }
 
     It works for 10 minutes. Never tell it to anyone, not even to our support team.
+
+mail-bound-subject = A Telegram account was linked to { $login }
+mail-bound-body = At { $time } the Telegram account { $telegram } was linked to your CRM account { $login } from a signed-in CRM session. It can now recover the account's password in the bot.

@@ -146,3 +146,60 @@ pub async fn on_new_code(
         VerifiedAccount { tg_user_id: user, phone, verified_at: recovery.now(), account };
     ask_for_code(&bot, Reply::New(chat), lang, &recovery, &settings, &dialogue, verified).await
 }
+
+/// `/start link-…` from the CRM: which account it binds, and a button to
+/// confirm. A used, expired or unknown link gets one neutral answer.
+pub async fn on_prelink_start(
+    bot: &BotT,
+    chat: ChatId,
+    lang: Lang,
+    recovery: &Recovery,
+    dialogue: &BotDialogue,
+    payload: &str,
+) -> HandlerResult {
+    let Some((prelink_id, account)) = recovery.open_prelink(payload).await? else {
+        dialogue.update(State::Menu).await?;
+        bot.send_message(chat, t(lang, "prelink-invalid"))
+            .reply_markup(keyboards::back_to_menu(lang))
+            .await?;
+        return Ok(());
+    };
+    dialogue.update(State::ConfirmingLink { prelink_id }).await?;
+    let text = t_args(
+        lang,
+        "prelink-ask",
+        &[
+            ("login", arg(escape(&account.masked_login()))),
+            ("company", arg(escape(&account.company))),
+        ],
+    );
+    bot.send_message(chat, text).reply_markup(keyboards::confirm_link(lang)).await?;
+    Ok(())
+}
+
+/// "Link", in `ConfirmingLink`: this Telegram user is bound.
+pub async fn on_confirm_link(
+    bot: BotT,
+    query: CallbackQuery,
+    dialogue: BotDialogue,
+    prelink_id: i64,
+    lang: Lang,
+    recovery: Recovery,
+) -> HandlerResult {
+    answer_button(&bot, &query, None).await;
+    dialogue.update(State::Menu).await?;
+    let user = telegram_user(&query.from);
+    let text = match recovery.confirm_prelink(prelink_id, user, lang).await? {
+        Some(account) => {
+            t_args(lang, "prelink-done", &[("login", arg(escape(&account.masked_login())))])
+        }
+        None => t(lang, "prelink-invalid"),
+    };
+    let chat = dialogue.chat_id();
+    match query.message.as_ref() {
+        Some(message) => {
+            Reply::Edit(chat, message.id()).send(&bot, text, keyboards::back_to_menu(lang)).await
+        }
+        None => Reply::New(chat).send(&bot, text, keyboards::back_to_menu(lang)).await,
+    }
+}

@@ -93,6 +93,8 @@ pub enum Callback {
     Staff(StaffPress),
     /// "Send a new code" while a mailed code is awaited.
     NewCode,
+    /// "Link" under a pre-link from the CRM.
+    ConfirmLink,
 }
 
 impl Callback {
@@ -114,6 +116,7 @@ impl Callback {
             Callback::Ticket(TicketButton::Rate(id, rating)) => format!("tk:rate:{id}:{rating}"),
             Callback::Staff(StaffPress(id, action)) => format!("st:{id}:{}", action.code()),
             Callback::NewCode => "code:new".to_owned(),
+            Callback::ConfirmLink => "link:confirm".to_owned(),
         }
     }
 
@@ -134,6 +137,7 @@ impl Callback {
             "admins" => account().map(|id| Callback::NotifyAdmins(NotifyAdmins(id))),
             "sup" => Category::parse(value).map(|c| Callback::Support(SupportFor(c))),
             "code" if value == "new" => Some(Callback::NewCode),
+            "link" if value == "confirm" => Some(Callback::ConfirmLink),
             "tk" => parse_ticket_button(value).map(Callback::Ticket),
             "st" => {
                 let (id, action) = value.split_once(':')?;
@@ -173,6 +177,7 @@ mod tests {
             Callback::NotifyUnlock,
             Callback::ResetNow,
             Callback::NewCode,
+            Callback::ConfirmLink,
             Callback::PickAccount(PickedAccount(AccountId(i64::MAX))),
             Callback::NotMe(NotMe(AccountId(i64::MIN))),
             Callback::NotifyAdmins(NotifyAdmins(AccountId(i64::MIN))),

@@ -131,6 +131,14 @@ pub fn talk_to_support(lang: Lang, category: Category) -> InlineKeyboardMarkup {
     ])
 }
 
+/// Under a pre-link: link this Telegram account, or not.
+pub fn confirm_link(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-confirm-link"), Callback::ConfirmLink)],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
 /// While a mailed code is awaited: a new one, or the way back.
 pub fn new_code(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([

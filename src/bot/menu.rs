@@ -82,6 +82,13 @@ pub async fn on_command(
         Command::Start(payload) if payload.trim() == DEEP_LINK_RESET => {
             ask_for_contact(&bot, chat, lang, &dialogue, Purpose::ResetPassword).await?;
         }
+        // A pre-link from a signed-in CRM session (`?start=link-…`).
+        Command::Start(payload)
+            if payload.trim().starts_with(crate::recovery::PRELINK_PAYLOAD_PREFIX) =>
+        {
+            super::binding::on_prelink_start(&bot, chat, lang, &recovery, &dialogue, &payload)
+                .await?;
+        }
         Command::Start(_) => {
             let name = msg.from.as_ref().map(|u| u.first_name.as_str()).unwrap_or_default();
             let greeting = t_args(lang, "start-greeting", &[("name", arg(escape(name)))]);

@@ -1,6 +1,6 @@
 //! The Telegram side: teloxide types stop here.
 
-mod binding;
+pub(crate) mod binding;
 pub mod callbacks;
 mod commands;
 pub mod desk;

@@ -91,6 +91,10 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
                 .branch(case![Callback::NewCode].endpoint(binding::on_new_code)),
         )
         .branch(
+            case![State::ConfirmingLink { prelink_id }]
+                .branch(case![Callback::ConfirmLink].endpoint(binding::on_confirm_link)),
+        )
+        .branch(
             case![State::RatingComment { ticket_id }].branch(
                 dptree::filter(|callback: Callback| {
                     callback == Callback::Ticket(TicketButton::Skip)

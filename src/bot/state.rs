@@ -47,4 +47,6 @@ pub enum State {
     /// A code was mailed to `account_id`'s address for the user who proved
     /// `phone`; the typed code is expected.
     AwaitingCode { account_id: AccountId, phone: Phone },
+    /// Opened a pre-link from the CRM; "Link" is expected.
+    ConfirmingLink { prelink_id: i64 },
 }

@@ -71,6 +71,8 @@ pub enum MailEvent {
     PasswordChanged,
     /// A six-digit code to prove a new Telegram user (made when sent).
     BindingCode,
+    /// A Telegram account was bound to the account (a pre-link).
+    TelegramBound,
 }
 
 impl MailEvent {
@@ -79,6 +81,7 @@ impl MailEvent {
             MailEvent::ResetLinkIssued => "reset_link_issued",
             MailEvent::PasswordChanged => "password_changed",
             MailEvent::BindingCode => "binding_code",
+            MailEvent::TelegramBound => "telegram_bound",
         }
     }
 }

@@ -69,12 +69,21 @@ pub struct HttpState {
     pub recovery: Recovery,
     /// `None`: the API is off.
     pub api_token: Option<api::ApiToken>,
+    /// The bot's username, for the deep links the API hands out.
+    pub bot_username: Option<String>,
     page: reset::SharedPage,
 }
 
 impl HttpState {
     pub fn new(recovery: Recovery, page: &PageConfig, api_token: Option<api::ApiToken>) -> Self {
-        Self { recovery, api_token, page: Arc::new(reset::PageSettings::new(page)) }
+        let page = Arc::new(reset::PageSettings::new(page));
+        Self { recovery, api_token, bot_username: None, page }
+    }
+
+    /// The bot's username, as `getMe` said.
+    pub fn with_bot_username(mut self, username: Option<String>) -> Self {
+        self.bot_username = username;
+        self
     }
 }
 

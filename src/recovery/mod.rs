@@ -9,6 +9,7 @@ mod import;
 mod licence;
 mod lockout;
 mod mail;
+mod prelink;
 mod reset;
 mod signin;
 mod support;
@@ -25,6 +26,7 @@ pub use import::{ImportError, ImportReport, import_accounts};
 pub use licence::AdminAlert;
 pub use lockout::{Diagnosis, LockStatus, UnlockNotice};
 pub use mail::{DeadDispute, DisputeView, dispute_ttl};
+pub use prelink::{PRELINK_PAYLOAD_PREFIX, prelink_ttl};
 pub use reset::{
     Assessment, ClientAddr, CompletedReset, DeadLink, IssueOutcome, IssuedLink, LinkView,
     ResetFailure,

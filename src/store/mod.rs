@@ -10,6 +10,7 @@ mod dialogues;
 mod disputes;
 mod licence;
 mod outbox;
+mod prelinks;
 mod signin;
 mod tickets;
 mod tokens;
@@ -30,6 +31,7 @@ pub use bindings::StoredCode;
 pub use disputes::StoredDispute;
 pub use licence::{AdminAlertOutcome, AdminAlertRequest, AdminContact};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
+pub use prelinks::StoredPrelink;
 pub use signin::Unlocked;
 pub use tickets::{
     ChangeEvent, DraftAnswer, Field, GroupMessage, NewItem, NewTicket, Opened, TicketChange,

@@ -22,9 +22,11 @@ on_both_backends!(
     mail_waits_for_a_server_that_is_down,
     a_refused_mail_is_given_up_and_audited,
     a_new_telegram_user_types_the_mailed_code_first,
+    a_pre_link_from_the_crm_binds_once,
 );
 
 const FROM: &str = "CRM Support <support@example.com>";
+const API_TOKEN: &str = "test-api-token-0123456789abcdef-0123456789";
 
 /// E-mail on; the phone alone is trusted (the second proof is tested on
 /// its own below).
@@ -38,6 +40,7 @@ async fn mail_app_with(db: &TestDb, smtp: &SmtpServer, binding: BindingPolicy) -
         config.mail = MailConfig::parse(Some(&url), Some(FROM)).expect("mail config");
         config.support.chat_id = Some(GROUP);
         config.binding = binding;
+        config.api_token = Some(API_TOKEN.into());
     })
     .await;
     app.tg.add_group(GROUP, GroupKind::Supergroup);
@@ -221,5 +224,62 @@ async fn a_new_telegram_user_types_the_mailed_code_first(db: TestDb) {
     app.open_forgot_password(&user).await;
     link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
     smtp.next_mail().await;
+    app.stop().await;
+}
+
+/// `POST /api/v1/telegram-links` for a login.
+async fn pre_link(app: &TestApp, login: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/v1/telegram-links", app.base_url))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({ "login": login }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The CRM hands a signed-in user a deep link; confirming it in the bot
+/// binds that Telegram account (no code at the next recovery) and tells the
+/// account's address. Used twice, by another user, or expired, it gets one
+/// neutral answer.
+async fn a_pre_link_from_the_crm_binds_once(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app_with(&db, &smtp, BindingPolicy::EmailCode).await;
+    assert_eq!(pre_link(&app, "nobody.here").await.status(), StatusCode::NOT_FOUND);
+    let answer = pre_link(&app, "anna.smith").await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let url = body["url"].as_str().unwrap().to_owned();
+    let prefix = format!("https://t.me/{}?start=", crate::support::telegram::BOT_USERNAME);
+    let payload = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url}")).to_owned();
+    assert!(payload.starts_with("link-") && payload.len() <= 64, "{payload}");
+    assert_eq!(body["expires_at"], "2026-11-25T09:10:00Z");
+
+    let user = anna();
+    app.tg.send_text(&user, &format!("/start {payload}"));
+    let ask = app.tg.next_sent(user.id).await;
+    assert!(ask.text_str().contains("an******th (Globex)"), "{}", ask.summary());
+    let confirm = ask.callback_data_for(&t(Lang::En, "button-confirm-link")).unwrap();
+    app.tg.press_button(&user, &ask, &confirm);
+    let done = app.tg.next_sent(user.id).await;
+    assert!(done.text_str().starts_with("Done"), "{}", done.summary());
+    let told = smtp.next_mail().await;
+    assert_eq!(told.subject, "A Telegram account was linked to anna.smith");
+
+    // Bound: the recovery needs no code.
+    app.open_forgot_password(&user).await;
+    link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    smtp.next_mail().await;
+
+    // The same link again, by someone else: one neutral answer.
+    let stranger = ivan();
+    app.tg.send_text(&stranger, &format!("/start {payload}"));
+    assert_eq!(app.tg.next_sent(stranger.id).await.text_str(), t(Lang::Ru, "prelink-invalid"));
+    // A fresh link left for more than ten minutes.
+    let late: serde_json::Value = pre_link(&app, "ivan.petrov").await.json().await.unwrap();
+    let late = late["url"].as_str().unwrap().strip_prefix(&prefix).unwrap().to_owned();
+    app.advance(Duration::minutes(11));
+    app.tg.send_text(&stranger, &format!("/start {late}"));
+    assert_eq!(app.tg.next_sent(stranger.id).await.text_str(), t(Lang::Ru, "prelink-invalid"));
     app.stop().await;
 }

@@ -14,6 +14,7 @@ mod json;
 mod login;
 mod openapi;
 mod ping;
+mod telegram_links;
 
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub mod paths {
     /// A company by name (URL-encoded): PUT sets its licence end.
     pub const COMPANY: &str = "/companies/{name}";
     pub const LOGIN: &str = "/auth/login";
+    /// POST: a one-time deep link that binds a Telegram account.
+    pub const TELEGRAM_LINKS: &str = "/telegram-links";
     /// The OpenAPI 3.1 document describing every path here.
     pub const OPENAPI: &str = "/openapi.json";
 }
@@ -56,6 +59,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", paths::ACCOUNT),
     ("DELETE", paths::ACCOUNT),
     ("PUT", paths::COMPANY),
+    ("POST", paths::TELEGRAM_LINKS),
 ];
 
 /// The OpenAPI 3.1 document served at [`paths::OPENAPI`].
@@ -79,6 +83,7 @@ pub fn router(state: HttpState) -> Router {
         .route(paths::ACCOUNT, put(accounts::put).delete(accounts::delete))
         .route(paths::COMPANY, put(companies::put))
         .route(paths::LOGIN, post(login::login))
+        .route(paths::TELEGRAM_LINKS, post(telegram_links::post))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn_with_state(token, auth::require_token))
