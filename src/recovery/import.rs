@@ -92,6 +92,10 @@ pub async fn import_accounts(
     let mut report = ImportReport::default();
     // Each company's licence end so far, and the line it came from.
     let mut licences: BTreeMap<CompanyName, (u64, DateTime<Utc>)> = BTreeMap::new();
+    // Phones seen so far: (line, login); several accounts on one phone are
+    // allowed (the bot asks which), but usually a mistake in the export.
+    let mut phones: std::collections::HashMap<String, (u64, String)> =
+        std::collections::HashMap::new();
     for record in reader.records() {
         let (line, parsed) = match record {
             Ok(record) => {
@@ -126,6 +130,24 @@ pub async fn import_accounts(
             .await?
             .expect("a CSV row has every required field");
         report.imported += 1;
+        if let Some(phone) = &row.update.phone {
+            match phones.get(phone.as_str()) {
+                Some((earlier, other)) if *other != row.login.as_str() => {
+                    report.warnings.push((
+                        line,
+                        format!(
+                            "phone {} is also the phone of {other:?} (line {earlier}); the bot \
+                             will ask which account is meant",
+                            phone.masked()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    phones.insert(phone.as_str().to_owned(), (line, row.login.to_string()));
+                }
+            }
+        }
         if let (Some(end), Some(company)) = (row.licence_end, row.update.company) {
             if let Some((earlier, other)) = licences.get(&company)
                 && *other != end

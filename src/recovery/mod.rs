@@ -183,7 +183,11 @@ impl Recovery {
         tg_user_id: TelegramUserId,
         account_id: AccountId,
     ) -> RecoveryResult<bool> {
-        if !self.store.used_reset_link(tg_user_id, account_id).await? {
+        // Only for an account this user is bound to (a finished recovery
+        // counts): a forged button cannot block someone else's account.
+        if !self.store.used_reset_link(tg_user_id, account_id).await?
+            && !self.store.is_bound(tg_user_id, account_id).await?
+        {
             tracing::info!(%tg_user_id, %account_id, "dispute for a change this user was not told of");
             return Ok(false);
         }

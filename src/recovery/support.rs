@@ -194,13 +194,14 @@ impl Recovery {
             return Ok(None);
         }
         let now = self.now();
+        // What the mailed link does: blocked, links revoked, sessions
+        // dropped, bindings dropped.
         let audit = AuditEntry::new(AuditEvent::RecoveryBlocked, AuditOutcome::Ok)
             .user(request.user)
             .account(account_id)
-            .detail("reported by the user: a change was not theirs");
-        if self.store.block_recovery(account_id, now, &audit).await? {
-            tracing::warn!(%account_id, user = %request.user, "recovery blocked: 'it wasn't me'");
-        }
+            .detail("reported by the user in Telegram: a change was not theirs");
+        self.store.stop_recovery(account_id, now, &audit).await?;
+        tracing::warn!(%account_id, user = %request.user, "recovery blocked: 'it wasn't me'");
         let Some(support) = support else { return Ok(Some(None)) };
         let request =
             TicketRequest { category: Category::NotMe, account_id: Some(account_id), ..request };

@@ -68,10 +68,9 @@ impl Store {
         .transpose()
     }
 
-    /// Spends the link and acts on it, in one transaction: recovery of the
-    /// account blocked, its live links revoked, its credentials version
-    /// bumped (the CRM drops its sessions), audited. False if the link was
-    /// spent or expired meanwhile (two clicks: one acts).
+    /// Spends the link and acts on it, in one transaction (see
+    /// [`Store::stop_recovery`]). False if the link was spent or expired
+    /// meanwhile (two clicks: one acts).
     pub async fn act_on_dispute(
         &self,
         id: i64,
@@ -90,20 +89,51 @@ impl Store {
         if spent.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE accounts SET recovery_blocked_at = COALESCE(recovery_blocked_at, $2), \
-                 credentials_version = credentials_version + 1, updated_at = $2 WHERE id = $1",
-        )
-        .bind(account_id.0)
-        .bind(to_unix(now))
-        .execute(&mut *tx)
-        .await?;
-        revoke_live_links(&mut tx, account_id, now).await?;
-        insert_audit(&mut tx, now, audit).await?;
+        stop_recovery(&mut tx, account_id, now, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
 
+    /// "This wasn't me": recovery of the account blocked (until staff lift
+    /// it), its live links revoked, its credentials version bumped (the CRM
+    /// drops its sessions), its Telegram bindings dropped, audited, in one
+    /// transaction.
+    pub async fn stop_recovery(
+        &self,
+        account_id: AccountId,
+        now: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        stop_recovery(&mut tx, account_id, now, audit).await?;
+        tx.commit().await
+    }
+}
+
+async fn stop_recovery(
+    tx: &mut sqlx::AnyConnection,
+    account_id: AccountId,
+    now: DateTime<Utc>,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE accounts SET recovery_blocked_at = COALESCE(recovery_blocked_at, $2), \
+                 credentials_version = credentials_version + 1, updated_at = $2 WHERE id = $1",
+    )
+    .bind(account_id.0)
+    .bind(to_unix(now))
+    .execute(&mut *tx)
+    .await?;
+    revoke_live_links(&mut *tx, account_id, now).await?;
+    sqlx::query("DELETE FROM telegram_bindings WHERE account_id = $1")
+        .bind(account_id.0)
+        .execute(&mut *tx)
+        .await?;
+    insert_audit(&mut *tx, now, audit).await?;
+    Ok(())
+}
+
+impl Store {
     /// The name a Telegram user showed when they last proved a phone.
     pub async fn display_name(
         &self,

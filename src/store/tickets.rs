@@ -688,30 +688,6 @@ impl Store {
         tx.commit().await
     }
 
-    /// "It wasn't me": blocks recovery of the account; false if it was
-    /// already blocked.
-    pub async fn block_recovery(
-        &self,
-        account: AccountId,
-        now: DateTime<Utc>,
-        audit: &AuditEntry,
-    ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let blocked = sqlx::query(
-            "UPDATE accounts SET recovery_blocked_at = $2 \
-             WHERE id = $1 AND recovery_blocked_at IS NULL",
-        )
-        .bind(account.0)
-        .bind(to_unix(now))
-        .execute(&mut *tx)
-        .await?;
-        if blocked.rows_affected() == 1 {
-            insert_audit(&mut tx, now, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(blocked.rows_affected() == 1)
-    }
-
     /// Lifts the recovery block; false if there was none.
     pub async fn lift_recovery_block(
         &self,

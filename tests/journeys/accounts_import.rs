@@ -8,6 +8,7 @@ use crm_recovery_bot::{
 };
 
 on_both_backends!(
+    several_accounts_on_one_phone_are_warned_about,
     csv_with_bad_rows_imports_the_good_ones,
     reimport_updates_by_login,
     flag_columns_set_and_empty_ones_keep,
@@ -154,5 +155,25 @@ async fn a_company_is_warned_about_when_its_rows_disagree(db: TestDb) {
     )
     .await;
     assert_eq!(end("Acme").await.to_rfc3339(), "2027-01-31T23:59:59+00:00");
+    app.stop().await;
+}
+
+/// Several accounts on one phone import (the bot asks which is meant), but
+/// the import says so: it is usually a mistake in the export.
+async fn several_accounts_on_one_phone_are_warned_about(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let report = app.import(ACCOUNTS_CSV).await;
+    assert_eq!(report.imported, 4);
+    assert_eq!(
+        report.warnings,
+        [(
+            5,
+            "phone +79*******33 is also the phone of \"olga.one\" (line 4); the bot will ask \
+             which account is meant"
+                .to_owned()
+        )]
+    );
+    // Importing the same file again warns again, and nothing else.
+    assert_eq!(app.import(ACCOUNTS_CSV).await.warnings.len(), 1);
     app.stop().await;
 }

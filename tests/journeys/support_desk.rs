@@ -456,6 +456,14 @@ async fn it_wasnt_me_opens_an_urgent_ticket_and_blocks_recovery(db: TestDb) {
     assert!(card.text_str().starts_with("🚨"), "{}", card.text_str());
     assert!(card.text_str().contains(&t(Lang::Ru, "desk-category-not_me")));
 
+    // As the mailed link does: the CRM's sessions dropped too.
+    let version: i64 =
+        sqlx::query_scalar("SELECT credentials_version FROM accounts WHERE login = 'anna.smith'")
+            .fetch_one(app.raw_pool())
+            .await
+            .unwrap();
+    assert_eq!(version, 2, "the reset, then the report");
+
     // No more links until the block is lifted.
     app.open_forgot_password(&user).await;
     let refused = app.share_own_phone(&user, ANNA_PHONE).await;
