@@ -132,7 +132,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     }
     let recovery = recovery
         .with_mail(mailer.is_some())
-        .with_binding(config.binding)
+        .with_binding(config.binding, config.contact_cooldown)
         .with_support(desk.chat().map(|_| desk.policy.clone()));
     let mut worker = worker.with_desk(desk.clone(), recovery.clone());
     if let Some(mailer) = mailer {

@@ -115,6 +115,9 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     /// The second proof a new Telegram user gives (`NEW_BINDING_POLICY`).
     pub binding: BindingPolicy,
+    /// After a phone or e-mail change, how long the phone alone binds
+    /// nobody (`PHONE_CHANGE_COOLDOWN_DAYS`).
+    pub contact_cooldown: Duration,
     pub public_base_url: Url,
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
@@ -217,6 +220,7 @@ impl std::fmt::Debug for Config {
             .field("support", &self.support)
             .field("mail", &self.mail)
             .field("binding", &self.binding)
+            .field("contact_cooldown", &self.contact_cooldown)
             .field("public_base_url", &self.public_base_url.as_str())
             .field("http_addr", &self.http_addr)
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
@@ -247,6 +251,11 @@ impl Config {
                 optional("SMTP_URL").is_some(),
             )?,
             mail: MailConfig::from_env()?,
+            contact_cooldown: Duration::days(parse_ranged(
+                "PHONE_CHANGE_COOLDOWN_DAYS",
+                7,
+                0..=90,
+            )?),
             public_base_url: public_base_url(&parse_url(
                 "PUBLIC_BASE_URL",
                 "http://localhost:8080",

@@ -135,6 +135,7 @@ pub fn render_notice(
         }
         MailEvent::BindingCode => ("mail-code-subject", "mail-code-body"),
         MailEvent::TelegramBound => ("mail-bound-subject", "mail-bound-body"),
+        MailEvent::ContactChanged => ("mail-contact-subject", "mail-contact-body"),
     };
     let subject = t_args(lang, subject, &args);
     let body = t_args(lang, body, &args);

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use crm_recovery_bot::{
     app::{self, AppOptions},
     config::{self, Config, DatabaseConfig},
-    recovery::{import_accounts, unblock_recovery, unlock_login},
+    recovery::{import_accounts_with, unblock_recovery, unlock_login},
     store::Store,
     telemetry,
 };
@@ -100,7 +100,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let input = File::open(&file)
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
             let store = open_database(&database).await?;
-            let report = import_accounts(&store, input, &policy, chrono::Utc::now()).await?;
+            // The running bot mails contact changes if e-mail is on.
+            let mail_on = std::env::var("SMTP_URL").is_ok_and(|url| !url.trim().is_empty());
+            let report =
+                import_accounts_with(&store, input, &policy, chrono::Utc::now(), mail_on).await?;
             for (line, reason) in &report.rejected {
                 eprintln!("line {line}: {reason}");
             }

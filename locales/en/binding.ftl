@@ -11,3 +11,6 @@ button-confirm-link = 🔗 Link this Telegram account
 prelink-ask = Link this Telegram account to the CRM account { $login } ({ $company })? Then you can recover its password here without an extra code.
 prelink-done = Done: this Telegram account is linked to { $login }.
 prelink-invalid = This link doesn't work: it was already used, has expired, or was never issued. Ask for a new one in the CRM.
+
+contact-changed = The phone number or e-mail address of the CRM account { $login } was changed, so this Telegram account is no longer linked to it. If you still need to recover it, start again from the menu.
+binding-needs-prelink = The phone number or e-mail of this account changed recently, so the phone alone can't confirm it's you for a few days. Sign in to the CRM and link this Telegram account from there, or ask our support team.

@@ -25,3 +25,6 @@ mail-code-body = At { $time } the Telegram account { $telegram } asked to recove
 
 mail-bound-subject = A Telegram account was linked to { $login }
 mail-bound-body = At { $time } the Telegram account { $telegram } was linked to your CRM account { $login } from a signed-in CRM session. It can now recover the account's password in the bot.
+
+mail-contact-subject = The contact details of { $login } were changed
+mail-contact-body = At { $time } the phone number or e-mail address of your CRM account { $login } was changed in the CRM. Telegram accounts linked to it were unlinked, and links sent earlier stopped working.

@@ -25,3 +25,6 @@ mail-code-body = В { $time } аккаунт Telegram { $telegram } запрос
 
 mail-bound-subject = К { $login } привязан аккаунт Telegram
 mail-bound-body = В { $time } к вашему аккаунту CRM { $login } привязан аккаунт Telegram { $telegram } — по ссылке из вашей сессии в CRM. Теперь через бота с него можно восстановить пароль этого аккаунта.
+
+mail-contact-subject = Изменены контактные данные { $login }
+mail-contact-body = В { $time } в CRM изменили номер телефона или адрес почты вашего аккаунта { $login }. Привязанные к нему аккаунты Telegram отвязаны, отправленные ранее ссылки больше не действуют.

@@ -26,6 +26,12 @@ pub async fn send_link_or_code(
     verified: VerifiedAccount,
 ) -> HandlerResult {
     if recovery.needs_second_proof(verified.tg_user_id, verified.account.id).await? {
+        if !recovery.can_mail_codes() {
+            // Only a pre-link from the CRM, or support, can bind now.
+            dialogue.update(State::Menu).await?;
+            let markup = keyboards::talk_to_support(lang, crate::domain::Category::Other);
+            return reply.send(bot, t(lang, "binding-needs-prelink"), markup).await;
+        }
         return ask_for_code(bot, reply, lang, recovery, settings, dialogue, verified).await;
     }
     reset::send_link(bot, reply, lang, recovery, settings, verified).await.map(|_| ())

@@ -312,6 +312,14 @@ impl OutboxWorker {
             Delivery::RetractLink { chat, message_id, lang } => {
                 return self.retract(ChatId(chat.0), MessageId(*message_id), *lang).await;
             }
+            Delivery::ContactChanged { to, login, lang } => {
+                let text = t_args(*lang, "contact-changed", &[("login", arg(escape(login)))]);
+                self.bot
+                    .send_message(ChatId(to.0), text)
+                    .reply_markup(keyboards::back_to_menu(*lang))
+                    .await
+                    .map(|_| ())
+            }
             Delivery::UnlockNotice { to, login, lang, .. } => {
                 let text = t_args(*lang, "locked-unlocked-now", &[("login", arg(escape(login)))]);
                 self.bot

@@ -124,6 +124,9 @@ pub struct Account {
     pub recovery_blocked_at: Option<DateTime<Utc>>,
     /// The last successful sign-in through the API, if any.
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// When the phone or e-mail last changed: for a while after, the phone
+    /// alone binds nobody.
+    pub contact_changed_at: Option<DateTime<Utc>>,
 }
 
 impl Account {
@@ -206,6 +209,7 @@ impl AccountUpdate {
             credentials_version: 0,
             recovery_blocked_at: None,
             last_sign_in_at: None,
+            contact_changed_at: None,
         };
         Ok(self.apply_to(&blank, now).0)
     }

@@ -61,6 +61,9 @@ pub enum Delivery {
     /// with a "This wasn't me" link made when it is sent (no secret waits
     /// in the outbox).
     Mail { account_id: AccountId, to: String, lang: Lang, notice: MailNotice },
+    /// To a Telegram user who was bound to the account: its phone or e-mail
+    /// changed, and they are no longer bound.
+    ContactChanged { to: TelegramUserId, login: String, lang: Lang },
 }
 
 /// What a mail tells of.
@@ -73,6 +76,8 @@ pub enum MailEvent {
     BindingCode,
     /// A Telegram account was bound to the account (a pre-link).
     TelegramBound,
+    /// The account's phone or e-mail changed in the CRM.
+    ContactChanged,
 }
 
 impl MailEvent {
@@ -82,6 +87,7 @@ impl MailEvent {
             MailEvent::PasswordChanged => "password_changed",
             MailEvent::BindingCode => "binding_code",
             MailEvent::TelegramBound => "telegram_bound",
+            MailEvent::ContactChanged => "contact_changed",
         }
     }
 }
@@ -116,6 +122,7 @@ impl Delivery {
             Delivery::TicketRelay { to_user: true, .. } => "ticket_to_user",
             Delivery::TicketReminder { .. } => "ticket_reminder",
             Delivery::Mail { .. } => "mail",
+            Delivery::ContactChanged { .. } => "contact_changed",
         }
     }
 }

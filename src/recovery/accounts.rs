@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::{Recovery, RecoveryResult};
 use crate::{
-    domain::{Account, AccountUpdate, AuditEvent, AuditOutcome, Company, CompanyName, Login},
+    domain::{
+        Account, AccountUpdate, AuditEvent, AuditOutcome, Company, CompanyName, Delivery, Login,
+        MailEvent, MailNotice, NewDelivery, TelegramUserId,
+    },
     store::{AuditEntry, Store, SyncRefusal, Synced},
 };
 
@@ -37,7 +40,9 @@ impl Recovery {
         login: &Login,
         update: &AccountUpdate,
     ) -> RecoveryResult<Result<Account, Vec<&'static str>>> {
-        let synced = sync(&self.store, SyncSource::Api, login, update, true, self.now()).await?;
+        let synced =
+            sync(&self.store, SyncSource::Api, login, update, true, self.now(), self.mail_on)
+                .await?;
         Ok(match synced {
             Ok(synced) => {
                 self.after_sync(&synced);
@@ -56,7 +61,9 @@ impl Recovery {
     /// already deactivated is left as it is.
     pub async fn deactivate_account(&self, login: &Login) -> RecoveryResult<Option<Account>> {
         let update = AccountUpdate { active: Some(false), ..AccountUpdate::default() };
-        let synced = sync(&self.store, SyncSource::Api, login, &update, false, self.now()).await?;
+        let synced =
+            sync(&self.store, SyncSource::Api, login, &update, false, self.now(), self.mail_on)
+                .await?;
         Ok(synced.ok().map(|synced| {
             self.after_sync(&synced);
             synced.account().clone()
@@ -95,6 +102,7 @@ impl Recovery {
 }
 
 /// Applies one account's update and audits what changed.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn sync(
     store: &Store,
     source: SyncSource,
@@ -102,13 +110,59 @@ pub(super) async fn sync(
     update: &AccountUpdate,
     may_create: bool,
     now: DateTime<Utc>,
+    mail_on: bool,
 ) -> RecoveryResult<Result<Synced, SyncRefusal>> {
     let audit = move |synced: &Synced| audit_rows(source, synced);
     let synced = store.sync_account(login, update, may_create, now, &audit).await?;
     if let Ok(synced) = &synced {
         log(source, synced);
+        tell_of_contact_change(store, synced, now, mail_on).await?;
     }
     Ok(synced)
+}
+
+/// A changed phone or e-mail is told to the Telegram users who were bound
+/// (they no longer are) and by mail to the account's address, and to the
+/// old one when the e-mail changed.
+async fn tell_of_contact_change(
+    store: &Store,
+    synced: &Synced,
+    now: DateTime<Utc>,
+    mail_on: bool,
+) -> RecoveryResult<()> {
+    let Synced::Updated { after, changed, dropped_bindings, old_email, .. } = synced else {
+        return Ok(());
+    };
+    if !(changed.contains(&"phone") || changed.contains(&"email")) {
+        return Ok(());
+    }
+    let lang = after.lang.unwrap_or_default();
+    for to in dropped_bindings {
+        let payload = Delivery::ContactChanged { to: *to, login: after.login.to_string(), lang };
+        store.enqueue(&NewDelivery::now(payload, now), now).await?;
+    }
+    if mail_on {
+        let addresses = std::iter::once(after.email.clone()).chain(old_email.clone());
+        for address in addresses {
+            let notice = MailNotice {
+                event: MailEvent::ContactChanged,
+                login: after.login.to_string(),
+                at: now,
+                time_zone: after.time_zone.map(|tz| tz.name().to_owned()),
+                via_id: TelegramUserId(0),
+                via_name: None,
+                code_id: None,
+            };
+            let payload = Delivery::Mail {
+                account_id: after.id,
+                to: address.as_str().to_owned(),
+                lang,
+                notice,
+            };
+            store.enqueue(&NewDelivery::now(payload, now), now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Sets a company's licence end and audits a change.

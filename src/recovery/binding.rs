@@ -40,15 +40,28 @@ pub enum CodeCheck {
 
 impl Recovery {
     /// Whether this user must give the second proof for this account first.
+    /// For a while after the account's phone or e-mail changed, the phone
+    /// alone binds nobody, whatever the policy.
     pub async fn needs_second_proof(
         &self,
         user: TelegramUserId,
         account: AccountId,
     ) -> RecoveryResult<bool> {
-        Ok(match self.binding {
-            BindingPolicy::PhoneAlone => false,
-            BindingPolicy::EmailCode => !self.store.is_bound(user, account).await?,
-        })
+        if self.store.is_bound(user, account).await? {
+            return Ok(false);
+        }
+        let cooling = match self.store.account(account).await? {
+            Some(account) => {
+                account.contact_changed_at.is_some_and(|at| self.now() - at < self.contact_cooldown)
+            }
+            None => false,
+        };
+        Ok(cooling || self.binding == BindingPolicy::EmailCode)
+    }
+
+    /// Whether a code can be mailed at all (e-mail is on).
+    pub fn can_mail_codes(&self) -> bool {
+        self.mail_on
     }
 
     /// Mails a code to the verified account's address, within the hourly

@@ -71,6 +71,18 @@ pub async fn import_accounts(
     policy: &PasswordPolicy,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
+    import_accounts_with(store, input, policy, now, false).await
+}
+
+/// Like [`import_accounts`]; with `mail_on`, a changed phone or e-mail is
+/// also told by mail (the running bot sends it).
+pub async fn import_accounts_with(
+    store: &Store,
+    input: impl Read,
+    policy: &PasswordPolicy,
+    now: DateTime<Utc>,
+    mail_on: bool,
+) -> Result<ImportReport, ImportError> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
     let headers = reader.headers().map_err(ImportError::Header)?.clone();
     let columns: HashMap<String, usize> =
@@ -126,7 +138,7 @@ pub async fn import_accounts(
                 }
             }
         }
-        sync(store, SyncSource::Csv, &row.login, &row.update, true, now)
+        sync(store, SyncSource::Csv, &row.login, &row.update, true, now, mail_on)
             .await?
             .expect("a CSV row has every required field");
         report.imported += 1;

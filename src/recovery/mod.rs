@@ -22,7 +22,7 @@ pub use accounts::SyncSource;
 pub use binding::{CodeCheck, CodeRequest};
 pub use credentials::{Admission, HashingQueue, hash_password, prepare_sign_in, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
-pub use import::{ImportError, ImportReport, import_accounts};
+pub use import::{ImportError, ImportReport, import_accounts, import_accounts_with};
 pub use licence::AdminAlert;
 pub use lockout::{Diagnosis, LockStatus, UnlockNotice};
 pub use mail::{DeadDispute, DisputeView, dispute_ttl};
@@ -95,6 +95,9 @@ pub struct Recovery {
     support: Option<SupportPolicy>,
     /// The second proof a Telegram user not yet bound gives.
     binding: crate::domain::BindingPolicy,
+    /// After a phone or e-mail change, how long the phone alone binds
+    /// nobody (`PHONE_CHANGE_COOLDOWN_DAYS`).
+    contact_cooldown: chrono::Duration,
 }
 
 impl Recovery {
@@ -119,6 +122,7 @@ impl Recovery {
             mail_on: false,
             support: None,
             binding: crate::domain::BindingPolicy::PhoneAlone,
+            contact_cooldown: chrono::Duration::days(7),
         }
     }
 
@@ -128,9 +132,15 @@ impl Recovery {
         self
     }
 
-    /// How a Telegram user not yet bound to an account proves itself.
-    pub fn with_binding(mut self, policy: crate::domain::BindingPolicy) -> Self {
+    /// How a Telegram user not yet bound to an account proves itself, and
+    /// for how long after a contact change the phone alone binds nobody.
+    pub fn with_binding(
+        mut self,
+        policy: crate::domain::BindingPolicy,
+        contact_cooldown: chrono::Duration,
+    ) -> Self {
         self.binding = policy;
+        self.contact_cooldown = contact_cooldown;
         self
     }
 

@@ -7,7 +7,7 @@ use super::{
     AuditEntry, Store, StoreError, StoreResult, audit::insert_audit, from_unix, to_unix,
     tokens::revoke_live_links,
 };
-use crate::domain::{Account, AccountId, AccountUpdate, Email, Lang, Login, Phone};
+use crate::domain::{Account, AccountId, AccountUpdate, Email, Lang, Login, Phone, TelegramUserId};
 
 /// What a sync did to the account.
 #[derive(Debug, Clone)]
@@ -17,8 +17,14 @@ pub enum Synced {
     Updated {
         after: Account,
         changed: Vec<&'static str>,
-        /// Live reset links revoked because the account was deactivated.
+        /// Live reset links revoked because the account was deactivated or
+        /// its phone or e-mail changed.
         revoked_links: usize,
+        /// Telegram users whose binding to the account was dropped (a
+        /// changed phone or e-mail, or a deactivation): they are told.
+        dropped_bindings: Vec<TelegramUserId>,
+        /// The e-mail before a change of it: it is told.
+        old_email: Option<Email>,
     },
 }
 
@@ -45,7 +51,7 @@ pub type SyncAudit<'a> = &'a (dyn Fn(&Synced) -> Vec<AuditEntry> + Send + Sync);
 
 const COLUMNS: &str = "id, login, email, phone, full_name, company, password_hash, locale, \
      time_zone, company_admin, blocked_at, deactivated_at, credentials_version, \
-     recovery_blocked_at, last_sign_in_at";
+     recovery_blocked_at, last_sign_in_at, contact_changed_at";
 
 impl Store {
     /// Creates the account `login` (when `may_create`) or applies `update`
@@ -96,12 +102,35 @@ impl Store {
                     if !changed.is_empty() {
                         update_account(&mut tx, &after, now).await?;
                     }
-                    let revoked_links = if before.is_active() && !after.is_active() {
-                        revoke_live_links(&mut tx, after.id, now).await?
+                    let contact_changed = changed.contains(&"phone") || changed.contains(&"email");
+                    let deactivated = before.is_active() && !after.is_active();
+                    let (revoked_links, dropped_bindings) = if contact_changed || deactivated {
+                        // Whoever proved the old contact proves nothing now.
+                        let revoked = revoke_live_links(&mut tx, after.id, now).await?;
+                        let dropped = drop_bindings(&mut tx, after.id).await?;
+                        if contact_changed {
+                            sqlx::query(
+                                "UPDATE accounts SET contact_changed_at = $1 WHERE id = $2",
+                            )
+                            .bind(to_unix(now))
+                            .bind(after.id.0)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        (revoked, dropped)
                     } else {
-                        0
+                        (0, Vec::new())
                     };
-                    Synced::Updated { after, changed, revoked_links }
+                    let old_email = changed.contains(&"email").then(|| before.email.clone());
+                    let after = Account {
+                        contact_changed_at: if contact_changed {
+                            Some(now)
+                        } else {
+                            after.contact_changed_at
+                        },
+                        ..after
+                    };
+                    Synced::Updated { after, changed, revoked_links, dropped_bindings, old_email }
                 }
             };
             for entry in audit(&synced) {
@@ -214,6 +243,19 @@ async fn update_account(
     Ok(())
 }
 
+/// Drops every Telegram binding of the account; who was bound.
+async fn drop_bindings(
+    conn: &mut AnyConnection,
+    account: AccountId,
+) -> StoreResult<Vec<TelegramUserId>> {
+    let rows =
+        sqlx::query("DELETE FROM telegram_bindings WHERE account_id = $1 RETURNING tg_user_id")
+            .bind(account.0)
+            .fetch_all(conn)
+            .await?;
+    rows.iter().map(|row| Ok(TelegramUserId(row.try_get("tg_user_id")?))).collect()
+}
+
 /// Values were parsed before they were stored; a zone or language this build
 /// no longer knows reads as none.
 fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
@@ -233,5 +275,6 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         credentials_version: row.try_get("credentials_version")?,
         recovery_blocked_at: row.try_get::<Option<i64>, _>("recovery_blocked_at")?.map(from_unix),
         last_sign_in_at: row.try_get::<Option<i64>, _>("last_sign_in_at")?.map(from_unix),
+        contact_changed_at: row.try_get::<Option<i64>, _>("contact_changed_at")?.map(from_unix),
     })
 }

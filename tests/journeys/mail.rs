@@ -23,6 +23,7 @@ on_both_backends!(
     a_refused_mail_is_given_up_and_audited,
     a_new_telegram_user_types_the_mailed_code_first,
     a_pre_link_from_the_crm_binds_once,
+    a_phone_change_unbinds_and_needs_a_second_proof_for_a_while,
 );
 
 const FROM: &str = "CRM Support <support@example.com>";
@@ -281,5 +282,59 @@ async fn a_pre_link_from_the_crm_binds_once(db: TestDb) {
     app.advance(Duration::minutes(11));
     app.tg.send_text(&stranger, &format!("/start {late}"));
     assert_eq!(app.tg.next_sent(stranger.id).await.text_str(), t(Lang::Ru, "prelink-invalid"));
+    app.stop().await;
+}
+
+/// `PUT /api/v1/accounts/{login}` with `body`.
+async fn put_account(app: &TestApp, login: &str, body: serde_json::Value) -> reqwest::Response {
+    app.http
+        .put(format!("{}/api/v1/accounts/{login}", app.base_url))
+        .bearer_auth(API_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The CRM changes the phone mid-recovery: the live link dies (its message
+/// taken back), the bound Telegram user is told and unbound, the address
+/// is told by mail; for the cooldown the phone alone binds nobody even
+/// with `NEW_BINDING_POLICY=none` (a mailed code, or a pre-link).
+async fn a_phone_change_unbinds_and_needs_a_second_proof_for_a_while(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app(&db, &smtp).await;
+    let user = anna();
+    // Bound through a pre-link.
+    let body: serde_json::Value = pre_link(&app, "anna.smith").await.json().await.unwrap();
+    let payload = body["url"].as_str().unwrap().split("start=").nth(1).unwrap().to_owned();
+    app.tg.send_text(&user, &format!("/start {payload}"));
+    let ask = app.tg.next_sent(user.id).await;
+    let confirm = ask.callback_data_for(&t(Lang::En, "button-confirm-link")).unwrap();
+    app.tg.press_button(&user, &ask, &confirm);
+    app.tg.next_sent(user.id).await;
+    smtp.next_mail().await;
+    app.open_forgot_password(&user).await;
+    let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    smtp.next_mail().await;
+
+    const NEW_PHONE: &str = "+447911123457";
+    let changed = put_account(&app, "anna.smith", serde_json::json!({ "phone": NEW_PHONE })).await;
+    let status = changed.status();
+    assert_eq!(status, StatusCode::OK, "{}", changed.text().await.unwrap());
+    let told = app.tg.next_sent(user.id).await;
+    assert_eq!(
+        told.text_str(),
+        t_args(Lang::En, "contact-changed", &[("login", "anna.smith".into())])
+    );
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.subject, "The contact details of anna.smith were changed");
+    assert_eq!(app.get(&link).await.status(), StatusCode::NOT_FOUND, "the live link died");
+    app.tg.wait_for_call("deletemessage").await;
+
+    // The same Telegram user with the new number: a code first now.
+    app.open_forgot_password(&user).await;
+    let asked = app.share_own_phone(&user, &NEW_PHONE[1..]).await;
+    assert!(asked.text_str().contains("a***@e******.com"), "{}", asked.summary());
+    assert_eq!(smtp.next_mail().await.subject, "Your confirmation code for anna.smith");
     app.stop().await;
 }

@@ -186,6 +186,7 @@ impl TestApp {
             support: SupportConfig::default(),
             mail: None,
             binding: Default::default(),
+            contact_cooldown: chrono::Duration::days(7),
             public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             api_token: None,
@@ -281,9 +282,16 @@ impl TestApp {
 
     /// Loads accounts as the `accounts import` command does.
     pub async fn import(&self, csv: &str) -> ImportReport {
-        recovery::import_accounts(&self.store, csv.as_bytes(), &self.config.password, self.now())
-            .await
-            .expect("import")
+        let mail_on = self.config.mail.is_some();
+        recovery::import_accounts_with(
+            &self.store,
+            csv.as_bytes(),
+            &self.config.password,
+            self.now(),
+            mail_on,
+        )
+        .await
+        .expect("import")
     }
 
     /// `user` opens the bot with /start (without it Telegram refuses to let
