@@ -167,17 +167,30 @@ impl Store {
         if spent.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO telegram_bindings (tg_user_id, account_id, source, bound_at) \
-             VALUES ($1, $2, 'email_code', $3) ON CONFLICT (tg_user_id, account_id) DO NOTHING",
-        )
-        .bind(user.0)
-        .bind(account.0)
-        .bind(to_unix(now))
-        .execute(&mut *tx)
-        .await?;
+        insert_binding(&mut tx, user, account, "email_code", now).await?;
         insert_audit(&mut tx, now, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Binds `user` to `account` (a no-op if it already is).
+pub(super) async fn insert_binding(
+    conn: &mut sqlx::AnyConnection,
+    user: TelegramUserId,
+    account: AccountId,
+    source: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO telegram_bindings (tg_user_id, account_id, source, bound_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (tg_user_id, account_id) DO NOTHING",
+    )
+    .bind(user.0)
+    .bind(account.0)
+    .bind(source)
+    .bind(to_unix(now))
+    .execute(conn)
+    .await?;
+    Ok(())
 }

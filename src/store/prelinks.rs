@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{AuditEntry, Store, StoreResult, audit::insert_audit, from_unix, to_unix};
+use super::{
+    AuditEntry, Store, StoreResult, audit::insert_audit, bindings::insert_binding, from_unix,
+    to_unix,
+};
 use crate::domain::{AccountId, TelegramUserId, TokenHash};
 
 /// A pre-link as found.
@@ -78,15 +81,7 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let account = AccountId(row.try_get("account_id")?);
-        sqlx::query(
-            "INSERT INTO telegram_bindings (tg_user_id, account_id, source, bound_at) \
-             VALUES ($1, $2, 'prelink', $3) ON CONFLICT (tg_user_id, account_id) DO NOTHING",
-        )
-        .bind(user.0)
-        .bind(account.0)
-        .bind(to_unix(now))
-        .execute(&mut *tx)
-        .await?;
+        insert_binding(&mut tx, user, account, "prelink", now).await?;
         insert_audit(&mut tx, now, audit).await?;
         tx.commit().await?;
         Ok(Some(account))

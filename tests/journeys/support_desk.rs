@@ -145,6 +145,28 @@ pub async fn recorded(app: &TestApp, sent: &Sent) {
     }
 }
 
+/// A ticket of `user` through "Something else" (login given, the rest
+/// skipped but for a short description), submitted; its card, recorded.
+pub async fn open_ticket(app: &TestApp, user: &TgUser, login: &str) -> Sent {
+    let attachments =
+        write_ticket(app, user, "menu-other", [Some(login), None, None, Some("Help")]).await;
+    submit(app, user, &attachments).await;
+    card_in_group(app).await
+}
+
+/// `user` (Anna) resets her password through the bot, then presses "It
+/// wasn't me" under the notice; the bot's answer.
+pub async fn reset_then_say_not_me(app: &TestApp, user: &TgUser) -> Sent {
+    app.open_forgot_password(user).await;
+    let link = link_in(&app.share_own_phone(user, ANNA_PHONE).await);
+    let password = "correct horse battery staple";
+    app.post_password(&link, password, password).await;
+    let notice = app.tg.next_sent(user.id).await;
+    let data = notice.callback_data_for(&t(Lang::En, "button-not-me")).unwrap();
+    app.tg.press_button(user, &notice, &data);
+    app.tg.next_sent(user.id).await
+}
+
 /// A staff member presses the card's button labelled by `key`; returns
 /// the answer to the press.
 pub async fn press_on_card(app: &TestApp, who: &TgUser, card: &Sent, key: &str) -> Value {
@@ -415,11 +437,7 @@ async fn staff_buttons_check_who_pressed_them(db: TestDb) {
 async fn a_user_who_blocked_the_bot_is_marked_once(db: TestDb) {
     let app = desk_app(&db, GroupKind::Supergroup).await;
     let user = anna();
-    let attachments =
-        write_ticket(&app, &user, "menu-other", [Some("anna.smith"), None, None, Some("Help")])
-            .await;
-    submit(&app, &user, &attachments).await;
-    let card = card_in_group(&app).await;
+    let card = open_ticket(&app, &user, "anna.smith").await;
     app.tg.block_bot(user.id);
     app.tg.send_group(GROUP, &maria(), Msg::text("Вы здесь?").reply_to(&card));
     let card_again = in_group(&app).await;
@@ -443,14 +461,7 @@ async fn a_user_who_blocked_the_bot_is_marked_once(db: TestDb) {
 async fn it_wasnt_me_opens_an_urgent_ticket_and_blocks_recovery(db: TestDb) {
     let app = desk_app(&db, GroupKind::Supergroup).await;
     let user = anna();
-    app.open_forgot_password(&user).await;
-    let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
-    let password = "correct horse battery staple";
-    app.post_password(&link, password, password).await;
-    let notice = app.tg.next_sent(user.id).await;
-    let data = notice.callback_data_for(&t(Lang::En, "button-not-me")).unwrap();
-    app.tg.press_button(&user, &notice, &data);
-    let answer = app.tg.next_sent(user.id).await;
+    let answer = reset_then_say_not_me(&app, &user).await;
     assert_eq!(answer.text_str(), t_args(Lang::En, "not-me-ticket", &[("ticket", arg("#1"))]));
     let card = card_in_group(&app).await;
     assert!(card.text_str().starts_with("🚨"), "{}", card.text_str());
@@ -548,11 +559,7 @@ async fn a_second_request_continues_the_open_ticket(db: TestDb) {
 async fn a_closed_topic_the_bot_cannot_reopen_moves_the_ticket_to_general(db: TestDb) {
     let app = desk_app(&db, GroupKind::Forum).await;
     let user = anna();
-    let attachments =
-        write_ticket(&app, &user, "menu-other", [Some("anna.smith"), None, None, Some("Help")])
-            .await;
-    submit(&app, &user, &attachments).await;
-    let card = card_in_group(&app).await;
+    let card = open_ticket(&app, &user, "anna.smith").await;
     let thread = card.thread_id().expect("in its topic");
 
     app.tg.set_bot_can_manage_topics(GROUP, false);
@@ -574,21 +581,10 @@ async fn a_closed_topic_the_bot_cannot_reopen_moves_the_ticket_to_general(db: Te
 async fn it_wasnt_me_makes_the_open_ticket_urgent(db: TestDb) {
     let app = desk_app(&db, GroupKind::Supergroup).await;
     let user = anna();
-    let attachments =
-        write_ticket(&app, &user, "menu-other", [Some("anna.smith"), None, None, Some("Help")])
-            .await;
-    submit(&app, &user, &attachments).await;
-    let first = card_in_group(&app).await;
+    let first = open_ticket(&app, &user, "anna.smith").await;
     assert!(first.text_str().starts_with("🆘"));
 
-    app.open_forgot_password(&user).await;
-    let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
-    let password = "correct horse battery staple";
-    app.post_password(&link, password, password).await;
-    let notice = app.tg.next_sent(user.id).await;
-    let data = notice.callback_data_for(&t(Lang::En, "button-not-me")).unwrap();
-    app.tg.press_button(&user, &notice, &data);
-    let answer = app.tg.next_sent(user.id).await;
+    let answer = reset_then_say_not_me(&app, &user).await;
     assert_eq!(answer.text_str(), t_args(Lang::En, "not-me-ticket", &[("ticket", arg("#1"))]));
     let again = card_in_group(&app).await;
     assert_eq!(again.method, "sendmessage", "posted again, not edited");

@@ -13,8 +13,8 @@ use crm_recovery_bot::{
 use crate::support::telegram::{GroupKind, Msg};
 use crate::support::*;
 use crate::support_desk::{
-    GROUP, card_in_group, desk_app, in_group, maria, petr, press_on_card, recorded, rows, submit,
-    write_ticket,
+    GROUP, card_in_group, desk_app, in_group, maria, open_ticket, petr, press_on_card, recorded,
+    reset_then_say_not_me, rows, submit, write_ticket,
 };
 
 on_both_backends!(
@@ -27,14 +27,6 @@ on_both_backends!(
     a_staff_admin_unlocks_from_the_card_and_the_user_is_told,
     the_command_line_lifts_a_recovery_block,
 );
-
-/// A ticket of `user` through "Something else", submitted; the card read.
-async fn open_ticket(app: &TestApp, user: &TgUser, login: &str) -> Sent {
-    let attachments =
-        write_ticket(app, user, "menu-other", [Some(login), None, None, Some("Help")]).await;
-    submit(app, user, &attachments).await;
-    card_in_group(app).await
-}
 
 async fn a_group_upgraded_to_a_supergroup_is_followed(db: TestDb) {
     const BASIC: i64 = -5555;
@@ -360,14 +352,7 @@ async fn a_staff_admin_unlocks_from_the_card_and_the_user_is_told(db: TestDb) {
 async fn the_command_line_lifts_a_recovery_block(db: TestDb) {
     let app = desk_app(&db, GroupKind::Supergroup).await;
     let user = anna();
-    app.open_forgot_password(&user).await;
-    let link = link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
-    let password = "correct horse battery staple";
-    app.post_password(&link, password, password).await;
-    let notice = app.tg.next_sent(user.id).await;
-    let data = notice.callback_data_for(&t(Lang::En, "button-not-me")).unwrap();
-    app.tg.press_button(&user, &notice, &data);
-    app.tg.next_sent(user.id).await;
+    reset_then_say_not_me(&app, &user).await;
     card_in_group(&app).await;
 
     let unblock = |login: &str| {
