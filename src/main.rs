@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use crm_recovery_bot::{
     app::{self, AppOptions},
     config::{self, Config, DatabaseConfig},
-    recovery::{import_accounts_with, unblock_recovery, unlock_login},
+    recovery::{self, import_accounts_with, unblock_recovery, unlock_login},
     store::Store,
     telemetry,
 };
@@ -39,7 +39,13 @@ enum Command {
 #[derive(Subcommand)]
 enum AccountsCommand {
     /// Load accounts from a CSV file with a header row (upsert by login).
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Also deactivate the active accounts the file does not name (for a
+        /// full export of the CRM's users).
+        #[arg(long)]
+        deactivate_missing: bool,
+    },
     /// Lift a sign-in lock (temporary or permanent) and an administrative
     /// block from a login.
     Unlock { login: String },
@@ -90,7 +96,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             open_database(&database).await?.close().await;
             println!("migrations applied");
         }
-        Command::Accounts { command: AccountsCommand::Import { file } } => {
+        Command::Accounts { command: AccountsCommand::Import { file, deactivate_missing } } => {
             let (database, policy) = match DatabaseConfig::from_env()
                 .and_then(|db| Ok((db, config::password_policy()?)))
             {
@@ -115,6 +121,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 report.imported,
                 report.rejected.len()
             );
+            if deactivate_missing {
+                // A file that imported nothing is not a full export: it
+                // must not deactivate everyone.
+                if report.imported == 0 {
+                    eprintln!("error: the file imported no account; nothing deactivated");
+                    return Ok(ExitCode::from(3));
+                }
+                let now = chrono::Utc::now();
+                let n = recovery::deactivate_missing(&store, &report.logins, now, mail_on).await?;
+                println!("deactivated {n} account(s) the file does not name");
+            }
             if !report.rejected.is_empty() {
                 return Ok(ExitCode::from(3));
             }

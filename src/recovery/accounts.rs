@@ -92,10 +92,10 @@ impl Recovery {
     }
 
     fn after_sync(&self, synced: &Synced) {
-        if let Synced::Updated { revoked_links, .. } = synced
-            && *revoked_links > 0
+        if let Synced::Updated { revoked_links, changed, .. } = synced
+            && (*revoked_links > 0 || changed.contains(&"phone") || changed.contains(&"email"))
         {
-            // Their messages are due for deletion now.
+            // Link messages due for deletion, notices of the change.
             self.outbox.wake();
         }
     }

@@ -35,6 +35,9 @@ pub struct ImportReport {
     /// `(line number, text)` for rows that imported but deserve a look
     /// (rows of one company giving different licence ends).
     pub warnings: Vec<(u64, String)>,
+    /// Every login the file names, imported or not: what
+    /// `--deactivate-missing` keeps.
+    pub logins: std::collections::BTreeSet<String>,
 }
 
 /// A file that cannot be imported at all (no header, missing columns).
@@ -115,6 +118,10 @@ pub async fn import_accounts_with(
                 let field = |name: &str| {
                     columns.get(name).and_then(|&i| record.get(i)).unwrap_or_default().to_owned()
                 };
+                // A row refused for another field still names its account.
+                if let Ok(login) = Login::parse(&field("login")) {
+                    report.logins.insert(login.to_string());
+                }
                 (line, parse_row(&field))
             }
             Err(error) => {
@@ -276,6 +283,29 @@ fn parse_row(field: &dyn Fn(&str) -> String) -> Result<Row, String> {
         password_hash: None,
     };
     Ok(Row { login, update, password, licence_end })
+}
+
+/// `accounts import --deactivate-missing`: deactivates the active accounts
+/// a full export no longer names (their links revoked, their bindings
+/// dropped, audited), as `DELETE /api/v1/accounts/{login}` does. How many.
+pub async fn deactivate_missing(
+    store: &Store,
+    named: &std::collections::BTreeSet<String>,
+    now: DateTime<Utc>,
+    mail_on: bool,
+) -> RecoveryResult<usize> {
+    let update = AccountUpdate { active: Some(false), ..AccountUpdate::default() };
+    let mut deactivated = 0;
+    for login in store.active_logins().await? {
+        if named.contains(&login) {
+            continue;
+        }
+        let login = Login::from_stored(login);
+        if sync(store, SyncSource::Csv, &login, &update, false, now, mail_on).await?.is_ok() {
+            deactivated += 1;
+        }
+    }
+    Ok(deactivated)
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ pub use accounts::SyncSource;
 pub use binding::{CodeCheck, CodeRequest};
 pub use credentials::{Admission, HashingQueue, hash_password, prepare_sign_in, verify_password};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
-pub use import::{ImportError, ImportReport, import_accounts, import_accounts_with};
+pub use import::{
+    ImportError, ImportReport, deactivate_missing, import_accounts, import_accounts_with,
+};
 pub use licence::AdminAlert;
 pub use lockout::{Diagnosis, LockStatus, UnlockNotice};
 pub use mail::{DeadDispute, DisputeView, dispute_ttl};

@@ -165,6 +165,15 @@ impl Store {
     }
 
     /// The account with this login, active or not.
+    /// Every active account's login.
+    pub async fn active_logins(&self) -> StoreResult<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT login FROM accounts WHERE deactivated_at IS NULL ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|row| row.try_get("login")).collect()
+    }
+
     /// The active account whose login or e-mail this is (either
     /// case-insensitively), for staff comparing a user's claim.
     pub async fn account_by_login_or_email(&self, claimed: &str) -> StoreResult<Option<Account>> {

@@ -8,6 +8,7 @@ use crm_recovery_bot::{
 };
 
 on_both_backends!(
+    a_full_export_deactivates_the_accounts_it_no_longer_names,
     several_accounts_on_one_phone_are_warned_about,
     csv_with_bad_rows_imports_the_good_ones,
     reimport_updates_by_login,
@@ -175,5 +176,48 @@ async fn several_accounts_on_one_phone_are_warned_about(db: TestDb) {
     );
     // Importing the same file again warns again, and nothing else.
     assert_eq!(app.import(ACCOUNTS_CSV).await.warnings.len(), 1);
+    app.stop().await;
+}
+
+/// `accounts import --deactivate-missing FILE`, as an operator runs it.
+fn import_full_export(db: &TestDb, csv: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, csv).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_crm-recovery-bot"))
+        .args(["accounts", "import", "--deactivate-missing"])
+        .arg(&file)
+        .env("DATABASE_URL", &db.config.url)
+        .env("RUST_LOG", "warn")
+        .env_remove("SMTP_URL")
+        .output()
+        .unwrap()
+}
+
+/// A full export deactivates the active accounts it no longer names (a row
+/// refused for a bad field still names its account); a file that imports
+/// nothing deactivates nobody.
+async fn a_full_export_deactivates_the_accounts_it_no_longer_names(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    app.import(ACCOUNTS_CSV).await;
+    let export = "login,email,phone,full_name,company\n\
+        ivan.petrov,ivan@example.com,+79161234567,Ivan Petrov,Acme\n\
+        anna.smith,anna@example.com,+447911123456,Anna Smith,Globex\n\
+        olga.one,olga@example.com,not a phone,Olga Sidorova,Acme\n";
+    let output = import_full_export(&db, export);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("deactivated 1 account(s) the file does not name"), "{stdout}");
+    let active: Vec<String> = sqlx::query_scalar(
+        "SELECT login FROM accounts WHERE deactivated_at IS NULL ORDER BY login",
+    )
+    .fetch_all(app.raw_pool())
+    .await
+    .unwrap();
+    assert_eq!(active, ["anna.smith", "ivan.petrov", "olga.one"]);
+    assert!(app.audit_events().await.contains(&"account_deactivated".to_owned()));
+
+    let output = import_full_export(&db, "login,email,phone,full_name,company\n");
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("nothing deactivated"));
     app.stop().await;
 }

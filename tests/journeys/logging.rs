@@ -49,6 +49,9 @@ async fn logs_mask_phones_and_never_show_secrets(db: TestDb) {
         assert!(text.contains(expected), "the log lacks {expected:?}");
     }
     assert!(text.contains("will retry"), "the failed notice is logged for the operator");
+    // Start-up says what is off, in one line each.
+    assert!(text.contains("e-mail is off (SMTP_URL is not set): recovery then trusts the phone"));
+    assert!(text.contains("SUPPORT_CHAT_ID is not set"));
     for secret in ["79161234567", token.as_str(), password, "123:TEST", "Old-Password-2024!"] {
         assert!(!text.contains(secret), "the log shows a secret: {secret:?}");
     }

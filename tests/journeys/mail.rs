@@ -24,6 +24,7 @@ on_both_backends!(
     a_new_telegram_user_types_the_mailed_code_first,
     a_pre_link_from_the_crm_binds_once,
     a_phone_change_unbinds_and_needs_a_second_proof_for_a_while,
+    an_e_mail_change_is_told_to_both_addresses,
 );
 
 const FROM: &str = "CRM Support <support@example.com>";
@@ -336,5 +337,24 @@ async fn a_phone_change_unbinds_and_needs_a_second_proof_for_a_while(db: TestDb)
     let asked = app.share_own_phone(&user, &NEW_PHONE[1..]).await;
     assert!(asked.text_str().contains("a***@e******.com"), "{}", asked.summary());
     assert_eq!(smtp.next_mail().await.subject, "Your confirmation code for anna.smith");
+    app.stop().await;
+}
+
+/// A changed e-mail is told to the old address and the new one.
+async fn an_e_mail_change_is_told_to_both_addresses(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app(&db, &smtp).await;
+    let changed =
+        put_account(&app, "anna.smith", serde_json::json!({ "email": "anna@globex.example" }))
+            .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let mut told: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let mail = smtp.next_mail().await;
+        assert_eq!(mail.subject, "The contact details of anna.smith were changed");
+        told.extend(mail.to);
+    }
+    told.sort();
+    assert_eq!(told, ["anna@example.com", "anna@globex.example"]);
     app.stop().await;
 }
