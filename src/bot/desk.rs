@@ -226,7 +226,7 @@ pub async fn relay(
     to_user: bool,
 ) -> Result<(), RelayError> {
     if to_user {
-        return relay_to_user(bot, desk, recovery, ticket_id).await;
+        return relay_to_user(bot, recovery, ticket_id).await;
     }
     let mut recoveries = 0;
     loop {
@@ -432,7 +432,6 @@ async fn relay_to_group(
 /// are copied together.
 async fn relay_to_user(
     bot: &BotT,
-    desk: &Desk,
     recovery: &Recovery,
     ticket_id: TicketId,
 ) -> Result<(), RelayError> {
@@ -483,7 +482,7 @@ async fn relay_to_user(
                     copy(bot, place, item, caption).await
                 }
                 "notice" => {
-                    let (text, markup) = render_user_notice(desk, lang, &ticket, item);
+                    let (text, markup) = render_user_notice(lang, &ticket, item);
                     let mut request = bot.send_message(chat, text);
                     if let Some(markup) = markup {
                         request = request.reply_markup(markup);
@@ -601,11 +600,14 @@ async fn copy(
 
 fn topic_name(ticket: &Ticket, lang: Lang) -> String {
     let category = t(lang, &format!("desk-category-{}", ticket.category.as_str()));
-    let name: String = format!("{} · {} · {category}", ticket.label(), ticket.user_name)
-        .chars()
-        .take(128)
-        .collect();
-    name
+    let who = reporter(ticket, lang);
+    format!("{} · {who} · {category}", ticket.label()).chars().take(128).collect()
+}
+
+/// Who opened the ticket, as staff read it: the Telegram user's name, or
+/// the account's address for a mailed "This wasn't me" (no Telegram user).
+pub(crate) fn reporter(ticket: &Ticket, lang: Lang) -> String {
+    if ticket.user.0 < 0 { t(lang, "desk-card-user-email") } else { ticket.user_name.clone() }
 }
 
 /// The card: who, what was verified beside what the user claims, and the
@@ -841,7 +843,7 @@ fn render_group_notice(lang: Lang, ticket: &Ticket, item: &TicketItem) -> String
         Some(Notice::UserUnreachable) => {
             t_args(lang, "desk-notice-user-unreachable", &[("ticket", label)])
         }
-        Some(Notice::StaffActed { by, .. }) => {
+        Some(Notice::LinkSent { by }) => {
             t_args(lang, "desk-notice-link-sent", &[("ticket", label), ("name", arg(escape(&by)))])
         }
         _ => t_args(lang, "desk-notice-unknown", &[("ticket", label)]),
@@ -849,7 +851,6 @@ fn render_group_notice(lang: Lang, ticket: &Ticket, item: &TicketItem) -> String
 }
 
 fn render_user_notice(
-    desk: &Desk,
     lang: Lang,
     ticket: &Ticket,
     item: &TicketItem,
@@ -857,7 +858,6 @@ fn render_user_notice(
     let notice: Option<Notice> =
         item.body.as_deref().and_then(|body| serde_json::from_str(body).ok());
     let label = arg(ticket.label());
-    let _ = desk;
     match notice {
         Some(Notice::Closed) => (
             t_args(lang, "ticket-closed-by-staff", &[("ticket", label)]),

@@ -208,7 +208,7 @@ fn list(
             &[
                 ("ticket", arg(ticket.label())),
                 ("category", arg(t(lang, &format!("desk-category-{}", ticket.category.as_str())))),
-                ("name", arg(escape(&ticket.user_name))),
+                ("name", arg(escape(&desk::reporter(ticket, lang)))),
                 ("age", arg(age(lang, minutes))),
                 ("who", arg(who)),
             ],

@@ -108,6 +108,28 @@ pub struct MailNotice {
     pub code_id: Option<i64>,
 }
 
+impl MailNotice {
+    /// A notice of `event` on `account` at `at`, done through Telegram user
+    /// `via` (shown as `via_name`).
+    pub fn about(
+        event: MailEvent,
+        account: &super::Account,
+        at: DateTime<Utc>,
+        via_id: TelegramUserId,
+        via_name: Option<String>,
+    ) -> Self {
+        Self {
+            event,
+            login: account.login.to_string(),
+            at,
+            time_zone: account.time_zone.map(|tz| tz.name().to_owned()),
+            via_id,
+            via_name,
+            code_id: None,
+        }
+    }
+}
+
 impl Delivery {
     /// A short name for logs.
     pub fn kind(&self) -> &'static str {

@@ -276,9 +276,8 @@ pub enum Notice {
     },
     /// Telegram refuses to deliver to the user (they blocked the bot).
     UserUnreachable,
-    /// A staff member acted; shown under the card.
-    StaffActed {
-        action: String,
+    /// A staff member sent the user a reset link.
+    LinkSent {
         by: String,
     },
     // To the user.

@@ -144,15 +144,9 @@ async fn tell_of_contact_change(
     if mail_on {
         let addresses = std::iter::once(after.email.clone()).chain(old_email.clone());
         for address in addresses {
-            let notice = MailNotice {
-                event: MailEvent::ContactChanged,
-                login: after.login.to_string(),
-                at: now,
-                time_zone: after.time_zone.map(|tz| tz.name().to_owned()),
-                via_id: TelegramUserId(0),
-                via_name: None,
-                code_id: None,
-            };
+            // Changed in the CRM: no Telegram account did it.
+            let notice =
+                MailNotice::about(MailEvent::ContactChanged, after, now, TelegramUserId(0), None);
             let payload = Delivery::Mail {
                 account_id: after.id,
                 to: address.as_str().to_owned(),

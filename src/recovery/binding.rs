@@ -94,14 +94,10 @@ impl Recovery {
                 return Ok(CodeRequest::TooMany { retry_at });
             }
         };
+        let via_name = self.store.display_name(user).await?;
         let notice = MailNotice {
-            event: MailEvent::BindingCode,
-            login: account.login.to_string(),
-            at: now,
-            time_zone: account.time_zone.map(|tz| tz.name().to_owned()),
-            via_id: user,
-            via_name: self.store.display_name(user).await?,
             code_id: Some(code_id),
+            ..MailNotice::about(MailEvent::BindingCode, account, now, user, via_name)
         };
         let payload = Delivery::Mail {
             account_id: account.id,

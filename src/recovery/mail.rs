@@ -47,15 +47,8 @@ impl Recovery {
         if !self.mail_on {
             return Ok(None);
         }
-        let notice = MailNotice {
-            event,
-            login: account.login.to_string(),
-            at,
-            time_zone: account.time_zone.map(|tz| tz.name().to_owned()),
-            via_id: via,
-            via_name: self.store.display_name(via).await?,
-            code_id: None,
-        };
+        let notice =
+            MailNotice::about(event, account, at, via, self.store.display_name(via).await?);
         let payload = Delivery::Mail {
             account_id: account.id,
             to: account.email.as_str().to_owned(),

@@ -394,7 +394,7 @@ impl Recovery {
             audit: Some(staff_audit(ticket, staff, "link")),
             items: vec![notice_item(
                 Direction::ToGroup,
-                &Notice::StaffActed { action: "link".to_owned(), by: staff.name.clone() },
+                &Notice::LinkSent { by: staff.name.clone() },
             )],
             deliveries: vec![relay_delivery(ticket.id, Direction::ToGroup, self.now())],
             ..TicketChange::default()
