@@ -249,6 +249,11 @@ impl Config {
             binding: binding_policy(
                 optional("NEW_BINDING_POLICY").as_deref(),
                 optional("SMTP_URL").is_some(),
+                parse_ranged(
+                    "NEW_BINDING_HOLD_HOURS",
+                    BindingPolicy::DEFAULT_HOLD_HOURS,
+                    1..=24 * 14,
+                )?,
             )?,
             mail: MailConfig::from_env()?,
             contact_cooldown: Duration::days(parse_ranged(
@@ -360,24 +365,30 @@ impl MailConfig {
     }
 }
 
-/// `NEW_BINDING_POLICY`: `email-code` (the default with e-mail on) or
-/// `none` (the default, and the only choice, with e-mail off).
-pub fn binding_policy(raw: Option<&str>, mail_on: bool) -> Result<BindingPolicy, ConfigError> {
+/// `NEW_BINDING_POLICY`: `email-code` (the default with e-mail on), `hold`
+/// (for `hold_hours`) or `none` (the default, and the only choice, with
+/// e-mail off).
+pub fn binding_policy(
+    raw: Option<&str>,
+    mail_on: bool,
+    hold_hours: i64,
+) -> Result<BindingPolicy, ConfigError> {
     let name = "NEW_BINDING_POLICY";
+    let needs_mail = |what: &str| {
+        Err(ConfigError::Invalid(
+            name,
+            format!("{what}, so it needs SMTP_URL; set SMTP_URL or use none"),
+        ))
+    };
     match raw.map(str::to_ascii_lowercase).as_deref() {
         None if mail_on => Ok(BindingPolicy::EmailCode),
         None | Some("none") => Ok(BindingPolicy::PhoneAlone),
         Some("email-code") if mail_on => Ok(BindingPolicy::EmailCode),
-        Some("email-code") => Err(ConfigError::Invalid(
-            name,
-            "email-code mails a code, so it needs SMTP_URL; set SMTP_URL or use none".into(),
-        )),
-        Some("hold") => Err(ConfigError::Invalid(
-            name,
-            "hold is not available in this version; use email-code or none".into(),
-        )),
+        Some("email-code") => needs_mail("email-code mails a code"),
+        Some("hold") if mail_on => Ok(BindingPolicy::Hold { wait: Duration::hours(hold_hours) }),
+        Some("hold") => needs_mail("hold mails the account's address a way to cancel"),
         Some(other) => {
-            Err(ConfigError::Invalid(name, format!("{other:?}: expected email-code or none")))
+            Err(ConfigError::Invalid(name, format!("{other:?}: expected email-code, hold or none")))
         }
     }
 }
@@ -767,11 +778,15 @@ mod tests {
 
     #[test]
     fn the_binding_policy_follows_e_mail() {
-        assert_eq!(binding_policy(None, true).unwrap(), BindingPolicy::EmailCode);
-        assert_eq!(binding_policy(None, false).unwrap(), BindingPolicy::PhoneAlone);
-        assert_eq!(binding_policy(Some("none"), true).unwrap(), BindingPolicy::PhoneAlone);
-        for (raw, mail) in [("email-code", false), ("hold", true), ("nope", true)] {
-            let err = binding_policy(Some(raw), mail).unwrap_err().to_string();
+        assert_eq!(binding_policy(None, true, 24).unwrap(), BindingPolicy::EmailCode);
+        assert_eq!(binding_policy(None, false, 24).unwrap(), BindingPolicy::PhoneAlone);
+        assert_eq!(binding_policy(Some("none"), true, 24).unwrap(), BindingPolicy::PhoneAlone);
+        assert_eq!(
+            binding_policy(Some("Hold"), true, 36).unwrap(),
+            BindingPolicy::Hold { wait: Duration::hours(36) }
+        );
+        for (raw, mail) in [("email-code", false), ("hold", false), ("nope", true)] {
+            let err = binding_policy(Some(raw), mail, 24).unwrap_err().to_string();
             assert!(err.starts_with("NEW_BINDING_POLICY is invalid"), "{raw}: {err}");
         }
     }

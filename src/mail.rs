@@ -106,7 +106,8 @@ pub struct RenderedMail {
 
 /// A notice as the account's owner reads it: in `lang`, the time in the
 /// account's zone (else `default_zone`), the Telegram account named with
-/// its id masked, and the "This wasn't me" link.
+/// its id masked, and the "This wasn't me" link (for a hold, the link that
+/// cancels it).
 pub fn render_notice(
     lang: crate::domain::Lang,
     notice: &crate::domain::MailNotice,
@@ -122,11 +123,13 @@ pub fn render_notice(
     let zone = notice.time_zone.as_deref().and_then(|tz| tz.parse().ok()).unwrap_or(default_zone);
     let name = notice.via_name.clone().unwrap_or_else(|| t(lang, "mail-telegram-unnamed"));
     let telegram = format!("{name} (id {})", mask_telegram_id(notice.via_id.0));
+    let until = notice.until.map(|until| local_time(lang, until, zone, now)).unwrap_or_default();
     let args = [
         ("login", arg(notice.login.clone())),
         ("time", arg(local_time(lang, notice.at, zone, now))),
         ("telegram", arg(telegram)),
         ("code", arg(code.unwrap_or_default().to_owned())),
+        ("until", arg(until)),
     ];
     let (subject, body) = match notice.event {
         MailEvent::ResetLinkIssued => ("mail-reset-link-subject", "mail-reset-link-body"),
@@ -136,11 +139,19 @@ pub fn render_notice(
         MailEvent::BindingCode => ("mail-code-subject", "mail-code-body"),
         MailEvent::TelegramBound => ("mail-bound-subject", "mail-bound-body"),
         MailEvent::ContactChanged => ("mail-contact-subject", "mail-contact-body"),
+        MailEvent::BindingHold => ("mail-hold-subject", "mail-hold-body"),
+        MailEvent::HoldEnded => ("mail-hold-ended-subject", "mail-hold-ended-body"),
     };
     let subject = t_args(lang, subject, &args);
     let body = t_args(lang, body, &args);
-    let not_me = t(lang, "mail-not-me");
-    let label = t(lang, "mail-not-me-link");
+    // A hold's mail links to its cancel page; every other one to "This
+    // wasn't me".
+    let (not_me, label) = match notice.event {
+        MailEvent::BindingHold => ("mail-hold-not-me", "mail-hold-cancel-link"),
+        _ => ("mail-not-me", "mail-not-me-link"),
+    };
+    let not_me = t(lang, not_me);
+    let label = t(lang, label);
     let footer = t(lang, "mail-footer");
     let text = format!("{body}\n\n{not_me}\n{label}: {dispute}\n\n-- \n{footer}\n");
     let escape = teloxide::utils::html::escape;
@@ -193,6 +204,8 @@ mod tests {
             via_id: TelegramUserId(123_456_789),
             via_name: Some("Eve & Co".into()),
             code_id: None,
+            hold_id: None,
+            until: None,
         };
         let url: url::Url = "https://help.example.com/dispute/abc".parse().unwrap();
         let mail = render_notice(Lang::En, &notice, chrono_tz::Tz::UTC, notice.at, &url, None);

@@ -28,3 +28,18 @@ mail-bound-body = At { $time } the Telegram account { $telegram } was linked to 
 
 mail-contact-subject = The contact details of { $login } were changed
 mail-contact-body = At { $time } the phone number or e-mail address of your CRM account { $login } was changed in the CRM. Telegram accounts linked to it were unlinked, and links sent earlier stopped working.
+
+mail-hold-subject = A new Telegram account asked to recover { $login }
+mail-hold-body = At { $time } the Telegram account { $telegram } asked to recover your CRM account { $login }. It is new to this account, so it must wait: unless the request is cancelled, it will be able to get a password reset link after { $until }.
+mail-hold-not-me = If this wasn't you, open the link below and cancel the request: that Telegram account will get nothing.
+mail-hold-cancel-link = Cancel the request
+mail-hold-ended-subject = A Telegram account was linked to { $login }
+mail-hold-ended-body = At { $time } the Telegram account { $telegram } waited out the waiting period and was linked to your CRM account { $login }. It can now recover the account's password in the bot.
+
+hold-page-title = Cancel the request?
+hold-page-ask = Cancel the request of a new Telegram account to recover { $login }? That Telegram account will not get a reset link.
+hold-page-button = Cancel the request
+hold-page-done-title = Request cancelled
+hold-page-done = The request is cancelled, and that Telegram account has been told. If you think someone is trying to take over your account, contact our support team.
+hold-page-dead-title = This link does not work
+hold-page-dead = This request has already been cancelled, withdrawn or completed, or the link was never issued.

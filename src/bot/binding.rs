@@ -1,6 +1,7 @@
 //! The second proof in the bot: a Telegram user not yet bound to the
 //! account types the code mailed to the account's address before the link
-//! is sent. The message with the typed code is deleted.
+//! is sent (the message with the typed code is deleted), or, under the hold
+//! policy, waits until the hold is over.
 
 use teloxide::prelude::*;
 
@@ -11,7 +12,7 @@ use super::{
 use crate::{
     domain::{AccountId, Lang, Phone},
     i18n::{arg, t, t_args},
-    recovery::{CodeCheck, CodeRequest, Recovery, VerifiedAccount},
+    recovery::{CodeCheck, CodeRequest, HoldStatus, Recovery, SecondProof, VerifiedAccount},
 };
 
 /// The link, or first the code when this Telegram user is not yet bound to
@@ -25,16 +26,73 @@ pub async fn send_link_or_code(
     dialogue: &BotDialogue,
     verified: VerifiedAccount,
 ) -> HandlerResult {
-    if recovery.needs_second_proof(verified.tg_user_id, verified.account.id).await? {
-        if !recovery.can_mail_codes() {
+    match recovery.second_proof(verified.tg_user_id, verified.account.id).await? {
+        SecondProof::None => {}
+        SecondProof::PrelinkOnly => {
             // Only a pre-link from the CRM, or support, can bind now.
             dialogue.update(State::Menu).await?;
             let markup = keyboards::talk_to_support(lang, crate::domain::Category::Other);
             return reply.send(bot, t(lang, "binding-needs-prelink"), markup).await;
         }
-        return ask_for_code(bot, reply, lang, recovery, settings, dialogue, verified).await;
+        SecondProof::MailedCode => {
+            return ask_for_code(bot, reply, lang, recovery, settings, dialogue, verified).await;
+        }
+        SecondProof::Hold => {
+            dialogue.update(State::Menu).await?;
+            let zone = verified.account.zone_or(settings.default_time_zone);
+            let now = recovery.now();
+            let time = |at| arg(show_time(lang, at, zone, now));
+            let (text, markup) = match recovery.request_hold(&verified, lang).await? {
+                HoldStatus::Ended => {
+                    return reset::send_link(bot, reply, lang, recovery, settings, verified)
+                        .await
+                        .map(|_| ());
+                }
+                HoldStatus::Started { hold_id, masked_email, until } => {
+                    let args = [("email", arg(escape(&masked_email))), ("until", time(until))];
+                    (t_args(lang, "hold-started", &args), keyboards::hold(lang, hold_id))
+                }
+                HoldStatus::Waiting { hold_id, until } => (
+                    t_args(lang, "hold-waiting", &[("until", time(until))]),
+                    keyboards::hold(lang, hold_id),
+                ),
+                HoldStatus::CancelledByOwner => (
+                    t(lang, "hold-cancelled-by-owner"),
+                    keyboards::talk_to_support(lang, crate::domain::Category::Other),
+                ),
+                HoldStatus::TooMany { retry_at } => (
+                    t_args(lang, "hold-too-many", &[("time", time(retry_at))]),
+                    keyboards::back_to_menu(lang),
+                ),
+            };
+            return reply.send(bot, text, markup).await;
+        }
     }
     reset::send_link(bot, reply, lang, recovery, settings, verified).await.map(|_| ())
+}
+
+/// "Withdraw the request" under a hold: only the hold's own user can.
+pub async fn on_withdraw_hold(
+    bot: BotT,
+    query: CallbackQuery,
+    dialogue: BotDialogue,
+    hold_id: i64,
+    lang: Lang,
+    recovery: Recovery,
+) -> HandlerResult {
+    answer_button(&bot, &query, None).await;
+    let user = telegram_user(&query.from);
+    let text = if recovery.withdraw_hold(user, hold_id).await? {
+        t(lang, "hold-withdrawn")
+    } else {
+        t(lang, "button-stale")
+    };
+    let chat = dialogue.chat_id();
+    let reply = match query.message.as_ref() {
+        Some(message) => Reply::Edit(chat, message.id()),
+        None => Reply::New(chat),
+    };
+    reply.send(&bot, text, keyboards::back_to_menu(lang)).await
 }
 
 /// Mails a code and asks for it.

@@ -95,6 +95,8 @@ pub enum Callback {
     NewCode,
     /// "Link" under a pre-link from the CRM.
     ConfirmLink,
+    /// "Withdraw the request" under a binding hold: this hold.
+    WithdrawHold(i64),
 }
 
 impl Callback {
@@ -117,6 +119,7 @@ impl Callback {
             Callback::Staff(StaffPress(id, action)) => format!("st:{id}:{}", action.code()),
             Callback::NewCode => "code:new".to_owned(),
             Callback::ConfirmLink => "link:confirm".to_owned(),
+            Callback::WithdrawHold(id) => format!("hold:{id}"),
         }
     }
 
@@ -138,6 +141,7 @@ impl Callback {
             "sup" => Category::parse(value).map(|c| Callback::Support(SupportFor(c))),
             "code" if value == "new" => Some(Callback::NewCode),
             "link" if value == "confirm" => Some(Callback::ConfirmLink),
+            "hold" => value.parse().ok().map(Callback::WithdrawHold),
             "tk" => parse_ticket_button(value).map(Callback::Ticket),
             "st" => {
                 let (id, action) = value.split_once(':')?;
@@ -178,6 +182,7 @@ mod tests {
             Callback::ResetNow,
             Callback::NewCode,
             Callback::ConfirmLink,
+            Callback::WithdrawHold(i64::MAX),
             Callback::PickAccount(PickedAccount(AccountId(i64::MAX))),
             Callback::NotMe(NotMe(AccountId(i64::MIN))),
             Callback::NotifyAdmins(NotifyAdmins(AccountId(i64::MIN))),
@@ -215,6 +220,8 @@ mod tests {
             "menu:1",
             "unlock:x",
             "admins:x",
+            "hold:",
+            "hold:x",
             "sup:nope",
             "tk:rate:1:6",
             "tk:rate:1:0",

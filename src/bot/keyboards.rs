@@ -139,6 +139,23 @@ pub fn confirm_link(lang: Lang) -> InlineKeyboardMarkup {
     ])
 }
 
+/// While a binding hold runs: withdraw the request, or the way back.
+pub fn hold(lang: Lang, hold_id: i64) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-withdraw-hold"), Callback::WithdrawHold(hold_id))],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// When a hold has ended: the identity step again (it now ends in the
+/// link), or the way back.
+pub fn hold_ended(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-hold-ask-again"), Callback::Topic(Topic::ForgotPassword))],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
 /// While a mailed code is awaited: a new one, or the way back.
 pub fn new_code(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([

@@ -254,7 +254,16 @@ impl OutboxWorker {
                 let Some((mailer, recovery)) = &self.mail else {
                     return Attempt::StoreFailed("e-mail is off in this process".to_owned());
                 };
-                let link = match recovery.new_dispute_link(*account_id, notice.event, *lang).await {
+                // A hold's mail carries the link that cancels it instead.
+                let link = match notice.hold_id {
+                    Some(hold_id) => match recovery.new_hold_cancel_link(hold_id).await {
+                        Ok(Some(link)) => Ok(link),
+                        Ok(None) => return Attempt::Done, // cancelled or used meanwhile
+                        Err(error) => Err(error),
+                    },
+                    None => recovery.new_dispute_link(*account_id, notice.event, *lang).await,
+                };
+                let link = match link {
                     Ok(link) => link,
                     Err(error) => return Attempt::StoreFailed(error.to_string()),
                 };
@@ -312,6 +321,27 @@ impl OutboxWorker {
             Delivery::RetractLink { chat, message_id, lang } => {
                 return self.retract(ChatId(chat.0), MessageId(*message_id), *lang).await;
             }
+            Delivery::HoldEnded { to, hold_id, lang } => {
+                let Some((_, recovery)) = &self.mail else {
+                    return Attempt::StoreFailed("e-mail is off in this process".to_owned());
+                };
+                match recovery.hold_still_pending(*hold_id).await {
+                    Ok(true) => {}
+                    Ok(false) => return Attempt::Done, // withdrawn, cancelled or used
+                    Err(error) => return Attempt::StoreFailed(error.to_string()),
+                }
+                self.bot
+                    .send_message(ChatId(to.0), t(*lang, "hold-ended"))
+                    .reply_markup(keyboards::hold_ended(*lang))
+                    .await
+                    .map(|_| ())
+            }
+            Delivery::HoldCancelled { to, lang } => self
+                .bot
+                .send_message(ChatId(to.0), t(*lang, "hold-cancelled-by-owner"))
+                .reply_markup(keyboards::talk_to_support(*lang, crate::domain::Category::Other))
+                .await
+                .map(|_| ()),
             Delivery::ContactChanged { to, login, lang } => {
                 let text = t_args(*lang, "contact-changed", &[("login", arg(escape(login)))]);
                 self.bot

@@ -106,6 +106,7 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         .branch(case![Callback::Topic(topic)].endpoint(menu::on_topic))
         .branch(case![Callback::Language(choice)].endpoint(menu::on_language))
         .branch(case![Callback::NotMe(account)].endpoint(menu::on_not_me))
+        .branch(case![Callback::WithdrawHold(hold_id)].endpoint(binding::on_withdraw_hold))
         .branch(case![Callback::NotifyAdmins(account)].endpoint(subscription::on_notify_admins))
         .branch(case![Callback::Support(support)].endpoint(support::on_support))
         .branch(case![Callback::Ticket(button)].endpoint(support::on_ticket_button))

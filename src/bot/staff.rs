@@ -23,7 +23,7 @@ use super::{
 use crate::{
     domain::{AuditEvent, AuditOutcome, StaffAction, Ticket, TicketStatus},
     i18n::{arg, t, t_args},
-    recovery::{Recovery, StaffMember, StaffOutcome, VerifiedAccount},
+    recovery::{Recovery, SecondProof, StaffMember, StaffOutcome, VerifiedAccount},
     store::AuditEntry,
 };
 
@@ -395,7 +395,7 @@ async fn send_link(
         return Ok(Some(t(staff_lang, "desk-not-applicable")));
     }
     // A user not yet bound gives the second proof themselves, in the bot.
-    if recovery.needs_second_proof(ticket.user, account.id).await? {
+    if recovery.second_proof(ticket.user, account.id).await? != SecondProof::None {
         return Ok(Some(t(staff_lang, "desk-link-needs-proof")));
     }
     let verified = VerifiedAccount {

@@ -57,6 +57,12 @@ pub enum AuditEvent {
     BindingCodeRefused,
     /// A Telegram user proved themselves for an account: bound.
     TelegramBound,
+    /// `NEW_BINDING_POLICY=hold`: a new Telegram user waits before the
+    /// phone alone binds it (refused: too many holds for the account).
+    BindingHoldStarted,
+    /// A hold was withdrawn in the bot or cancelled from the mailed link;
+    /// the detail says which.
+    BindingHoldCancelled,
 }
 
 impl AuditEvent {
@@ -89,6 +95,8 @@ impl AuditEvent {
             AuditEvent::BindingCodeSent => "binding_code_sent",
             AuditEvent::BindingCodeRefused => "binding_code_refused",
             AuditEvent::TelegramBound => "telegram_bound",
+            AuditEvent::BindingHoldStarted => "binding_hold_started",
+            AuditEvent::BindingHoldCancelled => "binding_hold_cancelled",
             AuditEvent::SignInFailed => "sign_in_failed",
             AuditEvent::SignInRefused => "sign_in_refused",
             AuditEvent::SignInLocked => "sign_in_locked",

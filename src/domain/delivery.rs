@@ -64,6 +64,12 @@ pub enum Delivery {
     /// To a Telegram user who was bound to the account: its phone or e-mail
     /// changed, and they are no longer bound.
     ContactChanged { to: TelegramUserId, login: String, lang: Lang },
+    /// To the Telegram user who waits out a hold: it has ended, ask again.
+    /// Dropped if the hold was cancelled or used meanwhile.
+    HoldEnded { to: TelegramUserId, hold_id: i64, lang: Lang },
+    /// To the Telegram user who waited: the account's address cancelled
+    /// the hold.
+    HoldCancelled { to: TelegramUserId, lang: Lang },
 }
 
 /// What a mail tells of.
@@ -78,6 +84,11 @@ pub enum MailEvent {
     TelegramBound,
     /// The account's phone or e-mail changed in the CRM.
     ContactChanged,
+    /// A new Telegram user waits out a hold; the mail carries a link that
+    /// cancels it (made when sent).
+    BindingHold,
+    /// A hold ended and its Telegram user asked again: bound now.
+    HoldEnded,
 }
 
 impl MailEvent {
@@ -88,6 +99,8 @@ impl MailEvent {
             MailEvent::BindingCode => "binding_code",
             MailEvent::TelegramBound => "telegram_bound",
             MailEvent::ContactChanged => "contact_changed",
+            MailEvent::BindingHold => "binding_hold",
+            MailEvent::HoldEnded => "hold_ended",
         }
     }
 }
@@ -106,6 +119,12 @@ pub struct MailNotice {
     /// For a binding code: its row, which gets the code's hash when sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_id: Option<i64>,
+    /// For a hold: its row, which gets the cancel link's hash when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_id: Option<i64>,
+    /// For a hold: when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl MailNotice {
@@ -126,6 +145,8 @@ impl MailNotice {
             via_id,
             via_name,
             code_id: None,
+            hold_id: None,
+            until: None,
         }
     }
 }
@@ -145,6 +166,8 @@ impl Delivery {
             Delivery::TicketReminder { .. } => "ticket_reminder",
             Delivery::Mail { .. } => "mail",
             Delivery::ContactChanged { .. } => "contact_changed",
+            Delivery::HoldEnded { .. } => "hold_ended",
+            Delivery::HoldCancelled { .. } => "hold_cancelled",
         }
     }
 }

@@ -11,6 +11,10 @@ pub const RESET_ROUTE: &str = "/reset/{token}";
 /// The "This wasn't me" page's route; its one path parameter is the token.
 pub const DISPUTE_ROUTE: &str = "/dispute/{token}";
 
+/// The page that cancels a binding hold; its one path parameter is the
+/// token.
+pub const HOLD_ROUTE: &str = "/hold/{token}";
+
 /// Builds absolute links on `PUBLIC_BASE_URL`.
 #[derive(Debug, Clone)]
 pub struct PublicUrls {
@@ -31,6 +35,11 @@ impl PublicUrls {
     /// `PUBLIC_BASE_URL/dispute/<token>`: the mailed "This wasn't me".
     pub fn dispute_link(&self, token: &ResetToken) -> Url {
         self.at(&DISPUTE_ROUTE.replace("{token}", token.expose()))
+    }
+
+    /// `PUBLIC_BASE_URL/hold/<token>`: the mailed cancel link of a hold.
+    pub fn hold_link(&self, token: &ResetToken) -> Url {
+        self.at(&HOLD_ROUTE.replace("{token}", token.expose()))
     }
 
     /// Whether Telegram will take these links in a URL button: https on a

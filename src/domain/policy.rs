@@ -39,12 +39,27 @@ impl Default for ResetPolicy {
 pub enum BindingPolicy {
     /// Type a six-digit code mailed to the account's address.
     EmailCode,
+    /// Wait: the account's address is told at once and may cancel; once
+    /// `wait` has passed, the user asks again and gets the link.
+    Hold { wait: Duration },
     /// Nothing: the phone alone is trusted (e-mail off).
     #[default]
     PhoneAlone,
 }
 
 impl BindingPolicy {
+    /// `NEW_BINDING_HOLD_HOURS` by default.
+    pub const DEFAULT_HOLD_HOURS: i64 = 24;
+    /// Holds started for one account in any day, at most (each one mails
+    /// its address).
+    pub const HOLDS_PER_DAY: usize = 3;
+
+    /// How long a hold that has ended still lets its user in: after that,
+    /// asking again starts a new hold.
+    pub fn hold_grace() -> Duration {
+        Duration::days(7)
+    }
+
     /// Codes mailed to one account in any hour, at most.
     pub const CODES_PER_HOUR: usize = 3;
     /// Tries per code.

@@ -33,6 +33,7 @@ pub mod paths {
     pub use super::reset::{SCRIPT_ROUTE as SCRIPT, STRENGTH_ROUTE as STRENGTH};
     pub const RESET: &str = super::links::RESET_ROUTE;
     pub const DISPUTE: &str = super::links::DISPUTE_ROUTE;
+    pub const HOLD: &str = super::links::HOLD_ROUTE;
     pub const HEALTHZ: &str = "/healthz";
 }
 
@@ -97,6 +98,7 @@ pub fn router(state: HttpState) -> Router {
         .route(paths::STRENGTH, strength)
         .route(paths::SCRIPT, get(reset::script))
         .route(paths::DISPUTE, get(dispute::show).post(dispute::confirm).layer(form_limit))
+        .route(paths::HOLD, get(dispute::show_hold).post(dispute::cancel_hold).layer(form_limit))
         .route(paths::HEALTHZ, get(health::healthz))
         .layer(TimeoutLayer::with_status_code(TIMEOUT_STATUS, REQUEST_TIMEOUT))
         // As a service, so that `/api/v1` and `/api/v1/` are the API's too.

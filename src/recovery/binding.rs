@@ -16,6 +16,21 @@ use crate::{
     store::AuditEntry,
 };
 
+/// What a Telegram user must still do for an account before anything that
+/// grants access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondProof {
+    /// Nothing: bound already, or the phone alone is trusted.
+    None,
+    /// Type a code mailed to the account's address.
+    MailedCode,
+    /// Wait out a hold the address may cancel.
+    Hold,
+    /// Only a pre-link from the CRM (or support): the contact changed
+    /// lately and e-mail is off.
+    PrelinkOnly,
+}
+
 /// What asking for a code came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRequest {
@@ -39,16 +54,17 @@ pub enum CodeCheck {
 }
 
 impl Recovery {
-    /// Whether this user must give the second proof for this account first.
-    /// For a while after the account's phone or e-mail changed, the phone
-    /// alone binds nobody, whatever the policy.
-    pub async fn needs_second_proof(
+    /// What this user must do for this account before anything that grants
+    /// access. For a while after the account's phone or e-mail changed, the
+    /// phone alone binds nobody, whatever the policy: a mailed code, else a
+    /// pre-link (or support).
+    pub async fn second_proof(
         &self,
         user: TelegramUserId,
         account: AccountId,
-    ) -> RecoveryResult<bool> {
+    ) -> RecoveryResult<SecondProof> {
         if self.store.is_bound(user, account).await? {
-            return Ok(false);
+            return Ok(SecondProof::None);
         }
         let cooling = match self.store.account(account).await? {
             Some(account) => {
@@ -56,12 +72,13 @@ impl Recovery {
             }
             None => false,
         };
-        Ok(cooling || self.binding == BindingPolicy::EmailCode)
-    }
-
-    /// Whether a code can be mailed at all (e-mail is on).
-    pub fn can_mail_codes(&self) -> bool {
-        self.mail_on
+        Ok(match self.binding {
+            _ if cooling && !self.mail_on => SecondProof::PrelinkOnly,
+            _ if cooling => SecondProof::MailedCode,
+            BindingPolicy::EmailCode => SecondProof::MailedCode,
+            BindingPolicy::Hold { .. } => SecondProof::Hold,
+            BindingPolicy::PhoneAlone => SecondProof::None,
+        })
     }
 
     /// Mails a code to the verified account's address, within the hourly

@@ -4,6 +4,7 @@
 mod accounts;
 mod binding;
 mod credentials;
+mod hold;
 mod identity;
 mod import;
 mod licence;
@@ -19,8 +20,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use accounts::SyncSource;
-pub use binding::{CodeCheck, CodeRequest};
+pub use binding::{CodeCheck, CodeRequest, SecondProof};
 pub use credentials::{Admission, HashingQueue, hash_password, prepare_sign_in, verify_password};
+pub use hold::{DeadHold, HoldStatus, HoldView};
 pub use identity::{ContactClaim, ContactRefusal, VerifiedAccount};
 pub use import::{
     ImportError, ImportReport, deactivate_missing, import_accounts, import_accounts_with,

@@ -108,6 +108,7 @@ impl Store {
                         // Whoever proved the old contact proves nothing now.
                         let revoked = revoke_live_links(&mut tx, after.id, now).await?;
                         let dropped = drop_bindings(&mut tx, after.id).await?;
+                        super::holds::revoke_holds(&mut tx, after.id, now).await?;
                         if contact_changed {
                             sqlx::query(
                                 "UPDATE accounts SET contact_changed_at = $1 WHERE id = $2",

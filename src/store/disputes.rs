@@ -125,6 +125,7 @@ async fn stop_recovery(
     .execute(&mut *tx)
     .await?;
     revoke_live_links(&mut *tx, account_id, now).await?;
+    super::holds::revoke_holds(&mut *tx, account_id, now).await?;
     sqlx::query("DELETE FROM telegram_bindings WHERE account_id = $1")
         .bind(account_id.0)
         .execute(&mut *tx)

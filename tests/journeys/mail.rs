@@ -25,6 +25,8 @@ on_both_backends!(
     a_pre_link_from_the_crm_binds_once,
     a_phone_change_unbinds_and_needs_a_second_proof_for_a_while,
     an_e_mail_change_is_told_to_both_addresses,
+    a_new_telegram_user_waits_out_a_hold,
+    a_hold_is_cancelled_from_the_mail_or_withdrawn_in_the_bot,
 );
 
 const FROM: &str = "CRM Support <support@example.com>";
@@ -356,5 +358,129 @@ async fn an_e_mail_change_is_told_to_both_addresses(db: TestDb) {
     }
     told.sort();
     assert_eq!(told, ["anna@example.com", "anna@globex.example"]);
+    app.stop().await;
+}
+
+/// The hold policy, waiting a day.
+fn hold() -> BindingPolicy {
+    BindingPolicy::Hold { wait: Duration::hours(24) }
+}
+
+/// The cancel link in a hold's mail.
+fn hold_link(text: &str) -> String {
+    text.split_whitespace()
+        .find(|word| word.contains("/hold/"))
+        .unwrap_or_else(|| panic!("no hold link in {text}"))
+        .to_owned()
+}
+
+/// Under `NEW_BINDING_POLICY=hold` a Telegram user new to the account gets
+/// no link but a wait; the address is told at once with a cancel link
+/// (opening it cancels nothing); the bot says when the wait is over, and
+/// asking again then binds the user and sends the link at once.
+async fn a_new_telegram_user_waits_out_a_hold(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app_with(&db, &smtp, hold()).await;
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    let held = app.share_own_phone(&user, ANNA_PHONE).await;
+    let until = "26 November, 09:00 (UTC)";
+    let expected = t_args(
+        Lang::En,
+        "hold-started",
+        &[("until", until.into()), ("email", "a***@e******.com".into())],
+    );
+    assert_eq!(held.text_str(), expected, "{}", held.summary());
+    assert!(held.callback_data_for(&t(Lang::En, "button-withdraw-hold")).is_some());
+
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, ["anna@example.com"]);
+    assert_eq!(mail.subject, "A new Telegram account asked to recover anna.smith");
+    let text = mail.text.clone().unwrap_or_default();
+    assert!(text.contains("Anna (id …02)") && text.contains(until), "{text}");
+    assert!(!text.contains("/dispute/"), "{text}");
+    let cancel = hold_link(&text);
+    // A mail scanner opening the link cancels nothing.
+    let page = app.get(&cancel).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    assert!(body.contains(&in_html(&t(Lang::En, "hold-page-button"))), "{body}");
+
+    // Asking again before the end: still waiting.
+    app.open_forgot_password(&user).await;
+    let waiting = app.share_own_phone(&user, ANNA_PHONE).await;
+    assert_eq!(waiting.text_str(), t_args(Lang::En, "hold-waiting", &[("until", until.into())]));
+
+    // The bot says when it is over; asking again gets the link at once.
+    app.advance(Duration::hours(24));
+    let over = app.tg.next_sent(user.id).await;
+    assert_eq!(over.text_str(), t(Lang::En, "hold-ended"));
+    let again = over.callback_data_for(&t(Lang::En, "button-hold-ask-again")).unwrap();
+    app.tg.press_button(&user, &over, &again);
+    let prompt = app.tg.next_sent(user.id).await;
+    assert_eq!(prompt.text_str(), t(Lang::En, "reset-ask-phone"));
+    link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
+    assert_eq!(smtp.next_mail().await.subject, "A Telegram account was linked to anna.smith");
+    assert_eq!(
+        smtp.next_mail().await.subject,
+        "A password reset link was requested for anna.smith"
+    );
+    let bound: (String,) = sqlx::query_as(
+        "SELECT b.source FROM telegram_bindings b JOIN accounts a ON a.id = b.account_id \
+         WHERE a.login = 'anna.smith' AND b.tg_user_id = $1",
+    )
+    .bind(user.id)
+    .fetch_one(app.raw_pool())
+    .await
+    .unwrap();
+    assert_eq!(bound.0, "hold");
+    let events = app.audit_events().await;
+    assert!(events.contains(&"binding_hold_started".to_owned()), "{events:?}");
+    assert!(events.contains(&"telegram_bound".to_owned()), "{events:?}");
+    // Used: the cancel link no longer works.
+    assert_eq!(app.http.post(&cancel).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// The account's address cancels a hold from its mail (asked, then done,
+/// once): the waiting user is told and gets nothing, now or later. A user
+/// may also withdraw their own request, after which nothing is said when
+/// the wait would have ended.
+async fn a_hold_is_cancelled_from_the_mail_or_withdrawn_in_the_bot(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app_with(&db, &smtp, hold()).await;
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    app.share_own_phone(&user, ANNA_PHONE).await;
+    let cancel = hold_link(&smtp.next_mail().await.text.unwrap_or_default());
+    let done = app.http.post(&cancel).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains(&in_html(&t(Lang::En, "hold-page-done"))));
+    let told = app.tg.next_sent(user.id).await;
+    assert_eq!(told.text_str(), t(Lang::En, "hold-cancelled-by-owner"));
+    assert_eq!(app.http.post(&cancel).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(app.audit_events().await.contains(&"binding_hold_cancelled".to_owned()));
+
+    // A day later: no "it is over", and asking again gets nothing.
+    app.advance(Duration::hours(25));
+    app.open_forgot_password(&user).await;
+    let refused = app.share_own_phone(&user, ANNA_PHONE).await;
+    assert_eq!(refused.text_str(), t(Lang::En, "hold-cancelled-by-owner"));
+    assert!(smtp.unread().is_empty(), "nothing mailed for a cancelled request");
+
+    // Withdrawn in the bot by the one who asked.
+    let other = ivan();
+    app.open_forgot_password(&other).await;
+    let held = app.share_own_phone(&other, IVAN_PHONE).await;
+    smtp.next_mail().await;
+    let withdraw = held.callback_data_for(&t(Lang::Ru, "button-withdraw-hold")).unwrap();
+    app.tg.press_button(&other, &held, &withdraw);
+    assert_eq!(app.tg.next_sent(other.id).await.text_str(), t(Lang::Ru, "hold-withdrawn"));
+    app.advance(Duration::hours(25));
+    // The next thing Ivan hears is the menu he asks for, then a new hold.
+    app.open_forgot_password(&other).await;
+    let anew = app.share_own_phone(&other, IVAN_PHONE).await;
+    assert!(anew.callback_data_for(&t(Lang::Ru, "button-withdraw-hold")).is_some());
+    assert!(!anew.text_str().contains("/reset/"), "{}", anew.summary());
     app.stop().await;
 }
