@@ -22,6 +22,7 @@ on_both_backends!(
     mail_waits_for_a_server_that_is_down,
     a_refused_mail_is_given_up_and_audited,
     a_new_telegram_user_types_the_mailed_code_first,
+    a_mailed_code_allows_five_tries_for_ten_minutes_three_an_hour,
     a_pre_link_from_the_crm_binds_once,
     a_phone_change_unbinds_and_needs_a_second_proof_for_a_while,
     an_e_mail_change_is_told_to_both_addresses,
@@ -228,6 +229,59 @@ async fn a_new_telegram_user_types_the_mailed_code_first(db: TestDb) {
     app.open_forgot_password(&user).await;
     link_in(&app.share_own_phone(&user, ANNA_PHONE).await);
     smtp.next_mail().await;
+    app.stop().await;
+}
+
+/// Five wrong tries spend a code (even the right one is refused then); a
+/// code typed after ten minutes is refused; a fourth code in an hour is
+/// refused with the time the next one may be asked for.
+async fn a_mailed_code_allows_five_tries_for_ten_minutes_three_an_hour(db: TestDb) {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app_with(&db, &smtp, BindingPolicy::EmailCode).await;
+    let user = anna();
+    app.open_forgot_password(&user).await;
+    let asked = app.share_own_phone(&user, ANNA_PHONE).await;
+    let code = code_in(&smtp.next_mail().await.text.unwrap_or_default());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (1..=4).rev() {
+        app.tg.send_text(&user, wrong);
+        let answer = app.tg.next_sent(user.id).await;
+        let expected = t_args(Lang::En, "binding-code-wrong", &[("left", left.into())]);
+        assert_eq!(answer.text_str(), expected);
+    }
+    app.tg.send_text(&user, wrong);
+    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "binding-code-expired"));
+    app.tg.send_text(&user, &code);
+    let spent = app.tg.next_sent(user.id).await;
+    assert_eq!(spent.text_str(), t(Lang::En, "binding-code-expired"), "five tries spend it");
+
+    // A second code, typed after eleven minutes.
+    let new_code = asked.callback_data_for(&t(Lang::En, "button-new-code")).unwrap();
+    app.tg.press_button(&user, &spent, &new_code);
+    app.tg.next_sent(user.id).await;
+    let second = code_in(&smtp.next_mail().await.text.unwrap_or_default());
+    app.advance(Duration::minutes(11));
+    app.tg.send_text(&user, &second);
+    let late = app.tg.next_sent(user.id).await;
+    assert_eq!(late.text_str(), t(Lang::En, "binding-code-expired"));
+
+    // A third code this hour is sent; a fourth is not.
+    app.tg.press_button(&user, &late, &new_code);
+    app.tg.next_sent(user.id).await;
+    smtp.next_mail().await;
+    app.tg.press_button(&user, &late, &new_code);
+    let refused = app.tg.next_sent(user.id).await;
+    let expected = t_args(Lang::En, "binding-code-too-many", &[("time", "10:00 (UTC)".into())]);
+    assert_eq!(refused.text_str(), expected);
+    let refusals: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE event = 'binding_code_refused' ORDER BY id",
+    )
+    .fetch_all(app.raw_pool())
+    .await
+    .unwrap();
+    assert_eq!(refusals.iter().filter(|d| *d == "wrong").count(), 5, "{refusals:?}");
+    assert!(refusals.contains(&"too_many_tries".to_owned()), "{refusals:?}");
+    assert!(refusals.contains(&"expired".to_owned()), "{refusals:?}");
     app.stop().await;
 }
 
