@@ -188,7 +188,7 @@ mod tests {
             "day", "failures", "since", "until", "minutes", "ticket", "category", "due", "contact",
             "state", "user", "id", "language", "phone", "email", "account", "claimed", "real",
             "text", "reason", "rating", "admins", "who", "age", "hours", "action", "telegram",
-            "code", "email", "left",
+            "code", "email", "left", "ip", "device",
         ]
         .into_iter()
         .map(|name| (name, FluentValue::from("x")))

@@ -99,6 +99,7 @@ pub async fn receive_contact(
         private_chat: msg.chat.is_private(),
         by_bot: sender.is_bot || msg.via_bot.is_some(),
         sender_name: super::support::full_name(sender),
+        lang,
     };
     let phone = match recovery.verify_contact(&claim).await? {
         Ok(phone) => phone,

@@ -321,6 +321,36 @@ impl OutboxWorker {
             Delivery::RetractLink { chat, message_id, lang } => {
                 return self.retract(ChatId(chat.0), MessageId(*message_id), *lang).await;
             }
+            Delivery::SecurityAlert {
+                to,
+                account_id,
+                login,
+                lang,
+                alert,
+                at,
+                time_zone,
+                ip,
+                user_agent,
+            } => {
+                let zone = time_zone
+                    .as_deref()
+                    .and_then(|tz| tz.parse().ok())
+                    .unwrap_or(self.settings.default_time_zone);
+                let now = self.clock.now();
+                let text = security_alert_text(
+                    *lang,
+                    login,
+                    *alert,
+                    (*at, zone, now),
+                    ip.as_deref(),
+                    user_agent.as_deref(),
+                );
+                self.bot
+                    .send_message(ChatId(to.0), text)
+                    .reply_markup(keyboards::not_me(*lang, *account_id))
+                    .await
+                    .map(|_| ())
+            }
             Delivery::HoldEnded { to, hold_id, lang } => {
                 let Some((_, recovery)) = &self.mail else {
                     return Attempt::StoreFailed("e-mail is off in this process".to_owned());
@@ -508,6 +538,51 @@ fn rand_id() -> u64 {
         return Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
     }
     u64::from_le_bytes(bytes)
+}
+
+/// A security notification as a bound user reads it: what happened and
+/// when (in the account's zone), from where if the CRM said, and what "It
+/// wasn't me" does. Every inserted value is escaped.
+fn security_alert_text(
+    lang: Lang,
+    login: &str,
+    alert: crate::domain::SecurityAlert,
+    (at, zone, now): (chrono::DateTime<chrono::Utc>, chrono_tz::Tz, chrono::DateTime<chrono::Utc>),
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> String {
+    use crate::domain::SecurityAlert;
+    let same_day = at.with_timezone(&zone).date_naive() == now.with_timezone(&zone).date_naive();
+    let day = if same_day { "today" } else { "other" };
+    let login = ("login", arg(escape(login)));
+    let when = [login.clone(), ("time", arg(show_time(lang, at, zone, now))), ("day", arg(day))];
+    let mut text = match alert {
+        SecurityAlert::SignedIn => t_args(lang, "security-signed-in", &when),
+        SecurityAlert::NewDevice => t_args(lang, "security-new-device", &when),
+        SecurityAlert::PasswordChanged => t_args(lang, "security-password-changed", &when),
+        SecurityAlert::Locked { until: Some(until) } => t_args(
+            lang,
+            "security-locked-until",
+            &[login, ("until", arg(show_time(lang, until, zone, now)))],
+        ),
+        SecurityAlert::Locked { until: None } => {
+            t_args(lang, "security-locked-permanently", &[login])
+        }
+    };
+    let mut details = Vec::new();
+    if let Some(ip) = ip {
+        details.push(t_args(lang, "security-ip", &[("ip", arg(escape(ip)))]));
+    }
+    if let Some(device) = user_agent {
+        details.push(t_args(lang, "security-device", &[("device", arg(escape(device)))]));
+    }
+    if !details.is_empty() {
+        text.push('\n');
+        text.push_str(&details.join("\n"));
+    }
+    text.push_str("\n\n");
+    text.push_str(&t(lang, "security-not-you"));
+    text
 }
 
 #[cfg(test)]

@@ -70,6 +70,22 @@ pub enum Delivery {
     /// To the Telegram user who waited: the account's address cancelled
     /// the hold.
     HoldCancelled { to: TelegramUserId, lang: Lang },
+    /// To a Telegram user bound to the account: something happened to it,
+    /// with an "It wasn't me" button.
+    SecurityAlert {
+        to: TelegramUserId,
+        account_id: AccountId,
+        login: String,
+        lang: Lang,
+        alert: super::SecurityAlert,
+        at: DateTime<Utc>,
+        /// IANA name of the account's zone, if it has one.
+        time_zone: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ip: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_agent: Option<String>,
+    },
 }
 
 /// What a mail tells of.
@@ -168,6 +184,7 @@ impl Delivery {
             Delivery::ContactChanged { .. } => "contact_changed",
             Delivery::HoldEnded { .. } => "hold_ended",
             Delivery::HoldCancelled { .. } => "hold_cancelled",
+            Delivery::SecurityAlert { .. } => "security_alert",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod lockout;
 pub mod password;
 pub mod phone;
 pub mod policy;
+pub mod security;
 pub mod sign_in_date;
 pub mod support_hours;
 pub mod ticket;
@@ -29,6 +30,7 @@ pub use lockout::{FailureOutcome, Lock, LockoutPolicy, LockoutState, login_key};
 pub use password::{NewPassword, PasswordContext, PasswordPolicy, PasswordRejection};
 pub use phone::Phone;
 pub use policy::{BindingPolicy, ResetPolicy};
+pub use security::{CrmEvent, CrmEventKind, SecurityAlert, Subscriptions};
 pub use sign_in_date::{SignInDateError, parse_sign_in_date};
 pub use support_hours::{SupportHours, sla_deadline};
 pub use ticket::{

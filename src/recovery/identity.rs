@@ -24,6 +24,9 @@ pub struct ContactClaim {
     /// The name the sender shows in Telegram, for the mail that tells of
     /// what they did.
     pub sender_name: String,
+    /// The language the sender reads the bot in, for what is sent to them
+    /// later on its own (security notifications).
+    pub lang: crate::domain::Lang,
 }
 
 /// Why a contact does not prove the sender's phone.
@@ -79,7 +82,8 @@ impl Recovery {
             Ok(phone) => {
                 tracing::info!(tg_user_id = %sender, phone = %phone.masked(), "contact verified");
                 let name = Some(claim.sender_name.as_str()).filter(|name| !name.is_empty());
-                self.store.remember_verified_phone(sender, phone, name, self.now()).await?;
+                let now = self.now();
+                self.store.remember_verified_phone(sender, phone, name, claim.lang, now).await?;
                 let entry = AuditEntry::new(AuditEvent::ContactVerified, AuditOutcome::Ok);
                 self.audit(entry.user(sender).detail(phone.masked())).await;
             }
@@ -156,6 +160,7 @@ mod tests {
             private_chat: true,
             by_bot: false,
             sender_name: "Ivan".into(),
+            lang: crate::domain::Lang::Ru,
         }
     }
 

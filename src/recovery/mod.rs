@@ -12,6 +12,7 @@ mod lockout;
 mod mail;
 mod prelink;
 mod reset;
+mod security;
 mod signin;
 mod support;
 

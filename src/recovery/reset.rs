@@ -262,6 +262,7 @@ impl Recovery {
         self.outbox.wake();
         tracing::info!(account_id = %done.account_id, tg_user_id = %done.tg_user_id,
             "password changed");
+        self.tell_password_changed(&account, done.tg_user_id, now).await;
         Ok(Ok(done))
     }
 

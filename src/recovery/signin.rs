@@ -193,6 +193,9 @@ impl Recovery {
                     ?lock,
                     "sign-in locked after failed attempts"
                 );
+                if let Some(account_id) = account_id {
+                    self.tell_locked(account_id, lock, now).await;
+                }
                 locked(lock, now)
             }
             FailureOutcome::AlreadyLocked(lock) => locked(lock, now),

@@ -12,6 +12,7 @@ mod holds;
 mod licence;
 mod outbox;
 mod prelinks;
+mod security;
 mod signin;
 mod tickets;
 mod tokens;
@@ -34,6 +35,7 @@ pub use holds::{HoldCancelledBy, StoredHold};
 pub use licence::{AdminAlertOutcome, AdminAlertRequest, AdminContact};
 pub use outbox::{Finished, OutboxItem, UnreadableItem};
 pub use prelinks::StoredPrelink;
+pub use security::BoundUser;
 pub use signin::Unlocked;
 pub use tickets::{
     ChangeEvent, DraftAnswer, Field, GroupMessage, NewItem, NewTicket, Opened, TicketChange,

@@ -274,6 +274,17 @@ impl Store {
         .bind(login_key(&login))
         .execute(&mut *tx)
         .await?;
+        // A finished recovery binds whoever the link was sent to (under
+        // every policy, a user who gets a link has given what it asks).
+        sqlx::query(
+            "INSERT INTO telegram_bindings (tg_user_id, account_id, source, bound_at) \
+             SELECT tg_user_id, account_id, 'recovery', $1 FROM reset_tokens WHERE id = $2 \
+             ON CONFLICT (tg_user_id, account_id) DO NOTHING",
+        )
+        .bind(to_unix(now))
+        .bind(token_id)
+        .execute(&mut *tx)
+        .await?;
         for entry in audit {
             insert_audit(&mut tx, now, entry).await?;
         }

@@ -45,19 +45,21 @@ impl Store {
         tg_user_id: TelegramUserId,
         phone: &Phone,
         display_name: Option<&str>,
+        seen_language: Lang,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO telegram_users (tg_user_id, verified_phone, verified_at, updated_at, \
-                 display_name) VALUES ($1, $2, $3, $3, $4) \
+                 display_name, seen_language) VALUES ($1, $2, $3, $3, $4, $5) \
              ON CONFLICT (tg_user_id) DO UPDATE SET verified_phone = excluded.verified_phone, \
                  verified_at = excluded.verified_at, updated_at = excluded.updated_at, \
-                 display_name = excluded.display_name",
+                 display_name = excluded.display_name, seen_language = excluded.seen_language",
         )
         .bind(tg_user_id.0)
         .bind(phone.as_str())
         .bind(to_unix(now))
         .bind(display_name)
+        .bind(seen_language.code())
         .execute(&self.pool)
         .await?;
         Ok(())

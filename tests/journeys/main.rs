@@ -21,6 +21,7 @@ mod outbox;
 mod password_reset;
 mod reset_link;
 mod reset_page;
+mod security_events;
 mod signin;
 mod smtp_server;
 mod subscription;

@@ -10,6 +10,7 @@ mod accounts;
 mod auth;
 mod companies;
 mod error;
+mod events;
 mod json;
 mod login;
 mod openapi;
@@ -46,6 +47,8 @@ pub mod paths {
     pub const LOGIN: &str = "/auth/login";
     /// POST: a one-time deep link that binds a Telegram account.
     pub const TELEGRAM_LINKS: &str = "/telegram-links";
+    /// POST: the CRM reports a sign-in, a new device or a password change.
+    pub const EVENTS: &str = "/events";
     /// The OpenAPI 3.1 document describing every path here.
     pub const OPENAPI: &str = "/openapi.json";
 }
@@ -60,6 +63,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", paths::ACCOUNT),
     ("PUT", paths::COMPANY),
     ("POST", paths::TELEGRAM_LINKS),
+    ("POST", paths::EVENTS),
 ];
 
 /// The OpenAPI 3.1 document served at [`paths::OPENAPI`].
@@ -84,6 +88,7 @@ pub fn router(state: HttpState) -> Router {
         .route(paths::COMPANY, put(companies::put))
         .route(paths::LOGIN, post(login::login))
         .route(paths::TELEGRAM_LINKS, post(telegram_links::post))
+        .route(paths::EVENTS, post(events::post))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn_with_state(token, auth::require_token))
