@@ -16,6 +16,7 @@ pub mod sign_in_date;
 pub mod support_hours;
 pub mod ticket;
 pub mod token;
+pub mod two_factor;
 
 pub use account::{Account, AccountUpdate, Email, Login};
 pub use audit::{AuditEvent, AuditOutcome};
@@ -36,3 +37,4 @@ pub use ticket::{
     TicketStatus,
 };
 pub use token::{ResetToken, TokenHash};
+pub use two_factor::{BackupCode, SecretBox, SecretKey, TotpSecret};

@@ -88,7 +88,8 @@ async fn a_right_password_signs_in(db: TestDb) {
     let ivan = app.store.account_by_login("ivan.petrov").await.unwrap().unwrap();
     assert_eq!(
         body,
-        json!({"account_id": ivan.id.0, "login": "ivan.petrov", "credentials_version": 0})
+        json!({"account_id": ivan.id.0, "login": "ivan.petrov", "credentials_version": 0,
+            "password_change_required": false})
     );
     // The password is compared in its NFKC form: fullwidth "！" is "!".
     let fullwidth = IVAN_PASSWORD.replace('!', "！");
