@@ -334,7 +334,8 @@ async fn unreadable_bodies_are_400s_and_count_nothing(db: TestDb) {
         (r#"{"login": "ivan.petrov"}"#.to_owned(), "password"),
         (r#"{"password": "x"}"#.to_owned(), "login"),
         (r#"{"login": 7, "password": "x"}"#.to_owned(), "login"),
-        (r#"{"login": "ivan.petrov", "password": "x", "totp": "1"}"#.to_owned(), "totp"),
+        (r#"{"login": "ivan.petrov", "password": "x", "remember": true}"#.to_owned(), "remember"),
+        (r#"{"login": "ivan.petrov", "password": "x", "totp": 123456}"#.to_owned(), "totp"),
         ("[]".to_owned(), "body"),
     ];
     for (body, field) in cases {
