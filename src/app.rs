@@ -130,7 +130,25 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
             send /chatid there to learn its id)"
         ),
     }
+    match &config.secret_keys {
+        Some(keys) => tracing::info!(key_id = keys.current_key_id(), "two-factor enrolment is on"),
+        None => {
+            tracing::warn!(
+                "two-factor enrolment is off: SECRET_KEY is not set (enrolment answers 409; \
+                generate a key with `openssl rand -hex 32`)"
+            );
+            let enrolled = store.two_factor_count().await.context("cannot read two_factor")?;
+            if enrolled > 0 {
+                tracing::error!(
+                    accounts = enrolled,
+                    "accounts have two-factor authentication but SECRET_KEY is not set: \
+                    their sign-ins fail until it is set again"
+                );
+            }
+        }
+    }
     let recovery = recovery
+        .with_two_factor(config.secret_keys.clone(), config.page.brand_name.clone())
         .with_mail(mailer.is_some())
         .with_binding(config.binding, config.contact_cooldown)
         .with_support(desk.chat().map(|_| desk.policy.clone()));

@@ -14,7 +14,8 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::domain::{
-    BindingPolicy, Lang, LockoutPolicy, PasswordPolicy, ResetPolicy, SupportHours, TelegramUserId,
+    BindingPolicy, Lang, LockoutPolicy, PasswordPolicy, ResetPolicy, SecretBox, SecretKey,
+    SupportHours, TelegramUserId,
 };
 
 /// Where the SQLite file lives when `DATABASE_URL` is not set.
@@ -121,6 +122,9 @@ pub struct Config {
     pub public_base_url: Url,
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
+    /// The key TOTP secrets are encrypted with (`SECRET_KEY`, and
+    /// `SECRET_KEY_PREVIOUS` while rotating); `None`: 2FA enrolment is off.
+    pub secret_keys: Option<SecretBox>,
     pub default_time_zone: Tz,
     pub reset: ResetPolicy,
     pub password: PasswordPolicy,
@@ -224,6 +228,7 @@ impl std::fmt::Debug for Config {
             .field("public_base_url", &self.public_base_url.as_str())
             .field("http_addr", &self.http_addr)
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
+            .field("secret_keys", &self.secret_keys)
             .field("default_time_zone", &self.default_time_zone)
             .field("reset", &self.reset)
             .field("password", &self.password)
@@ -267,6 +272,10 @@ impl Config {
             )?)?,
             http_addr: parse_or("HTTP_ADDR", "127.0.0.1:8080".parse().expect("valid literal"))?,
             api_token: api_token(optional("API_TOKEN"))?,
+            secret_keys: secret_keys(
+                optional("SECRET_KEY").as_deref(),
+                optional("SECRET_KEY_PREVIOUS").as_deref(),
+            )?,
             default_time_zone: parse_or("DEFAULT_TIME_ZONE", Tz::UTC)?,
             reset: ResetPolicy {
                 link_ttl: Duration::minutes(parse_ranged(
@@ -396,14 +405,53 @@ pub fn binding_policy(
 /// The password rules' tunable part (`PASSWORD_MIN_LENGTH`), also needed by
 /// `accounts import`.
 pub fn password_policy() -> Result<PasswordPolicy, ConfigError> {
+    password_policy_from(optional("PASSWORD_MIN_LENGTH"), optional("PASSWORD_MIN_LENGTH_WITH_2FA"))
+}
+
+/// [`password_policy`] from the two variables' values. The minimum with
+/// two-factor authentication lies between 8 and `PASSWORD_MIN_LENGTH`.
+fn password_policy_from(
+    min_length: Option<String>,
+    with_two_factor: Option<String>,
+) -> Result<PasswordPolicy, ConfigError> {
+    let min_length = ranged(
+        "PASSWORD_MIN_LENGTH",
+        min_length,
+        PasswordPolicy::DEFAULT_MIN_LENGTH,
+        PasswordPolicy::MIN_LENGTH_RANGE,
+    )?;
     Ok(PasswordPolicy {
-        min_length: parse_ranged(
-            "PASSWORD_MIN_LENGTH",
-            PasswordPolicy::DEFAULT_MIN_LENGTH,
-            PasswordPolicy::MIN_LENGTH_RANGE,
-        )?,
+        min_length,
         max_length: PasswordPolicy::MAX_LENGTH,
+        min_length_with_two_factor: ranged(
+            "PASSWORD_MIN_LENGTH_WITH_2FA",
+            with_two_factor,
+            PasswordPolicy::MIN_LENGTH_WITH_TWO_FACTOR,
+            PasswordPolicy::MIN_LENGTH_WITH_TWO_FACTOR..=min_length,
+        )?,
     })
+}
+
+/// `SECRET_KEY` (and `SECRET_KEY_PREVIOUS` while rotating): the key TOTP
+/// secrets are encrypted with. Unset: two-factor enrolment is off. A
+/// malformed key stops start-up; the message never repeats the value.
+pub fn secret_keys(
+    current: Option<&str>,
+    previous: Option<&str>,
+) -> Result<Option<SecretBox>, ConfigError> {
+    let parse = |name: &'static str, raw: &str| {
+        SecretKey::parse_hex(raw).map_err(|why| ConfigError::Invalid(name, why))
+    };
+    let previous = previous.map(|raw| parse("SECRET_KEY_PREVIOUS", raw)).transpose()?;
+    match current {
+        Some(raw) => Ok(Some(SecretBox::new(parse("SECRET_KEY", raw)?, previous))),
+        None if previous.is_some() => Err(ConfigError::Invalid(
+            "SECRET_KEY_PREVIOUS",
+            "it is set but SECRET_KEY is not: set SECRET_KEY to the new key and keep the old              one here until every secret has been re-encrypted"
+                .to_owned(),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// When failed sign-ins lock a login (`LOCKOUT_*`). The longest wait may
@@ -623,7 +671,26 @@ where
     T: FromStr + PartialOrd + std::fmt::Display,
     T::Err: std::fmt::Display,
 {
-    let value = parse_or(name, default)?;
+    ranged(name, optional(name), default, range)
+}
+
+/// A number within `range` from a variable's value (`None`: the default).
+fn ranged<T>(
+    name: &'static str,
+    raw: Option<String>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let value = match raw {
+        Some(raw) => {
+            raw.parse().map_err(|e| ConfigError::Invalid(name, format!("{raw:?}: {e}")))?
+        }
+        None => default,
+    };
     if range.contains(&value) {
         Ok(value)
     } else {
@@ -811,6 +878,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("MAIL_FROM is invalid"), "{err}");
+    }
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn the_secret_key_is_64_hex_characters_or_unset() {
+        assert!(secret_keys(None, None).unwrap().is_none());
+        let keys = secret_keys(Some(KEY), None).unwrap().unwrap();
+        assert!(!format!("{keys:?}").contains("00112233"), "{keys:?}");
+        let upper = KEY.to_uppercase();
+        assert!(secret_keys(Some(&upper), Some(KEY)).unwrap().is_some());
+        for bad in [&KEY[..63], "not hex at all", &format!("{}xy", &KEY[..62]), &format!("{KEY}00")]
+        {
+            let err = secret_keys(Some(bad), None).unwrap_err().to_string();
+            assert!(err.starts_with("SECRET_KEY is invalid: expected 64 hexadecimal"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+            assert!(!err.contains(bad), "the key itself is never repeated: {err}");
+        }
+        let err = secret_keys(Some(KEY), Some("short")).unwrap_err().to_string();
+        assert!(err.starts_with("SECRET_KEY_PREVIOUS is invalid: expected 64"), "{err}");
+        let err = secret_keys(None, Some(KEY)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("SECRET_KEY_PREVIOUS is invalid: it is set but SECRET_KEY"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_password_minimum_with_2fa_lies_between_8_and_the_minimum() {
+        let policy = |min: Option<&str>, with: Option<&str>| {
+            password_policy_from(min.map(str::to_owned), with.map(str::to_owned))
+        };
+        let defaults = policy(None, None).unwrap();
+        assert_eq!((defaults.min_length, defaults.min_length_with_two_factor), (15, 8));
+        assert_eq!(policy(None, Some("12")).unwrap().min_length_with_two_factor, 12);
+        assert_eq!(policy(Some("10"), Some("10")).unwrap().min_length_with_two_factor, 10);
+        let err = policy(Some("10"), Some("12")).unwrap_err().to_string();
+        assert_eq!(err, "PASSWORD_MIN_LENGTH_WITH_2FA is invalid: 12 is outside 8..=10");
+        let err = policy(None, Some("7")).unwrap_err().to_string();
+        assert_eq!(err, "PASSWORD_MIN_LENGTH_WITH_2FA is invalid: 7 is outside 8..=15");
+        let err = policy(None, Some("eight")).unwrap_err().to_string();
+        assert!(err.starts_with("PASSWORD_MIN_LENGTH_WITH_2FA is invalid: \"eight\""), "{err}");
     }
 
     #[test]

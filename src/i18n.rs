@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn russian_numbers_take_their_plural_forms() {
-        let policy = |min| PasswordPolicy { min_length: min, max_length: 128 };
+        let policy = |min| PasswordPolicy { min_length: min, ..PasswordPolicy::default() };
         let nbsp = '\u{a0}';
         for (n, word) in [
             (1, "символ"),

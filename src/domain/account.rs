@@ -106,6 +106,9 @@ pub struct Account {
     pub full_name: String,
     pub company: String,
     pub password_hash: Option<String>,
+    /// The password's length in code points (NFKC) when it was set; `None`
+    /// for one set before this was recorded.
+    pub password_length: Option<usize>,
     /// The language the CRM has on file for this person, if any.
     pub lang: Option<Lang>,
     /// The zone times are shown in, if the CRM has one on file.
@@ -167,6 +170,8 @@ pub struct AccountUpdate {
     pub active: Option<bool>,
     /// An argon2id PHC string (the CSV's `password`, hashed).
     pub password_hash: Option<String>,
+    /// The length of that password in code points (NFKC).
+    pub password_length: Option<usize>,
 }
 
 impl AccountUpdate {
@@ -201,6 +206,7 @@ impl AccountUpdate {
             full_name: full_name.clone(),
             company: company.as_str().to_owned(),
             password_hash: None,
+            password_length: None,
             lang: None,
             time_zone: None,
             company_admin: false,
@@ -258,6 +264,9 @@ impl AccountUpdate {
             "password",
             &mut changed,
         );
+        if self.password_hash.is_some() {
+            after.password_length = self.password_length;
+        }
         (after, changed)
     }
 }

@@ -63,6 +63,23 @@ pub enum AuditEvent {
     /// A hold was withdrawn in the bot or cancelled from the mailed link;
     /// the detail says which.
     BindingHoldCancelled,
+    /// Two-factor authentication went on; the detail names the source
+    /// (`api`, `bot`).
+    TwoFactorEnabled,
+    /// An enrolment began (a secret shown, waiting for its first code).
+    TwoFactorEnrolmentStarted,
+    /// An enrolment refused: `already_on`, `unavailable` (no SECRET_KEY),
+    /// `wrong_code`, `expired`.
+    TwoFactorEnrolmentRefused,
+    /// Two-factor authentication went off; the detail names the source.
+    TwoFactorDisabled,
+    /// A new set of backup codes (the older set revoked); the detail names
+    /// its generation.
+    BackupCodesIssued,
+    /// A right backup code, spent; the detail says how many are left.
+    BackupCodeUsed,
+    /// A wrong backup code, or one try too many this hour.
+    BackupCodeRefused,
 }
 
 impl AuditEvent {
@@ -97,6 +114,13 @@ impl AuditEvent {
             AuditEvent::TelegramBound => "telegram_bound",
             AuditEvent::BindingHoldStarted => "binding_hold_started",
             AuditEvent::BindingHoldCancelled => "binding_hold_cancelled",
+            AuditEvent::TwoFactorEnabled => "two_factor_enabled",
+            AuditEvent::TwoFactorEnrolmentStarted => "two_factor_enrolment_started",
+            AuditEvent::TwoFactorEnrolmentRefused => "two_factor_enrolment_refused",
+            AuditEvent::TwoFactorDisabled => "two_factor_disabled",
+            AuditEvent::BackupCodesIssued => "backup_codes_issued",
+            AuditEvent::BackupCodeUsed => "backup_code_used",
+            AuditEvent::BackupCodeRefused => "backup_code_refused",
             AuditEvent::SignInFailed => "sign_in_failed",
             AuditEvent::SignInRefused => "sign_in_refused",
             AuditEvent::SignInLocked => "sign_in_locked",

@@ -17,6 +17,7 @@ pub mod sign_in_date;
 pub mod support_hours;
 pub mod ticket;
 pub mod token;
+pub mod two_factor;
 
 pub use account::{Account, AccountUpdate, Email, Login};
 pub use audit::{AuditEvent, AuditOutcome};
@@ -38,3 +39,4 @@ pub use ticket::{
     TicketStatus,
 };
 pub use token::{ResetToken, TokenHash};
+pub use two_factor::{BackupCode, SecretBox, SecretKey, TotpSecret};

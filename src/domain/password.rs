@@ -12,18 +12,44 @@ use zxcvbn::Score;
 pub struct PasswordPolicy {
     pub min_length: usize,
     pub max_length: usize,
+    /// The minimum for an account with two-factor authentication
+    /// (`PASSWORD_MIN_LENGTH_WITH_2FA`): NIST allows 8 when the password is
+    /// not the only factor. At most `min_length`.
+    pub min_length_with_two_factor: usize,
 }
 
 impl PasswordPolicy {
     /// The minimum lengths an operator may configure (PASSWORD_MIN_LENGTH).
     pub const MIN_LENGTH_RANGE: std::ops::RangeInclusive<usize> = 8..=64;
     pub const DEFAULT_MIN_LENGTH: usize = 15;
+    /// The lowest minimum with two-factor authentication, and its default.
+    pub const MIN_LENGTH_WITH_TWO_FACTOR: usize = 8;
     pub const MAX_LENGTH: usize = 128;
+
+    /// The rules for one account: with two-factor authentication on, the
+    /// shorter minimum.
+    pub fn for_account(self, two_factor_on: bool) -> Self {
+        if two_factor_on {
+            Self { min_length: self.min_length_with_two_factor.min(self.min_length), ..self }
+        } else {
+            self
+        }
+    }
+
+    /// Whether a password of `length` code points (NFKC) is shorter than an
+    /// account without two-factor authentication may keep.
+    pub fn too_short_without_two_factor(&self, length: usize) -> bool {
+        length < self.min_length
+    }
 }
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { min_length: Self::DEFAULT_MIN_LENGTH, max_length: Self::MAX_LENGTH }
+        Self {
+            min_length: Self::DEFAULT_MIN_LENGTH,
+            max_length: Self::MAX_LENGTH,
+            min_length_with_two_factor: Self::MIN_LENGTH_WITH_TWO_FACTOR,
+        }
     }
 }
 
@@ -192,6 +218,11 @@ impl NewPassword {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Its length in code points (NFKC), as the rules count it.
+    pub fn length(&self) -> usize {
+        self.0.chars().count()
+    }
 }
 
 impl fmt::Debug for NewPassword {
@@ -249,6 +280,24 @@ mod tests {
     }
 
     #[test]
+    fn two_factor_lowers_the_minimum() {
+        let policy = PasswordPolicy::default();
+        assert_eq!(policy.for_account(false).min_length, 15);
+        let with = policy.for_account(true);
+        assert_eq!(with.min_length, 8);
+        assert_eq!(precheck("kq7!vz#w", "kq7!vz#w", &with), Ok(()));
+        assert_eq!(
+            precheck("kq7!vz#w", "kq7!vz#w", &policy),
+            Err(PasswordRejection::TooShort { min: 15 })
+        );
+        // Never above the minimum without it.
+        let odd = PasswordPolicy { min_length: 10, min_length_with_two_factor: 12, ..policy };
+        assert_eq!(odd.for_account(true).min_length, 10);
+        assert!(policy.too_short_without_two_factor(14));
+        assert!(!policy.too_short_without_two_factor(15));
+    }
+
+    #[test]
     fn long_passwords_up_to_128_are_accepted() {
         let unit = "Zebra quilt 9 ";
         let of_length = |n: usize| unit.repeat(10).chars().take(n).collect::<String>();
@@ -264,7 +313,7 @@ mod tests {
         // Fifteen "é" typed as e + combining acute: 30 code points as typed,
         // 15 once composed.
         let decomposed = "e\u{301}".repeat(15);
-        let policy = PasswordPolicy { min_length: 15, max_length: 15 };
+        let policy = PasswordPolicy { min_length: 15, max_length: 15, ..PasswordPolicy::default() };
         assert_eq!(precheck(&decomposed, &decomposed, &policy), Ok(()));
         assert_eq!(normalize(&decomposed), "é".repeat(15));
         // "ﬁ" is one code point as typed, "fi" (two) once normalised: 14

@@ -137,8 +137,16 @@ pub async fn import_accounts_with(
             }
         };
         if let Some(password) = row.password.take() {
-            match check_and_hash(&row, password, *policy).await? {
-                Ok(hash) => row.update.password_hash = Some(hash),
+            // With two-factor authentication on, the shorter minimum.
+            let two_factor_on = store
+                .two_factor_on_login(row.login.as_str())
+                .await
+                .map_err(super::RecoveryError::from)?;
+            match check_and_hash(&row, password, policy.for_account(two_factor_on)).await? {
+                Ok((hash, length)) => {
+                    row.update.password_hash = Some(hash);
+                    row.update.password_length = Some(length);
+                }
                 Err(reason) => {
                     report.rejected.push((line, reason));
                     continue;
@@ -191,13 +199,13 @@ pub async fn import_accounts_with(
     Ok(report)
 }
 
-/// The password rules and the hash, on a hashing thread; `Err` is the
-/// reason for the operator.
+/// The password rules and the hash (with the password's length), on a
+/// hashing thread; `Err` is the reason for the operator.
 async fn check_and_hash(
     row: &Row,
     password: String,
     policy: PasswordPolicy,
-) -> RecoveryResult<Result<String, String>> {
+) -> RecoveryResult<Result<(String, usize), String>> {
     let update = &row.update;
     let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
     let context = PasswordContext::new(
@@ -208,7 +216,8 @@ async fn check_and_hash(
     );
     credentials::on_hashing_thread(move || {
         match NewPassword::parse(&password, &password, &context, &policy) {
-            Ok(password) => credentials::hash_blocking(password.expose()).map(Ok),
+            Ok(password) => credentials::hash_blocking(password.expose())
+                .map(|hash| Ok((hash, password.length()))),
             Err(reason) => Ok(Err(format!("password: {}", describe(reason)))),
         }
     })
@@ -281,6 +290,7 @@ fn parse_row(field: &dyn Fn(&str) -> String) -> Result<Row, String> {
         blocked: flag("blocked")?,
         active: flag("active")?,
         password_hash: None,
+        password_length: None,
     };
     Ok(Row { login, update, password, licence_end })
 }

@@ -15,6 +15,7 @@ mod reset;
 mod security;
 mod signin;
 mod support;
+mod two_factor;
 
 use std::sync::Arc;
 
@@ -40,6 +41,10 @@ pub use signin::{SignIn, SignInRefusal, SignedIn, unlock_login};
 pub use support::{
     StaffMember, StaffOutcome, Submitted, SupportPolicy, TicketRequest, unblock_recovery,
 };
+pub use two_factor::{
+    BackupCodeCheck, EnrolRefusal, Enrolled, EnrolmentCheck, NewSecret, PendingEnrolment,
+    TotpCheck, TwoFactorSource, TwoFactorState,
+};
 
 use crate::{
     clock::Clock,
@@ -62,6 +67,10 @@ pub enum RecoveryError {
     Random(String),
     #[error("background task: {0}")]
     Task(String),
+    /// A two-factor secret cannot be opened (no SECRET_KEY, a key that is
+    /// neither SECRET_KEY nor SECRET_KEY_PREVIOUS, a damaged row).
+    #[error("two-factor secret: {0}")]
+    Secrets(String),
 }
 
 pub type RecoveryResult<T> = Result<T, RecoveryError>;
@@ -103,6 +112,10 @@ pub struct Recovery {
     /// After a phone or e-mail change, how long the phone alone binds
     /// nobody (`PHONE_CHANGE_COOLDOWN_DAYS`).
     contact_cooldown: chrono::Duration,
+    /// The key TOTP secrets are sealed with; `None`: 2FA enrolment is off.
+    secrets: Option<crate::domain::SecretBox>,
+    /// The issuer authenticator apps show (`BRAND_NAME`).
+    brand_name: String,
 }
 
 impl Recovery {
@@ -128,7 +141,22 @@ impl Recovery {
             support: None,
             binding: crate::domain::BindingPolicy::PhoneAlone,
             contact_cooldown: chrono::Duration::days(7),
+            secrets: None,
+            brand_name: "CRM".to_owned(),
         }
+    }
+
+    /// Two-factor enrolment with secrets sealed by `secrets` (`SECRET_KEY`;
+    /// `None` turns enrolment off), named `brand_name` in authenticator
+    /// apps.
+    pub fn with_two_factor(
+        mut self,
+        secrets: Option<crate::domain::SecretBox>,
+        brand_name: impl Into<String>,
+    ) -> Self {
+        self.secrets = secrets;
+        self.brand_name = brand_name.into();
+        self
     }
 
     /// Mails notices to accounts' addresses too (e-mail is configured).

@@ -12,7 +12,7 @@ use crate::{
         NewPassword, PasswordContext, PasswordPolicy, PasswordRejection, ResetToken,
         TelegramUserId, password,
     },
-    store::{AuditEntry, NewResetToken, RefusalCount, StoredToken},
+    store::{AuditEntry, NewPasswordHash, NewResetToken, RefusalCount, StoredToken},
 };
 
 /// A link that was issued, for the bot to show.
@@ -183,7 +183,7 @@ impl Recovery {
         Ok(Ok(LinkView {
             lang: token.lang,
             login: account.login.to_string(),
-            policy: self.password_policy,
+            policy: self.password_policy_for(account.id).await?,
         }))
     }
 
@@ -203,7 +203,7 @@ impl Recovery {
         };
         let lang = token.lang;
         // Cheap rules first: a mismatch or a wrong length never queues a hash.
-        let policy = self.password_policy;
+        let policy = self.password_policy_for(account.id).await?;
         if let Err(reason) = password::precheck(&password, &confirmation, &policy) {
             return self.refuse(&token, &account, reason, client).await;
         }
@@ -217,8 +217,8 @@ impl Recovery {
                 .run(move || check_and_hash(&account, &policy, &password, &confirmation))
                 .await?
         };
-        let new_hash = match checked {
-            Ok(hash) => hash,
+        let (new_hash, length) = match checked {
+            Ok(hashed) => hashed,
             Err(reason) => return self.refuse(&token, &account, reason, client).await,
         };
         let now = self.now();
@@ -252,7 +252,14 @@ impl Recovery {
         );
         let changed = self
             .store
-            .spend_token_and_set_password(token.id, account.id, &new_hash, now, &records, &notices)
+            .spend_token_and_set_password(
+                token.id,
+                account.id,
+                NewPasswordHash { hash: &new_hash, length },
+                now,
+                &records,
+                &notices,
+            )
             .await?;
         if !changed {
             tracing::info!(account_id = %account.id, "reset link lost a race or expired meanwhile");
@@ -278,7 +285,7 @@ impl Recovery {
             Err(invalid) => return Ok(Err(invalid)),
         };
         let lang = token.lang;
-        let policy = self.password_policy;
+        let policy = self.password_policy_for(account.id).await?;
         if let Err(reason) = password::precheck(&candidate, &candidate, &policy) {
             return Ok(Ok(Some(Assessment { score: 0, verdict: Err(reason), lang })));
         }
@@ -324,7 +331,7 @@ impl Recovery {
                 reason,
                 lang,
                 login: account.login.to_string(),
-                policy: self.password_policy,
+                policy: self.password_policy_for(account.id).await?,
             },
             RefusalCount::Spent => {
                 tracing::info!(account_id = %account.id, "reset link spent by refused passwords");
@@ -376,6 +383,13 @@ impl Recovery {
         })
     }
 
+    /// The password rules for this account: with two-factor authentication
+    /// on, the shorter minimum (`PASSWORD_MIN_LENGTH_WITH_2FA`).
+    pub async fn password_policy_for(&self, account: AccountId) -> RecoveryResult<PasswordPolicy> {
+        let two_factor_on = self.store.two_factor(account).await?.is_some();
+        Ok(self.password_policy.for_account(two_factor_on))
+    }
+
     /// Audits a request for a dead link, with the client's address.
     pub async fn record_dead_link(&self, dead: DeadLink, client: ClientAddr) {
         self.audit(dead.0.from_addr(client)).await;
@@ -390,19 +404,20 @@ fn invalid_link(token: &StoredToken, reason: &'static str) -> AuditEntry {
 }
 
 /// The CPU-heavy part of a reset (the blocklist, the strength estimate and
-/// argon2), run on a hashing thread.
+/// argon2), run on a hashing thread: the hash and the password's length.
 fn check_and_hash(
     account: &Account,
     policy: &PasswordPolicy,
     password: &str,
     confirmation: &str,
-) -> RecoveryResult<Result<String, PasswordRejection>> {
+) -> RecoveryResult<Result<(String, usize), PasswordRejection>> {
     let new_password =
         match NewPassword::parse(password, confirmation, &context_of(account), policy) {
             Ok(new_password) => new_password,
             Err(reason) => return Ok(Err(reason)),
         };
-    credentials::hash_blocking(new_password.expose()).map(Ok)
+    let hash = credentials::hash_blocking(new_password.expose())?;
+    Ok(Ok((hash, new_password.length())))
 }
 
 /// The account's own words a password must not contain.

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ClientAddr, Recovery, RecoveryResult, credentials};
+use super::{ClientAddr, Recovery, RecoveryResult, TotpCheck, credentials};
 use crate::{
     domain::{
         Account, AccountId, AuditEvent, AuditOutcome, CompanyName, FailureOutcome, Lock, Login,
@@ -22,6 +22,9 @@ use crate::{
 pub struct SignIn {
     pub login: String,
     pub password: String,
+    /// The TOTP code, for an account with two-factor authentication; an
+    /// empty one counts as none.
+    pub totp: Option<String>,
     pub client: ClientAddr,
 }
 
@@ -30,6 +33,7 @@ impl std::fmt::Debug for SignIn {
         f.debug_struct("SignIn")
             .field("login", &mask_login(&self.login))
             .field("password", &"***")
+            .field("totp", &self.totp.as_ref().map(|_| "***"))
             .field("client", &self.client)
             .finish()
     }
@@ -41,6 +45,10 @@ pub struct SignedIn {
     pub account_id: AccountId,
     pub login: Login,
     pub credentials_version: i64,
+    /// The password was set shorter than `PASSWORD_MIN_LENGTH` (under
+    /// two-factor authentication's shorter minimum) and two-factor
+    /// authentication is off now: the CRM should have it changed.
+    pub password_change_required: bool,
 }
 
 /// Why a sign-in was refused.
@@ -57,6 +65,9 @@ pub enum SignInRefusal {
     LicenseExpired { expired_at: DateTime<Utc> },
     /// Too many passwords are being hashed right now.
     Busy,
+    /// The right password, but the account has two-factor authentication
+    /// and no code came with it.
+    TotpRequired,
 }
 
 impl Recovery {
@@ -104,8 +115,35 @@ impl Recovery {
 
         let account_id = account.as_ref().map(|a| a.id);
         let Some(account) = account.filter(|_| matches) else {
-            return self.count_failure(&key, account_id, &attempt.client, now).await.map(Err);
+            let reason = if account_id.is_some() { "wrong_password" } else { "unknown_login" };
+            return self
+                .count_failure(&key, account_id, reason, &attempt.client, now)
+                .await
+                .map(Err);
         };
+        // The second factor, before the count is cleared: a right password
+        // with a wrong code is a failure like a wrong password, and a right
+        // password alone clears nothing (or codes could be guessed without
+        // end between right passwords).
+        let two_factor_on = self.store.two_factor(account.id).await?.is_some();
+        if two_factor_on {
+            let code = attempt.totp.as_deref().map(str::trim).filter(|code| !code.is_empty());
+            let Some(code) = code else {
+                self.audit(refused("totp_required", Some(account.id), &attempt.client)).await;
+                return Ok(Err(SignInRefusal::TotpRequired));
+            };
+            let reason = match self.check_totp(account.id, code).await? {
+                TotpCheck::Accepted => None,
+                TotpCheck::Replayed => Some("replayed_totp"),
+                TotpCheck::Wrong | TotpCheck::NotOn => Some("wrong_totp"),
+            };
+            if let Some(reason) = reason {
+                return self
+                    .count_failure(&key, Some(account.id), reason, &attempt.client, now)
+                    .await
+                    .map(Err);
+            }
+        }
         if state.failures > 0 {
             self.store.clear_sign_in_failures(&key, now).await?;
         }
@@ -126,24 +164,30 @@ impl Recovery {
             .account(account.id)
             .from_addr(attempt.client);
         self.audit(entry).await;
+        let password_change_required = !two_factor_on
+            && account
+                .password_length
+                .is_some_and(|length| self.password_policy.too_short_without_two_factor(length));
         Ok(Ok(SignedIn {
             account_id: account.id,
             login: account.login,
             credentials_version: account.credentials_version,
+            password_change_required,
         }))
     }
 
-    /// Counts a wrong password, atomically with its audit rows: of any
-    /// number of concurrent failures, exactly the `max_failures`-th locks.
+    /// Counts a wrong password (or code), atomically with its audit rows:
+    /// of any number of concurrent failures, exactly the `max_failures`-th
+    /// locks.
     async fn count_failure(
         &self,
         key: &str,
         account_id: Option<AccountId>,
+        reason: &str,
         client: &ClientAddr,
         now: DateTime<Utc>,
     ) -> RecoveryResult<SignInRefusal> {
         let policy = self.lockout;
-        let reason = if account_id.is_some() { "wrong_password" } else { "unknown_login" };
         let failed = |detail: String| {
             let entry = AuditEntry::new(AuditEvent::SignInFailed, AuditOutcome::Refused)
                 .detail(detail)

@@ -51,7 +51,7 @@ pub type SyncAudit<'a> = &'a (dyn Fn(&Synced) -> Vec<AuditEntry> + Send + Sync);
 
 const COLUMNS: &str = "id, login, email, phone, full_name, company, password_hash, locale, \
      time_zone, company_admin, blocked_at, deactivated_at, credentials_version, \
-     recovery_blocked_at, last_sign_in_at, contact_changed_at";
+     recovery_blocked_at, last_sign_in_at, contact_changed_at, password_length";
 
 impl Store {
     /// Creates the account `login` (when `may_create`) or applies `update`
@@ -203,8 +203,9 @@ async fn insert_account(
 ) -> StoreResult<Option<AccountId>> {
     let row = sqlx::query(
         "INSERT INTO accounts (login, email, phone, full_name, company, password_hash, locale, \
-             time_zone, company_admin, blocked_at, deactivated_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             time_zone, company_admin, blocked_at, deactivated_at, created_at, updated_at, \
+             password_length) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
          ON CONFLICT (login) DO NOTHING RETURNING id",
     )
     .bind(account.login.as_str())
@@ -219,6 +220,7 @@ async fn insert_account(
     .bind(account.blocked_at.map(to_unix))
     .bind(account.deactivated_at.map(to_unix))
     .bind(to_unix(now))
+    .bind(account.password_length.map(stored_length))
     .fetch_optional(conn)
     .await?;
     row.map(|row| row.try_get("id").map(AccountId)).transpose()
@@ -233,7 +235,7 @@ async fn update_account(
     sqlx::query(
         "UPDATE accounts SET email = $1, phone = $2, full_name = $3, company = $4, \
              password_hash = $5, locale = $6, time_zone = $7, company_admin = $8, \
-             blocked_at = $9, deactivated_at = $10, updated_at = $11 \
+             blocked_at = $9, deactivated_at = $10, updated_at = $11, password_length = $13 \
          WHERE id = $12",
     )
     .bind(account.email.as_str())
@@ -248,6 +250,7 @@ async fn update_account(
     .bind(account.deactivated_at.map(to_unix))
     .bind(to_unix(now))
     .bind(account.id.0)
+    .bind(account.password_length.map(stored_length))
     .execute(conn)
     .await?;
     Ok(())
@@ -277,6 +280,9 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         full_name: row.try_get("full_name")?,
         company: row.try_get("company")?,
         password_hash: row.try_get("password_hash")?,
+        password_length: row
+            .try_get::<Option<i64>, _>("password_length")?
+            .and_then(|n| usize::try_from(n).ok()),
         lang: row.try_get::<Option<String>, _>("locale")?.and_then(|code| Lang::parse(&code)),
         time_zone: row.try_get::<Option<String>, _>("time_zone")?.and_then(|tz| tz.parse().ok()),
         company_admin: row.try_get::<i64, _>("company_admin")? != 0,
@@ -287,4 +293,9 @@ fn account_from_row(row: &AnyRow) -> StoreResult<Account> {
         last_sign_in_at: row.try_get::<Option<i64>, _>("last_sign_in_at")?.map(from_unix),
         contact_changed_at: row.try_get::<Option<i64>, _>("contact_changed_at")?.map(from_unix),
     })
+}
+
+/// A password length as the database keeps it.
+pub(super) fn stored_length(length: usize) -> i64 {
+    i64::try_from(length).unwrap_or(i64::MAX)
 }

@@ -16,6 +16,7 @@ mod security;
 mod signin;
 mod tickets;
 mod tokens;
+mod two_factor;
 mod users;
 
 use std::{str::FromStr, time::Duration};
@@ -41,7 +42,8 @@ pub use tickets::{
     ChangeEvent, DraftAnswer, Field, GroupMessage, NewItem, NewTicket, Opened, TicketChange,
     TicketEvent, TicketItem,
 };
-pub use tokens::{NewResetToken, RefusalCount, StoredToken};
+pub use tokens::{NewPasswordHash, NewResetToken, RefusalCount, StoredToken};
+pub use two_factor::{AttemptSlot, Enabled, StoredBackupCode, StoredEnrolment, StoredTwoFactor};
 
 use crate::config::{Backend, DatabaseConfig};
 

@@ -52,6 +52,14 @@ pub enum RefusalCount {
     NotUsable,
 }
 
+/// A new password as stored: its argon2id hash and its length in code
+/// points (NFKC), which decides whether it must change when 2FA goes off.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPasswordHash<'a> {
+    pub hash: &'a str,
+    pub length: usize,
+}
+
 impl Store {
     /// When this account's links issued since `since` were created, oldest first.
     pub async fn reset_links_issued_since(
@@ -232,7 +240,7 @@ impl Store {
         &self,
         token_id: i64,
         account_id: AccountId,
-        password_hash: &str,
+        password: NewPasswordHash<'_>,
         now: DateTime<Utc>,
         audit: &[AuditEntry],
         notices: &[NewDelivery],
@@ -255,12 +263,13 @@ impl Store {
         // sessions.
         let login: String = sqlx::query(
             "UPDATE accounts SET password_hash = $1, credentials_version = credentials_version + 1, \
-                 updated_at = $2 WHERE id = $3 \
+                 updated_at = $2, password_length = $4 WHERE id = $3 \
              RETURNING login",
         )
-        .bind(password_hash)
+        .bind(password.hash)
         .bind(to_unix(now))
         .bind(account_id.0)
+        .bind(super::accounts::stored_length(password.length))
         .fetch_one(&mut *tx)
         .await?
         .try_get("login")?;

@@ -127,6 +127,9 @@ fn bad_policy_values_name_their_variable() {
         ("TRUSTED_PROXIES", "10.0.0.1,nonsense"),
         ("CRM_LOGIN_URL", "not a url"),
         ("PUBLIC_BASE_URL", "http://example.com"),
+        ("PASSWORD_MIN_LENGTH_WITH_2FA", "7"),
+        ("SECRET_KEY", "0123456789abcdef-not-64-hex-characters"),
+        ("SECRET_KEY_PREVIOUS", &"ab".repeat(32)),
     ] {
         let output =
             bot().arg("run").env("TELOXIDE_TOKEN", "1:x").env(name, value).output().unwrap();
@@ -135,6 +138,9 @@ fn bad_policy_values_name_their_variable() {
             stderr.starts_with(&format!("error: {name} is invalid")),
             "{name}={value}: {stderr}"
         );
+        if name.starts_with("SECRET_KEY") {
+            assert!(!stderr.contains(value), "a key is never repeated: {stderr}");
+        }
     }
     let output = bot()
         .arg("run")

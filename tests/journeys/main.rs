@@ -27,3 +27,4 @@ mod smtp_server;
 mod subscription;
 mod support_desk;
 mod support_operations;
+mod two_factor;

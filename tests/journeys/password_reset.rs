@@ -6,6 +6,7 @@ use crm_recovery_bot::{
     domain::{Lang, PasswordRejection, TelegramUserId},
     i18n::{password_rejection, t},
     recovery::verify_password,
+    store::NewPasswordHash,
 };
 use reqwest::StatusCode;
 
@@ -375,7 +376,15 @@ async fn the_store_spends_a_token_exactly_once(db: TestDb) {
         Delivery::RenderedMessage { chat: user.id, html: "changed".into(), reply_markup: None };
     let notices = [NewDelivery::now(payload, app.now())];
     let spend = || {
-        app.store.spend_token_and_set_password(token_id, account_id, "h", app.now(), &[], &notices)
+        let password = NewPasswordHash { hash: "h", length: 20 };
+        app.store.spend_token_and_set_password(
+            token_id,
+            account_id,
+            password,
+            app.now(),
+            &[],
+            &notices,
+        )
     };
     let (first, second) = tokio::join!(spend(), spend());
     let mut results = [first.unwrap(), second.unwrap()];

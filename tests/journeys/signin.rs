@@ -5,7 +5,10 @@
 use std::process::Command;
 
 use crate::support::*;
-use crm_recovery_bot::domain::{LockoutPolicy, login_key};
+use crm_recovery_bot::{
+    domain::{Lang, LockoutPolicy, login_key},
+    i18n::t_args,
+};
 use reqwest::{Response, StatusCode, header};
 use serde_json::{Value, json};
 
@@ -88,7 +91,8 @@ async fn a_right_password_signs_in(db: TestDb) {
     let ivan = app.store.account_by_login("ivan.petrov").await.unwrap().unwrap();
     assert_eq!(
         body,
-        json!({"account_id": ivan.id.0, "login": "ivan.petrov", "credentials_version": 0})
+        json!({"account_id": ivan.id.0, "login": "ivan.petrov", "credentials_version": 0,
+            "password_change_required": false})
     );
     // The password is compared in its NFKC form: fullwidth "！" is "!".
     let fullwidth = IVAN_PASSWORD.replace('!', "！");
@@ -229,6 +233,12 @@ async fn a_password_reset_lifts_a_temporary_lock(db: TestDb) {
     // The growth stays: the next lock waits twenty minutes.
     assert_eq!(fail(&app, "ivan.petrov", 4).await.status(), StatusCode::UNAUTHORIZED);
     assert_locked_until(fail(&app, "ivan.petrov", 1).await, "2026-11-25T09:20:00Z", 1200).await;
+    // Bound by the recovery, Ivan is told of the new lock (Moscow time).
+    let told = app.tg.next_sent(user.id).await;
+    let until = ("until", "12:20 по московскому времени (UTC+3)".into());
+    let expected =
+        t_args(Lang::Ru, "security-locked-until", &[("login", "ivan.petrov".into()), until]);
+    assert!(told.text_str().starts_with(&expected), "{}", told.summary());
     app.stop().await;
 }
 
@@ -333,7 +343,8 @@ async fn unreadable_bodies_are_400s_and_count_nothing(db: TestDb) {
         (r#"{"login": "ivan.petrov"}"#.to_owned(), "password"),
         (r#"{"password": "x"}"#.to_owned(), "login"),
         (r#"{"login": 7, "password": "x"}"#.to_owned(), "login"),
-        (r#"{"login": "ivan.petrov", "password": "x", "totp": "1"}"#.to_owned(), "totp"),
+        (r#"{"login": "ivan.petrov", "password": "x", "remember": true}"#.to_owned(), "remember"),
+        (r#"{"login": "ivan.petrov", "password": "x", "totp": 123456}"#.to_owned(), "totp"),
         ("[]".to_owned(), "body"),
     ];
     for (body, field) in cases {

@@ -74,6 +74,13 @@ pub enum ApiError {
     Busy {
         retry_after: u64,
     },
+    /// Sign-in: the right password, but the account has two-factor
+    /// authentication and no `totp` came with it.
+    TotpRequired,
+    /// Two-factor enrolment is off: the service has no `SECRET_KEY`.
+    TwoFactorUnavailable,
+    /// Two-factor authentication is already on for the account.
+    TwoFactorAlreadyOn,
     /// Our fault. The cause goes to the log, never to the client.
     Internal(anyhow::Error),
 }
@@ -99,7 +106,10 @@ impl ApiError {
             Self::LicenseExpired { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::TwoFactorUnavailable | Self::TwoFactorAlreadyOn => {
+                StatusCode::CONFLICT
+            }
+            Self::TotpRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Locked { .. } => StatusCode::LOCKED,
@@ -121,6 +131,9 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
+            Self::TotpRequired => "totp_required",
+            Self::TwoFactorUnavailable => "two_factor_unavailable",
+            Self::TwoFactorAlreadyOn => "two_factor_already_on",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Locked { .. } => "locked",
@@ -152,6 +165,19 @@ impl ApiError {
                 "method not allowed on this path (see the Allow header)".into()
             }
             Self::Conflict(message) | Self::Unprocessable(message) => message.clone(),
+            Self::TotpRequired => {
+                "this account has two-factor authentication: send the code from the \
+                 authenticator app as totp"
+                    .into()
+            }
+            Self::TwoFactorUnavailable => {
+                "two-factor enrolment is off: the service's operator has not set SECRET_KEY".into()
+            }
+            Self::TwoFactorAlreadyOn => {
+                "two-factor authentication is already on for this account; DELETE it first to \
+                 enrol again"
+                    .into()
+            }
             Self::PayloadTooLarge => {
                 format!("request body is larger than {} bytes", BODY_LIMIT)
             }

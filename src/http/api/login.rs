@@ -1,4 +1,5 @@
-//! `POST /api/v1/auth/login`: the CRM checks a user's login and password.
+//! `POST /api/v1/auth/login`: the CRM checks a user's login and password
+//! (and TOTP code, for an account with two-factor authentication).
 //! The rules (lockout, dummy hash for unknown logins) live in
 //! `recovery::signin`; this file only translates.
 
@@ -22,6 +23,9 @@ use crate::{
 pub struct LoginRequest {
     login: String,
     password: String,
+    /// The TOTP code, for accounts with two-factor authentication.
+    #[serde(default)]
+    totp: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -29,6 +33,9 @@ pub struct LoginAnswer {
     account_id: i64,
     login: String,
     credentials_version: i64,
+    /// The password is shorter than an account without two-factor
+    /// authentication may keep: have the user change it.
+    password_change_required: bool,
 }
 
 /// How long a client should wait when hashing is busy.
@@ -44,6 +51,7 @@ pub async fn login(
     let attempt = SignIn {
         login: request.login,
         password: request.password,
+        totp: request.totp,
         client: Some(client.to_string()),
     };
     let outcome = state.recovery.sign_in(attempt).await.map_err(ApiError::internal)?;
@@ -52,6 +60,7 @@ pub async fn login(
             account_id: signed_in.account_id.0,
             login: signed_in.login.to_string(),
             credentials_version: signed_in.credentials_version,
+            password_change_required: signed_in.password_change_required,
         })),
         Err(SignInRefusal::InvalidCredentials) => Err(ApiError::InvalidCredentials),
         Err(SignInRefusal::Locked { until, retry_after }) => Err(ApiError::Locked {
@@ -68,5 +77,6 @@ pub async fn login(
             Err(ApiError::LicenseExpired { expired_on: expired_at.date_naive() })
         }
         Err(SignInRefusal::Busy) => Err(ApiError::Busy { retry_after: BUSY_RETRY_AFTER_SECONDS }),
+        Err(SignInRefusal::TotpRequired) => Err(ApiError::TotpRequired),
     }
 }

@@ -16,6 +16,7 @@ mod login;
 mod openapi;
 mod ping;
 mod telegram_links;
+mod two_factor;
 
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ pub mod paths {
     pub const PING: &str = "/ping";
     /// An account by login: PUT upserts, DELETE deactivates.
     pub const ACCOUNT: &str = "/accounts/{login}";
+    /// An account's two-factor authentication: POST turns it on, DELETE off.
+    pub const TWO_FACTOR: &str = "/accounts/{login}/two-factor";
     /// A company by name (URL-encoded): PUT sets its licence end.
     pub const COMPANY: &str = "/companies/{name}";
     pub const LOGIN: &str = "/auth/login";
@@ -61,6 +64,8 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", paths::LOGIN),
     ("PUT", paths::ACCOUNT),
     ("DELETE", paths::ACCOUNT),
+    ("POST", paths::TWO_FACTOR),
+    ("DELETE", paths::TWO_FACTOR),
     ("PUT", paths::COMPANY),
     ("POST", paths::TELEGRAM_LINKS),
     ("POST", paths::EVENTS),
@@ -85,6 +90,7 @@ pub fn router(state: HttpState) -> Router {
         .route(paths::PING, get(ping::ping))
         .route(paths::OPENAPI, get(openapi::openapi))
         .route(paths::ACCOUNT, put(accounts::put).delete(accounts::delete))
+        .route(paths::TWO_FACTOR, post(two_factor::post).delete(two_factor::delete))
         .route(paths::COMPANY, put(companies::put))
         .route(paths::LOGIN, post(login::login))
         .route(paths::TELEGRAM_LINKS, post(telegram_links::post))
