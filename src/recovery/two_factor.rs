@@ -209,7 +209,7 @@ impl Recovery {
             return Ok(Err(EnrolRefusal::AlreadyOn));
         }
         let totp = TotpSecret::generate().map_err(random)?;
-        let new_secret = self.new_secret(totp, login.as_str())?;
+        let new_secret = self.new_secret(totp, account.login.as_str())?;
         let sealed =
             secrets.seal(new_secret.secret.expose(), &context(account.id)).map_err(random)?;
         let (codes, hashes) = new_code_set().await?;
