@@ -12,6 +12,7 @@ menu-account-locked = 🔒 My account is locked
 menu-lost-2fa = 📱 I lost my 2FA device
 menu-lost-contact = ✉️ I lost my e-mail or phone
 menu-subscription-expired = ⏳ My subscription has expired
+menu-my-security = 🛡 My security
 menu-other = ❓ Something else
 
 button-back-to-menu = ⬅️ Back to menu

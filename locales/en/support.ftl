@@ -15,7 +15,7 @@ support-unavailable = Our support team can't be reached through this bot yet. Pl
 support-unavailable-contact = Our support team can't be reached through this bot yet. Please contact them directly: { $contact }
 
 ticket-intro-lost-contact = If you lost the e-mail or phone your account is linked to, our support team can confirm who you are and update your contacts. A few questions first, so they can help you faster.
-ticket-intro-lost-2fa = If you saved backup codes when you turned on two-factor authentication (2FA), sign in to the CRM with one of them instead of the code from the app. No codes? Our support team can reset 2FA once they have confirmed who you are. A few questions first.
+ticket-intro-lost-2fa = No backup codes at hand? Our support team can reset two-factor authentication once they have confirmed who you are. A few questions first.
 ticket-intro-no-account = I'll pass your request to our support team: they can find your account even if it has another phone number on file. A few questions first.
 ticket-intro-locked = I'll pass your request to our support team, with what I know about the lock. A few questions first.
 ticket-intro-other = I'll pass your request to our support team. A few questions first, so they can help you faster.

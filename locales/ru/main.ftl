@@ -12,6 +12,7 @@ menu-account-locked = 🔒 Аккаунт заблокирован
 menu-lost-2fa = 📱 Потеряно устройство для 2FA
 menu-lost-contact = ✉️ Нет доступа к почте или телефону
 menu-subscription-expired = ⏳ Закончилась подписка
+menu-my-security = 🛡 Моя безопасность
 menu-other = ❓ Другой вопрос
 
 button-back-to-menu = ⬅️ В меню

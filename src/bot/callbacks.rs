@@ -12,17 +12,20 @@ pub enum Topic {
     LostTwoFactor,
     LostContact,
     SubscriptionExpired,
+    /// Prevention: 2FA, backup codes, contacts on file, notifications.
+    MySecurity,
     /// Anything else: whom to contact.
     Other,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::ForgotPassword,
         Topic::AccountLocked,
         Topic::LostTwoFactor,
         Topic::LostContact,
         Topic::SubscriptionExpired,
+        Topic::MySecurity,
         Topic::Other,
     ];
 
@@ -33,6 +36,7 @@ impl Topic {
             Topic::LostTwoFactor => "2fa",
             Topic::LostContact => "contact",
             Topic::SubscriptionExpired => "license",
+            Topic::MySecurity => "security",
             Topic::Other => "other",
         }
     }
@@ -97,6 +101,44 @@ pub enum Callback {
     ConfirmLink,
     /// "Withdraw the request" under a binding hold: this hold.
     WithdrawHold(i64),
+    /// A button of the 2FA and "My security" screens.
+    Security(SecurityButton),
+}
+
+/// What a user does on the 2FA and "My security" screens; each acts on the
+/// account its state holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityButton {
+    /// Lost the device and has no backup code: a ticket.
+    NoBackupCode,
+    /// Set 2FA up (again).
+    SetUp,
+    /// A new set of backup codes.
+    NewCodes,
+    /// Sign-in notifications on or off.
+    ToggleSignIns,
+    /// New-device notifications on or off.
+    ToggleNewDevices,
+}
+
+impl SecurityButton {
+    const ALL: [SecurityButton; 5] = [
+        SecurityButton::NoBackupCode,
+        SecurityButton::SetUp,
+        SecurityButton::NewCodes,
+        SecurityButton::ToggleSignIns,
+        SecurityButton::ToggleNewDevices,
+    ];
+
+    fn code(self) -> &'static str {
+        match self {
+            SecurityButton::NoBackupCode => "nocode",
+            SecurityButton::SetUp => "setup",
+            SecurityButton::NewCodes => "codes",
+            SecurityButton::ToggleSignIns => "signins",
+            SecurityButton::ToggleNewDevices => "devices",
+        }
+    }
 }
 
 impl Callback {
@@ -120,6 +162,7 @@ impl Callback {
             Callback::NewCode => "code:new".to_owned(),
             Callback::ConfirmLink => "link:confirm".to_owned(),
             Callback::WithdrawHold(id) => format!("hold:{id}"),
+            Callback::Security(button) => format!("sec:{}", button.code()),
         }
     }
 
@@ -142,6 +185,10 @@ impl Callback {
             "code" if value == "new" => Some(Callback::NewCode),
             "link" if value == "confirm" => Some(Callback::ConfirmLink),
             "hold" => value.parse().ok().map(Callback::WithdrawHold),
+            "sec" => SecurityButton::ALL
+                .into_iter()
+                .find(|button| button.code() == value)
+                .map(Callback::Security),
             "tk" => parse_ticket_button(value).map(Callback::Ticket),
             "st" => {
                 let (id, action) = value.split_once(':')?;
@@ -188,6 +235,7 @@ mod tests {
             Callback::NotifyAdmins(NotifyAdmins(AccountId(i64::MIN))),
         ];
         all.extend(Topic::ALL.map(Callback::Topic));
+        all.extend(SecurityButton::ALL.map(Callback::Security));
         all.extend(Category::ALL.map(|c| Callback::Support(SupportFor(c))));
         all.extend(StaffAction::ALL.map(|a| Callback::Staff(StaffPress(TicketId(i64::MAX), a))));
         for button in [
@@ -222,6 +270,7 @@ mod tests {
             "admins:x",
             "hold:",
             "hold:x",
+            "sec:nope",
             "sup:nope",
             "tk:rate:1:6",
             "tk:rate:1:0",

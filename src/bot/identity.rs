@@ -63,6 +63,8 @@ pub async fn ask_for_contact(
         Purpose::ResetPassword => "reset-ask-phone",
         Purpose::Subscription => "subscription-ask-phone",
         Purpose::AccountLocked => "locked-ask-phone",
+        Purpose::LostTwoFactor => "two-factor-ask-phone",
+        Purpose::MySecurity => "security-ask-phone",
     };
     bot.send_message(chat, t(lang, prompt)).reply_markup(keyboards::share_contact(lang)).await?;
     Ok(())
@@ -224,6 +226,16 @@ async fn proceed(
         }
         Purpose::AccountLocked => {
             locked::explain(bot, reply, lang, recovery, settings, dialogue, verified).await
+        }
+        Purpose::LostTwoFactor => {
+            super::two_factor::start_lost_device(bot, reply, lang, recovery, dialogue, verified)
+                .await
+        }
+        Purpose::MySecurity => {
+            super::two_factor::show_security(
+                bot, reply, lang, recovery, settings, dialogue, verified,
+            )
+            .await
         }
     }
 }

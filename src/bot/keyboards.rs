@@ -7,8 +7,8 @@ use teloxide::types::{
 use url::Url;
 
 use super::callbacks::{
-    Callback, LanguageChoice, NotMe, NotifyAdmins, PickedAccount, StaffPress, SupportFor,
-    TicketButton, Topic,
+    Callback, LanguageChoice, NotMe, NotifyAdmins, PickedAccount, SecurityButton, StaffPress,
+    SupportFor, TicketButton, Topic,
 };
 use crate::{
     domain::{Account, AccountId, Category, Lang, StaffAction, Ticket, TicketId, TicketStatus},
@@ -26,6 +26,7 @@ fn topic_label(lang: Lang, topic: Topic) -> String {
         Topic::LostTwoFactor => t(lang, "menu-lost-2fa"),
         Topic::LostContact => t(lang, "menu-lost-contact"),
         Topic::SubscriptionExpired => t(lang, "menu-subscription-expired"),
+        Topic::MySecurity => t(lang, "menu-my-security"),
         Topic::Other => t(lang, "menu-other"),
     }
 }
@@ -85,6 +86,77 @@ pub fn languages() -> InlineKeyboardMarkup {
 pub fn not_me(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
         [button(t(lang, "button-not-me"), Callback::NotMe(NotMe(account_id)))],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// Under "your password was changed": "It wasn't me", and prevention
+/// ("My security") offered after the recovery.
+pub fn password_changed(lang: Lang, account_id: AccountId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "button-not-me"), Callback::NotMe(NotMe(account_id)))],
+        [button(t(lang, "menu-my-security"), Callback::Topic(Topic::MySecurity))],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+fn security_button(lang: Lang, key: &str, pressed: SecurityButton) -> InlineKeyboardButton {
+    button(t(lang, key), Callback::Security(pressed))
+}
+
+/// Waiting for a backup code: none at hand (a ticket), or the way back.
+pub fn backup_code(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [security_button(lang, "button-no-backup-code", SecurityButton::NoBackupCode)],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// An account without 2FA on the lost-device path: the other paths.
+pub fn two_factor_not_on(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(topic_label(lang, Topic::ForgotPassword), Callback::Topic(Topic::ForgotPassword))],
+        [button(topic_label(lang, Topic::AccountLocked), Callback::Topic(Topic::AccountLocked))],
+        [support_button(lang, Category::LostTwoFactor)],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// 2FA was reset: set it up again now, or later.
+pub fn set_up_again(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [security_button(lang, "button-set-up-2fa-again", SecurityButton::SetUp)],
+        [button(t(lang, "button-back-to-menu"), Callback::Menu)],
+    ])
+}
+
+/// "My security": what can be changed from here.
+pub fn my_security(
+    lang: Lang,
+    two_factor_on: bool,
+    can_enrol: bool,
+    subscriptions: crate::domain::Subscriptions,
+) -> InlineKeyboardMarkup {
+    let mut rows = Vec::new();
+    if two_factor_on {
+        rows.push(vec![security_button(lang, "button-new-backup-codes", SecurityButton::NewCodes)]);
+    } else if can_enrol {
+        rows.push(vec![security_button(lang, "button-set-up-2fa", SecurityButton::SetUp)]);
+    }
+    let sign_ins =
+        if subscriptions.sign_ins { "button-sign-ins-off" } else { "button-sign-ins-on" };
+    let devices =
+        if subscriptions.new_devices { "button-new-devices-off" } else { "button-new-devices-on" };
+    rows.push(vec![security_button(lang, sign_ins, SecurityButton::ToggleSignIns)]);
+    rows.push(vec![security_button(lang, devices, SecurityButton::ToggleNewDevices)]);
+    rows.push(vec![button(t(lang, "button-back-to-menu"), Callback::Menu)]);
+    InlineKeyboardMarkup::new(rows)
+}
+
+/// Under the backup codes document: "My security", or the way back.
+pub fn after_codes(lang: Lang) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        [button(t(lang, "menu-my-security"), Callback::Topic(Topic::MySecurity))],
         [button(t(lang, "button-back-to-menu"), Callback::Menu)],
     ])
 }

@@ -174,8 +174,13 @@ pub async fn on_topic(
         Topic::AccountLocked => {
             return ask_for_contact(&bot, chat, lang, &dialogue, Purpose::AccountLocked).await;
         }
+        Topic::LostTwoFactor => {
+            return ask_for_contact(&bot, chat, lang, &dialogue, Purpose::LostTwoFactor).await;
+        }
+        Topic::MySecurity => {
+            return ask_for_contact(&bot, chat, lang, &dialogue, Purpose::MySecurity).await;
+        }
         // These paths cannot finish by themselves: a ticket for staff.
-        Topic::LostTwoFactor => Category::LostTwoFactor,
         Topic::LostContact => Category::LostContact,
         Topic::Other => Category::Other,
     };

@@ -17,6 +17,7 @@ pub mod storage;
 mod subscription;
 mod support;
 pub(crate) mod text;
+mod two_factor;
 
 use std::{
     collections::HashMap,

@@ -314,7 +314,7 @@ impl OutboxWorker {
                 );
                 self.bot
                     .send_message(ChatId(to.0), text)
-                    .reply_markup(keyboards::not_me(*lang, *account_id))
+                    .reply_markup(keyboards::password_changed(*lang, *account_id))
                     .await
                     .map(|_| ())
             }

@@ -12,13 +12,13 @@ use teloxide::{
 
 use super::{
     BotSettings, BotT, HandlerResult, Languages, binding,
-    callbacks::{Callback, TicketButton},
+    callbacks::{Callback, SecurityButton, TicketButton},
     commands::Command,
     desk::Desk,
     identity, keyboards, locked, menu, staff,
     state::State,
     storage::DialogueStorage,
-    subscription, support,
+    subscription, support, two_factor,
 };
 use crate::{domain::Lang, i18n::t, recovery::Recovery};
 
@@ -51,6 +51,13 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         )
         .branch(case![State::RatingComment { ticket_id }].endpoint(support::on_rating_comment))
         .branch(case![State::AwaitingCode { account_id, phone }].endpoint(binding::on_code_message))
+        .branch(
+            case![State::AwaitingBackupCode { account_id, phone }]
+                .endpoint(two_factor::on_backup_code),
+        )
+        .branch(
+            case![State::Enrolling { account_id, cleanup }].endpoint(two_factor::on_enrolment_code),
+        )
         .branch(dptree::endpoint(menu::on_other_message));
 
     // The staff group: replies and notes, commands, and following an upgrade.
@@ -93,6 +100,19 @@ pub fn conversation() -> UpdateHandler<anyhow::Error> {
         .branch(
             case![State::ConfirmingLink { prelink_id }]
                 .branch(case![Callback::ConfirmLink].endpoint(binding::on_confirm_link)),
+        )
+        .branch(
+            case![State::AwaitingBackupCode { account_id, phone }].branch(
+                dptree::filter(|callback: Callback| {
+                    callback == Callback::Security(SecurityButton::NoBackupCode)
+                })
+                .endpoint(two_factor::on_no_backup_code),
+            ),
+        )
+        .branch(
+            case![State::SecurityShown { account_id, phone, verified_at }].branch(
+                case![Callback::Security(pressed)].endpoint(two_factor::on_security_button),
+            ),
         )
         .branch(
             case![State::RatingComment { ticket_id }].branch(

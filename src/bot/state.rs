@@ -17,6 +17,10 @@ pub enum Purpose {
     Subscription,
     /// Account locked: why, since when, until when.
     AccountLocked,
+    /// Lost the 2FA device: a backup code resets 2FA.
+    LostTwoFactor,
+    /// "My security": 2FA, backup codes, contacts on file, notifications.
+    MySecurity,
 }
 
 /// Where a user is in a conversation; each variant carries exactly what the
@@ -49,4 +53,14 @@ pub enum State {
     AwaitingCode { account_id: AccountId, phone: Phone },
     /// Opened a pre-link from the CRM; "Link" is expected.
     ConfirmingLink { prelink_id: i64 },
+    /// Lost the 2FA device of `account_id` (on the phone proved): a typed
+    /// backup code is expected.
+    AwaitingBackupCode { account_id: AccountId, phone: Phone },
+    /// "My security" of `account_id`, shown after the phone was proved at
+    /// `verified_at`; its buttons act on that account.
+    SecurityShown { account_id: AccountId, phone: Phone, verified_at: DateTime<Utc> },
+    /// Setting up 2FA for `account_id`: the first code from the app is
+    /// expected. `cleanup` holds the messages deleted once it is confirmed
+    /// (the QR code, the setup key, the typed codes).
+    Enrolling { account_id: AccountId, cleanup: Vec<i32> },
 }

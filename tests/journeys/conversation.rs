@@ -158,7 +158,7 @@ async fn other_topics_explain_and_offer_next_steps(db: TestDb) {
     let menu = app.tg.next_sent(user.id).await;
     let contact =
         t_args(Lang::En, "support-unavailable-contact", &[("contact", arg("help@example.com"))]);
-    for label in ["menu-lost-2fa", "menu-lost-contact", "menu-other"] {
+    for label in ["menu-lost-contact", "menu-other"] {
         let data = menu.callback_data_for(&t(Lang::En, label)).unwrap();
         let pressed = app.tg.press_button(&user, &menu, &data);
         app.tg.wait_callback_answer(&pressed).await;
@@ -166,10 +166,16 @@ async fn other_topics_explain_and_offer_next_steps(db: TestDb) {
         assert_eq!(answer.text_str(), contact);
         assert!(answer.callback_data_for(&t(Lang::En, "button-back-to-menu")).is_some(), "{label}");
     }
-    // "My account is locked" starts the identity step (see locked.rs).
-    let locked = menu.callback_data_for(&t(Lang::En, "menu-account-locked")).unwrap();
-    app.tg.press_button(&user, &menu, &locked);
-    assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, "locked-ask-phone"));
+    // The others start the identity step (see locked.rs, two_factor_bot.rs).
+    for (label, prompt) in [
+        ("menu-account-locked", "locked-ask-phone"),
+        ("menu-lost-2fa", "two-factor-ask-phone"),
+        ("menu-my-security", "security-ask-phone"),
+    ] {
+        let data = menu.callback_data_for(&t(Lang::En, label)).unwrap();
+        app.tg.press_button(&user, &menu, &data);
+        assert_eq!(app.tg.next_sent(user.id).await.text_str(), t(Lang::En, prompt));
+    }
     app.stop().await;
 }
 

@@ -28,3 +28,4 @@ mod subscription;
 mod support_desk;
 mod support_operations;
 mod two_factor;
+mod two_factor_bot;

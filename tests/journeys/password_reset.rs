@@ -42,6 +42,7 @@ async fn happy_path_in_russian(db: TestDb) {
         "menu-lost-2fa",
         "menu-lost-contact",
         "menu-subscription-expired",
+        "menu-my-security",
         "menu-other",
     ] {
         assert!(labels.contains(&t(Lang::Ru, key)), "menu lacks {key}: {labels:?}");

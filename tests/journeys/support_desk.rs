@@ -504,8 +504,8 @@ async fn a_second_request_continues_the_open_ticket(db: TestDb) {
     let attachments = write_ticket(
         &app,
         &user,
-        "menu-lost-2fa",
-        [Some("ivan.petrov"), None, None, Some("Нет кодов")],
+        "menu-lost-contact",
+        [Some("ivan.petrov"), None, None, Some("Нет доступа к почте")],
     )
     .await;
     submit(&app, &user, &attachments).await;
