@@ -1034,6 +1034,43 @@ mod tests {
         RequestError::Api(serde_json::from_str(&json).expect("any text is an ApiError"))
     }
 
+    /// The card's 2FA line: the day in the desk's zone, the codes left in
+    /// each language's plural forms.
+    #[test]
+    fn the_two_factor_line_reads_naturally() {
+        let since = "2026-11-25T22:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        let on = |codes| TwoFactorState {
+            enabled_at: Some(since),
+            backup_codes_left: codes,
+            enrolment_expires_at: None,
+        };
+        let utc = chrono_tz::Tz::UTC;
+        let moscow = chrono_tz::Europe::Moscow;
+        assert_eq!(
+            two_factor_line(Lang::En, &on(10), utc),
+            "2FA: on since 25 November 2026, 10 backup codes left"
+        );
+        assert_eq!(
+            two_factor_line(Lang::En, &on(1), utc),
+            "2FA: on since 25 November 2026, 1 backup code left"
+        );
+        assert_eq!(
+            two_factor_line(Lang::Ru, &on(1), moscow),
+            "2FA: включена с 26 ноября 2026, остался 1 резервный код"
+        );
+        assert_eq!(
+            two_factor_line(Lang::Ru, &on(3), utc),
+            "2FA: включена с 25 ноября 2026, осталось 3 резервных кода"
+        );
+        assert_eq!(
+            two_factor_line(Lang::Ru, &on(10), utc),
+            "2FA: включена с 25 ноября 2026, осталось 10 резервных кодов"
+        );
+        let off = TwoFactorState { enabled_at: None, ..on(0) };
+        assert_eq!(two_factor_line(Lang::En, &off, utc), "2FA: off");
+        assert_eq!(two_factor_line(Lang::Ru, &off, utc), "2FA: выключена");
+    }
+
     /// Each description the desk acts on, as Telegram sends it.
     #[test]
     fn telegram_descriptions_are_read_in_one_place() {

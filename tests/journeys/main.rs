@@ -27,4 +27,5 @@ mod smtp_server;
 mod subscription;
 mod support_desk;
 mod support_operations;
+mod support_two_factor;
 mod two_factor;
