@@ -38,6 +38,8 @@ pub enum TwoFactorError {
     Random(String),
     #[error("otpauth URI: {0}")]
     Uri(String),
+    #[error("encryption failed")]
+    Encrypt,
 }
 
 /// A TOTP shared secret. Never logged: Debug prints stars.
@@ -325,7 +327,7 @@ impl SecretBox {
         let ciphertext = cipher
             .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: context })
             // Only a message over 256 GiB fails to encrypt.
-            .map_err(|_| TwoFactorError::Random("encryption failed".to_owned()))?;
+            .map_err(|_| TwoFactorError::Encrypt)?;
         Ok(Sealed { key_id: self.current.id.clone(), nonce: nonce.to_vec(), ciphertext })
     }
 

@@ -49,12 +49,21 @@ impl fmt::Debug for NewSecret {
 }
 
 /// 2FA turned on at once (the CRM's enrolment): the secret and the backup
-/// codes, shown once.
-#[derive(Debug, Clone)]
+/// codes, shown once. Debug hides both.
+#[derive(Clone)]
 pub struct Enrolled {
     pub secret: NewSecret,
     /// `ABCD-EFGH-JKMN-PQRS`, ten of them.
     pub backup_codes: Vec<String>,
+}
+
+impl fmt::Debug for Enrolled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Enrolled")
+            .field("secret", &self.secret)
+            .field("backup_codes", &format_args!("[{} codes]", self.backup_codes.len()))
+            .finish()
+    }
 }
 
 /// An enrolment waiting for its first code (the bot's).
@@ -75,8 +84,8 @@ pub enum EnrolRefusal {
     NotFound,
 }
 
-/// What a first code made of a pending enrolment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a first code made of a pending enrolment. Debug hides the codes.
+#[derive(Clone, PartialEq, Eq)]
 pub enum EnrolmentCheck {
     /// On now; the new backup codes, to show once.
     Confirmed { backup_codes: Vec<String> },
@@ -84,6 +93,18 @@ pub enum EnrolmentCheck {
     Wrong,
     /// None pending, or it lapsed: start again.
     Expired,
+}
+
+impl fmt::Debug for EnrolmentCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Confirmed { backup_codes } => {
+                write!(f, "Confirmed {{ backup_codes: [{} codes] }}", backup_codes.len())
+            }
+            Self::Wrong => f.write_str("Wrong"),
+            Self::Expired => f.write_str("Expired"),
+        }
+    }
 }
 
 /// What a typed TOTP code came to.
@@ -188,7 +209,7 @@ impl Recovery {
             return Ok(Err(EnrolRefusal::AlreadyOn));
         }
         let totp = TotpSecret::generate().map_err(random)?;
-        let new_secret = self.new_secret(totp, login.as_str())?;
+        let new_secret = self.new_secret(totp, account.login.as_str())?;
         let sealed =
             secrets.seal(new_secret.secret.expose(), &context(account.id)).map_err(random)?;
         let (codes, hashes) = new_code_set().await?;
@@ -541,7 +562,10 @@ fn unix_seconds(at: DateTime<Utc>) -> u64 {
 }
 
 fn random(error: TwoFactorError) -> RecoveryError {
-    RecoveryError::Random(error.to_string())
+    match error {
+        TwoFactorError::Random(why) => RecoveryError::Random(why),
+        other => RecoveryError::Secrets(other.to_string()),
+    }
 }
 
 fn no_key() -> RecoveryError {

@@ -8,7 +8,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::support::*;
 use reqwest::StatusCode;
 
-on_both_backends!(logs_mask_phones_and_never_show_secrets);
+on_both_backends!(
+    logs_mask_phones_and_never_show_secrets,
+    two_factor_secrets_and_codes_stay_out_of_the_log
+);
 
 /// Everything the application logs in this test binary.
 fn captured_logs() -> &'static CapturedLogs {
@@ -54,5 +57,62 @@ async fn logs_mask_phones_and_never_show_secrets(db: TestDb) {
     assert!(text.contains("SUPPORT_CHAT_ID is not set"));
     for secret in ["79161234567", token.as_str(), password, "123:TEST", "Old-Password-2024!"] {
         assert!(!text.contains(secret), "the log shows a secret: {secret:?}");
+    }
+}
+
+async fn two_factor_secrets_and_codes_stay_out_of_the_log(db: TestDb) {
+    let logs = captured_logs();
+    const TOKEN: &str = "log-test-api-token-0123456789abcdef-0123";
+    let key = "5a".repeat(32);
+    let app = TestApp::spawn_with(&db, |config| {
+        config.api_token = Some(TOKEN.into());
+        config.secret_keys = crm_recovery_bot::config::secret_keys(Some(&key), None).unwrap();
+    })
+    .await;
+    app.import(ACCOUNTS_CSV).await;
+    let enrolled: serde_json::Value = app
+        .http
+        .post(format!("{}/api/v1/accounts/ivan.petrov/two-factor", app.base_url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let codes: Vec<String> = enrolled["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(u64::try_from(app.now().timestamp()).unwrap())
+        .to_string();
+    let body = serde_json::json!({"login": "ivan.petrov", "password": "Old-Password-2024!",
+        "totp": totp});
+    let response = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base_url))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    app.stop().await;
+
+    let text = logs.text();
+    assert!(text.contains("two-factor authentication on"), "the operator sees it happen");
+    assert!(text.contains("two-factor enrolment is on"));
+    let mut secrets = vec![secret.clone(), key.clone(), format!("\"totp\":\"{totp}\"")];
+    secrets.extend(codes.iter().cloned());
+    secrets.extend(codes.iter().map(|c| c.replace('-', "")));
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "the log shows a secret: {secret:?}");
     }
 }
