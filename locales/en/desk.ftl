@@ -22,6 +22,11 @@ desk-card-lock-blocked = Lock: blocked by an administrator since { $since }
 desk-card-lock-none = Lock: none
 desk-card-licence-ok = Subscription: active
 desk-card-licence-ended = Subscription: ended { $date }
+desk-card-two-factor-on = 2FA: on since { $since }, { $count ->
+        [one] { $count } backup code left
+       *[other] { $count } backup codes left
+    }
+desk-card-two-factor-off = 2FA: off
 desk-card-recovery-blocked = ⛔ Recovery blocked since { $since } (“it wasn't me”)
 desk-card-claimed = <b>What the user says</b>
 desk-card-claimed-login-found = Login or e-mail: { $login } (matches account <code>{ $account }</code>)
@@ -47,6 +52,7 @@ desk-action-release = released
 desk-action-link = reset link sent
 desk-action-unlock = unlocked
 desk-action-unblock = recovery block lifted
+desk-action-reset_2fa = 2FA turned off
 desk-action-close = closed
 desk-action-reject = rejected
 
@@ -55,6 +61,7 @@ desk-button-release = ↩️ Release
 desk-button-send-link = 🔑 Send reset link
 desk-button-unlock = 🔓 Unlock
 desk-button-lift-block = ✅ Lift recovery block
+desk-button-reset-2fa = 📵 Reset 2FA
 desk-button-close = ✅ Close
 desk-button-reject = ⛔ Reject
 
@@ -76,6 +83,7 @@ desk-refused-not-staff = Only members of the staff group can do this.
 desk-refused-not-admin = Only staff admins can do this.
 desk-taken-by = { $name } has already taken this ticket.
 desk-not-applicable = Not possible in the ticket's current state.
+desk-two-factor-already-off = 2FA is already off for this account: nothing was changed.
 desk-link-needs-proof = The user is not yet confirmed for this account: ask them to choose “I forgot my password” in the bot; they will get a code by e-mail.
 desk-link-not-sent = No link was sent: the account's limits or a recovery block stop it. The user was told why.
 desk-link-not-delivered = The link could not be delivered to the user.

@@ -47,6 +47,7 @@ ticket-thanks = Thank you for your feedback!
 ticket-rejected = Our support team can't take request { $ticket } further: { $reason }
 ticket-unlocked = Good news about request { $ticket }: our support team has unlocked your account. You can sign in now.
 ticket-recovery-unblocked = About request { $ticket }: our support team has lifted the hold on password recovery for your account. You can reset your password from the menu again.
+ticket-two-factor-reset = About request { $ticket }: our support team has turned off two-factor authentication (2FA) for your account, and its old backup codes no longer work. You can set up 2FA again under “My security” in the menu.
 ticket-update = There is news about your request { $ticket }.
 
 not-me-ticket = I've blocked password recovery for this account and opened an urgent request for our support team: { $ticket }. They will contact you here.

@@ -26,6 +26,12 @@ desk-card-lock-blocked = Блокировка: установлена админ
 desk-card-lock-none = Блокировка: нет
 desk-card-licence-ok = Подписка: действует
 desk-card-licence-ended = Подписка: закончилась { $date }
+desk-card-two-factor-on = 2FA: включена с { $since }, { $count ->
+        [one] остался { $count } резервный код
+        [few] осталось { $count } резервных кода
+       *[many] осталось { $count } резервных кодов
+    }
+desk-card-two-factor-off = 2FA: выключена
 desk-card-recovery-blocked = ⛔ Восстановление пароля запрещено с { $since } («Это не я»)
 desk-card-claimed = <b>Со слов пользователя</b>
 desk-card-claimed-login-found = Логин или e-mail: { $login } (совпадает с аккаунтом <code>{ $account }</code>)
@@ -51,6 +57,7 @@ desk-action-release = возвращено в очередь
 desk-action-link = отправлена ссылка для сброса
 desk-action-unlock = аккаунт разблокирован
 desk-action-unblock = восстановление разрешено
+desk-action-reset_2fa = 2FA отключена
 desk-action-close = закрыто
 desk-action-reject = отклонено
 
@@ -59,6 +66,7 @@ desk-button-release = ↩️ Вернуть в очередь
 desk-button-send-link = 🔑 Отправить ссылку для сброса
 desk-button-unlock = 🔓 Разблокировать
 desk-button-lift-block = ✅ Разрешить восстановление
+desk-button-reset-2fa = 📵 Сбросить 2FA
 desk-button-close = ✅ Закрыть
 desk-button-reject = ⛔ Отклонить
 
@@ -80,6 +88,7 @@ desk-refused-not-staff = Это доступно только участника
 desk-refused-not-admin = Это доступно только администраторам поддержки.
 desk-taken-by = Это обращение уже в работе — { $name }.
 desk-not-applicable = В текущем состоянии обращения это невозможно.
+desk-two-factor-already-off = 2FA для этого аккаунта уже выключена — ничего не изменилось.
 desk-link-needs-proof = Пользователь ещё не подтвердил, что это его аккаунт: попросите его выбрать в боте «Не помню пароль» — он получит код на почту.
 desk-link-not-sent = Ссылка не отправлена: для аккаунта исчерпан лимит ссылок или запрещено восстановление. Причину пользователю сообщили.
 desk-link-not-delivered = Не удалось доставить ссылку пользователю.

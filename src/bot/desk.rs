@@ -9,7 +9,7 @@ use std::sync::{
     atomic::{AtomicI64, Ordering},
 };
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use teloxide::{
     RequestError,
     prelude::*,
@@ -26,7 +26,7 @@ use crate::{
         ticket::CARD_DESCRIPTION_CHARS,
     },
     i18n::{arg, t, t_args},
-    recovery::{LockStatus, Recovery, SupportPolicy},
+    recovery::{LockStatus, Recovery, SupportPolicy, TwoFactorState},
     store::{StoreError, TicketItem},
 };
 
@@ -349,8 +349,8 @@ async fn relay_to_group(
     let card_here = ticket.group_chat_id == Some(chat) && ticket.card_message_id.is_some();
     if !card_here || ticket.card_version > ticket.card_shown_version {
         let version = ticket.card_version;
-        let text = render_card(desk, recovery, &ticket).await?;
-        let markup = keyboards::ticket_card(lang, &ticket);
+        let (text, facts) = card(desk, recovery, &ticket).await?;
+        let markup = keyboards::ticket_card(lang, &ticket, facts.two_factor_on);
         let posted = match ticket.card_message_id.filter(|_| card_here) {
             Some(card) => {
                 let edited = bot
@@ -617,6 +617,23 @@ pub async fn render_card(
     recovery: &Recovery,
     ticket: &Ticket,
 ) -> Result<String, RelayError> {
+    Ok(card(desk, recovery, ticket).await?.0)
+}
+
+/// What the card found out that its buttons depend on, read once with
+/// its text so that the two agree.
+#[derive(Debug, Clone, Copy, Default)]
+struct CardFacts {
+    /// The verified account has 2FA on: "Reset 2FA" is offered.
+    two_factor_on: bool,
+}
+
+async fn card(
+    desk: &Desk,
+    recovery: &Recovery,
+    ticket: &Ticket,
+) -> Result<(String, CardFacts), RelayError> {
+    let mut facts = CardFacts::default();
     let lang = desk.language;
     let now = recovery.now();
     let zone = desk.default_time_zone;
@@ -679,6 +696,9 @@ pub async fn render_card(
             } else {
                 lines.push(t(lang, "desk-card-licence-ok"));
             }
+            let two_factor = recovery.two_factor_state(account.id).await?;
+            facts.two_factor_on = two_factor.is_on();
+            lines.push(two_factor_line(lang, &two_factor, zone));
             if let Some(since) = account.recovery_blocked_at {
                 lines.push(t_args(
                     lang,
@@ -737,7 +757,29 @@ pub async fn render_card(
         description_text.push_str(&t(lang, "desk-card-description-continued"));
     }
     lines.push(t_args(lang, "desk-card-description", &[("text", arg(description_text))]));
-    Ok(lines.join("\n"))
+    Ok((lines.join("\n"), facts))
+}
+
+/// "2FA: on since 25 November 2026, 10 backup codes left", or off.
+fn two_factor_line(lang: Lang, state: &TwoFactorState, zone: chrono_tz::Tz) -> String {
+    match state.enabled_at {
+        Some(since) => t_args(
+            lang,
+            "desk-card-two-factor-on",
+            &[
+                ("since", arg(card_date(lang, since, zone))),
+                ("count", state.backup_codes_left.into()),
+            ],
+        ),
+        None => t(lang, "desk-card-two-factor-off"),
+    }
+}
+
+/// A day as staff read it, in the desk's zone: "25 November 2026".
+fn card_date(lang: Lang, at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    let local = at.with_timezone(&zone);
+    let month = t(lang, &format!("time-month-{}", local.month()));
+    format!("{} {month} {}", local.day(), local.year())
 }
 
 fn status_line(lang: Lang, ticket: &Ticket, zone: chrono_tz::Tz, now: DateTime<Utc>) -> String {
@@ -875,6 +917,10 @@ fn render_user_notice(
             t_args(lang, "ticket-recovery-unblocked", &[("ticket", label)]),
             Some(keyboards::back_to_menu(lang)),
         ),
+        Some(Notice::TwoFactorReset) => (
+            t_args(lang, "ticket-two-factor-reset", &[("ticket", label)]),
+            Some(keyboards::back_to_menu(lang)),
+        ),
         _ => (t_args(lang, "ticket-update", &[("ticket", label)]), None),
     }
 }
@@ -986,6 +1032,43 @@ mod tests {
     fn api(description: &str) -> RequestError {
         let json = format!(r#""{description}""#);
         RequestError::Api(serde_json::from_str(&json).expect("any text is an ApiError"))
+    }
+
+    /// The card's 2FA line: the day in the desk's zone, the codes left in
+    /// each language's plural forms.
+    #[test]
+    fn the_two_factor_line_reads_naturally() {
+        let since = "2026-11-25T22:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        let on = |codes| TwoFactorState {
+            enabled_at: Some(since),
+            backup_codes_left: codes,
+            enrolment_expires_at: None,
+        };
+        let utc = chrono_tz::Tz::UTC;
+        let moscow = chrono_tz::Europe::Moscow;
+        assert_eq!(
+            two_factor_line(Lang::En, &on(10), utc),
+            "2FA: on since 25 November 2026, 10 backup codes left"
+        );
+        assert_eq!(
+            two_factor_line(Lang::En, &on(1), utc),
+            "2FA: on since 25 November 2026, 1 backup code left"
+        );
+        assert_eq!(
+            two_factor_line(Lang::Ru, &on(1), moscow),
+            "2FA: включена с 26 ноября 2026, остался 1 резервный код"
+        );
+        assert_eq!(
+            two_factor_line(Lang::Ru, &on(3), utc),
+            "2FA: включена с 25 ноября 2026, осталось 3 резервных кода"
+        );
+        assert_eq!(
+            two_factor_line(Lang::Ru, &on(10), utc),
+            "2FA: включена с 25 ноября 2026, осталось 10 резервных кодов"
+        );
+        let off = TwoFactorState { enabled_at: None, ..on(0) };
+        assert_eq!(two_factor_line(Lang::En, &off, utc), "2FA: off");
+        assert_eq!(two_factor_line(Lang::Ru, &off, utc), "2FA: выключена");
     }
 
     /// Each description the desk acts on, as Telegram sends it.

@@ -291,8 +291,9 @@ pub fn skip_comment(lang: Lang) -> InlineKeyboardMarkup {
 }
 
 /// The staff's buttons on a card, for what the ticket allows now; a closed
-/// ticket has none.
-pub fn ticket_card(lang: Lang, ticket: &Ticket) -> InlineKeyboardMarkup {
+/// ticket has none. `two_factor_on`: the verified account has 2FA on, so
+/// "Reset 2FA" is offered.
+pub fn ticket_card(lang: Lang, ticket: &Ticket, two_factor_on: bool) -> InlineKeyboardMarkup {
     if ticket.status != TicketStatus::Open {
         return InlineKeyboardMarkup::default();
     }
@@ -309,6 +310,9 @@ pub fn ticket_card(lang: Lang, ticket: &Ticket) -> InlineKeyboardMarkup {
             staff(StaffAction::Unlock, "desk-button-unlock"),
             staff(StaffAction::LiftBlock, "desk-button-lift-block"),
         ]);
+        if two_factor_on {
+            rows.push(vec![staff(StaffAction::ResetTwoFactor, "desk-button-reset-2fa")]);
+        }
     }
     rows.push(vec![
         staff(StaffAction::Close, "desk-button-close"),

@@ -337,6 +337,7 @@ pub async fn on_staff_button(
                 Some(t_args(lang, "desk-taken-by", &[("name", arg(name))]))
             }
             StaffOutcome::NotApplicable => Some(t(lang, "desk-not-applicable")),
+            StaffOutcome::TwoFactorAlreadyOff => Some(t(lang, "desk-two-factor-already-off")),
         },
     };
     let mut answer = bot.answer_callback_query(query.id.clone());
@@ -481,5 +482,27 @@ async fn close_topic(bot: &BotT, recovery: &Recovery, id: crate::domain::TicketI
         && !desk::says(&error, desk::says::NOT_MODIFIED)
     {
         tracing::warn!(%error, ticket = ticket.label(), "the ticket's topic could not be closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::callbacks::Callback;
+    use super::*;
+    use crate::domain::TicketId;
+
+    /// "Reset 2FA" on the card of the largest ticket id fits Telegram's
+    /// 64 bytes and comes back as the same press.
+    #[test]
+    fn reset_two_factor_presses_round_trip() {
+        for id in [1, i64::MAX] {
+            let press = Callback::Staff(StaffPress(TicketId(id), StaffAction::ResetTwoFactor));
+            let data = press.encode();
+            assert!(data.len() <= 64, "{data}");
+            assert_eq!(Callback::parse(&data), Some(press));
+        }
+        assert_eq!(Callback::parse("st:1:reset_2fa:x"), None);
+        assert_eq!(Callback::parse("st:x:reset_2fa"), None);
+        assert_eq!(Callback::parse("st:1:reset-2fa"), None);
     }
 }

@@ -202,18 +202,21 @@ pub enum StaffAction {
     Unlock,
     /// Lift the recovery block that "It wasn't me" set.
     LiftBlock,
+    /// Turn off 2FA on the ticket's account (lost device, no backup code).
+    ResetTwoFactor,
     Close,
     /// Asks for the reason first.
     Reject,
 }
 
 impl StaffAction {
-    pub const ALL: [StaffAction; 7] = [
+    pub const ALL: [StaffAction; 8] = [
         StaffAction::Take,
         StaffAction::Release,
         StaffAction::SendLink,
         StaffAction::Unlock,
         StaffAction::LiftBlock,
+        StaffAction::ResetTwoFactor,
         StaffAction::Close,
         StaffAction::Reject,
     ];
@@ -225,6 +228,8 @@ impl StaffAction {
             StaffAction::SendLink => "link",
             StaffAction::Unlock => "unlock",
             StaffAction::LiftBlock => "unblock",
+            // Also names the action in the locales (`desk-action-reset_2fa`).
+            StaffAction::ResetTwoFactor => "reset_2fa",
             StaffAction::Close => "close",
             StaffAction::Reject => "reject",
         }
@@ -236,7 +241,7 @@ impl StaffAction {
 
     /// Privileged: only staff admins.
     pub fn needs_admin(self) -> bool {
-        matches!(self, StaffAction::Unlock | StaffAction::LiftBlock)
+        matches!(self, StaffAction::Unlock | StaffAction::LiftBlock | StaffAction::ResetTwoFactor)
     }
 }
 
@@ -288,6 +293,8 @@ pub enum Notice {
     },
     Unlocked,
     RecoveryUnblocked,
+    /// Staff turned 2FA off on the ticket's account.
+    TwoFactorReset,
 }
 
 /// What a user's message in a ticket is, for relaying.
@@ -315,6 +322,26 @@ mod tests {
             assert_eq!(StaffAction::parse(action.code()), Some(action));
         }
         assert_eq!(StaffAction::parse("nope"), None);
+    }
+
+    #[test]
+    fn resetting_two_factor_is_for_staff_admins() {
+        assert_eq!(StaffAction::parse("reset_2fa"), Some(StaffAction::ResetTwoFactor));
+        assert!(StaffAction::ResetTwoFactor.needs_admin());
+        let admins_only: Vec<_> =
+            StaffAction::ALL.into_iter().filter(|action| action.needs_admin()).collect();
+        assert_eq!(
+            admins_only,
+            [StaffAction::Unlock, StaffAction::LiftBlock, StaffAction::ResetTwoFactor]
+        );
+    }
+
+    /// A notice waiting in the outbox is read back by a later version.
+    #[test]
+    fn the_two_factor_notice_keeps_its_stored_form() {
+        let stored = serde_json::to_string(&Notice::TwoFactorReset).unwrap();
+        assert_eq!(stored, r#"{"notice":"two_factor_reset"}"#);
+        assert_eq!(serde_json::from_str::<Notice>(&stored).unwrap(), Notice::TwoFactorReset);
     }
 
     #[test]

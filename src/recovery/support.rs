@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Recovery, RecoveryResult};
+use super::{Recovery, RecoveryResult, TwoFactorSource};
 use crate::{
     domain::{
         AccountId, AuditEvent, AuditOutcome, Category, Delivery, Direction, Lang, NewDelivery,
@@ -62,6 +62,9 @@ pub enum StaffOutcome {
     TakenBy(String),
     /// Not possible in the ticket's state (closed, nothing to unlock…).
     NotApplicable,
+    /// Reset 2FA, but it was off already (turned off elsewhere meanwhile):
+    /// nothing changed; the card is brought up to date.
+    TwoFactorAlreadyOff,
 }
 
 /// A submitted ticket and when an answer is due.
@@ -359,6 +362,25 @@ impl Recovery {
                 }
                 change.items = vec![notice_item(Direction::ToUser, &Notice::RecoveryUnblocked)];
                 change.deliveries = vec![relay_delivery(id, Direction::ToUser, now)];
+            }
+            StaffAction::ResetTwoFactor => {
+                let Some(account) = ticket.account_id else {
+                    return Ok(StaffOutcome::NotApplicable);
+                };
+                // The same rules as the user's own path: the secret, a
+                // pending enrolment and the backup codes go, audited.
+                if !self.turn_off_two_factor(account, TwoFactorSource::Staff).await? {
+                    let refresh = TicketChange { refresh_card: true, ..TicketChange::default() };
+                    self.change_ticket(id, refresh, now).await?;
+                    tracing::info!(ticket = ticket.label(), staff = %staff.id,
+                        "reset 2FA pressed, but it was off already");
+                    return Ok(StaffOutcome::TwoFactorAlreadyOff);
+                }
+                change.items = vec![notice_item(Direction::ToUser, &Notice::TwoFactorReset)];
+                change.deliveries = vec![relay_delivery(id, Direction::ToUser, now)];
+                // It is off now: the audit, the card and the user's notice
+                // follow even if the ticket was closed in the meantime.
+                change.from_status = Vec::new();
             }
             StaffAction::SendLink | StaffAction::Reject => {
                 change.audit = None;

@@ -27,5 +27,6 @@ mod smtp_server;
 mod subscription;
 mod support_desk;
 mod support_operations;
+mod support_two_factor;
 mod two_factor;
 mod two_factor_bot;
