@@ -141,6 +141,7 @@ pub fn render_notice(
         MailEvent::ContactChanged => ("mail-contact-subject", "mail-contact-body"),
         MailEvent::BindingHold => ("mail-hold-subject", "mail-hold-body"),
         MailEvent::HoldEnded => ("mail-hold-ended-subject", "mail-hold-ended-body"),
+        MailEvent::TwoFactorOff => ("mail-2fa-off-subject", "mail-2fa-off-body"),
     };
     let subject = t_args(lang, subject, &args);
     let body = t_args(lang, body, &args);

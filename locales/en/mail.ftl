@@ -43,3 +43,6 @@ hold-page-done-title = Request cancelled
 hold-page-done = The request is cancelled, and that Telegram account has been told. If you think someone is trying to take over your account, contact our support team.
 hold-page-dead-title = This link does not work
 hold-page-dead = This request has already been cancelled, withdrawn or completed, or the link was never issued.
+
+mail-2fa-off-subject = Two-factor authentication was turned off for { $login }
+mail-2fa-off-body = At { $time } two-factor authentication of your CRM account { $login } was turned off, at the request of the Telegram account { $telegram }. Until it is set up again, the password alone signs in: set it up again under “My security” in the bot.

@@ -89,6 +89,7 @@ pub async fn on_backup_code(
     let (text, markup) = match recovery.redeem_backup_code(account_id, typed, Some(user)).await? {
         BackupCodeCheck::Right { .. } => {
             recovery.turn_off_two_factor(account_id, TwoFactorSource::Bot).await?;
+            recovery.mail_two_factor_off(account_id, user, lang).await?;
             tracing::info!(%user, %account_id, "2FA reset with a backup code");
             dialogue.update(State::SecurityShown { account_id, phone, verified_at: now }).await?;
             let login = ("login", arg(escape(account.login.as_str())));

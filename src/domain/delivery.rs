@@ -105,6 +105,9 @@ pub enum MailEvent {
     BindingHold,
     /// A hold ended and its Telegram user asked again: bound now.
     HoldEnded,
+    /// 2FA was reset: with a backup code in the bot, or by staff for the
+    /// ticket's user.
+    TwoFactorOff,
 }
 
 impl MailEvent {
@@ -117,6 +120,7 @@ impl MailEvent {
             MailEvent::ContactChanged => "contact_changed",
             MailEvent::BindingHold => "binding_hold",
             MailEvent::HoldEnded => "hold_ended",
+            MailEvent::TwoFactorOff => "two_factor_off",
         }
     }
 }

@@ -376,6 +376,7 @@ impl Recovery {
                         "reset 2FA pressed, but it was off already");
                     return Ok(StaffOutcome::TwoFactorAlreadyOff);
                 }
+                self.mail_two_factor_off(account, ticket.user, ticket.lang).await?;
                 change.items = vec![notice_item(Direction::ToUser, &Notice::TwoFactorReset)];
                 change.deliveries = vec![relay_delivery(id, Direction::ToUser, now)];
                 // It is off now: the audit, the card and the user's notice

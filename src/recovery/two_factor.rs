@@ -323,6 +323,23 @@ impl Recovery {
         Ok(off)
     }
 
+    /// Tells the account's address that 2FA was reset for Telegram user
+    /// `via` (the second channel every recovery is told on); nothing with
+    /// e-mail off.
+    pub async fn mail_two_factor_off(
+        &self,
+        account: AccountId,
+        via: TelegramUserId,
+        lang: crate::domain::Lang,
+    ) -> RecoveryResult<()> {
+        let Some(account) = self.store.account(account).await? else { return Ok(()) };
+        let event = crate::domain::MailEvent::TwoFactorOff;
+        if let Some(mail) = self.mail_notice(&account, event, via, lang, self.now()).await? {
+            self.deliver(mail).await?;
+        }
+        Ok(())
+    }
+
     /// [`Recovery::turn_off_two_factor`] by login (the API); `None` for an
     /// unknown login.
     pub async fn turn_off_two_factor_by_login(

@@ -5,12 +5,13 @@
 //! from the chat), and "My security" (what protects the account,
 //! notifications, new backup codes).
 
+use crate::support::smtp::SmtpServer;
 use crate::support::telegram::GroupKind;
 use crate::support::*;
 use crate::support_desk::GROUP;
 use chrono::{DateTime, Utc};
 use crm_recovery_bot::{
-    config::secret_keys,
+    config::{MailConfig, secret_keys},
     domain::Lang,
     i18n::{t, t_args},
 };
@@ -27,10 +28,19 @@ const TOKEN: &str = "test-api-token-0123456789abcdef-0123456789";
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 async fn spawn(db: &TestDb) -> TestApp {
+    spawn_mailing(db, None).await
+}
+
+/// With e-mail on when `smtp` is given.
+async fn spawn_mailing(db: &TestDb, smtp: Option<&SmtpServer>) -> TestApp {
+    let smtp_url = smtp.map(SmtpServer::url);
     let app = TestApp::spawn_with(db, |config| {
         config.api_token = Some(TOKEN.into());
         config.secret_keys = secret_keys(Some(KEY), None).unwrap();
         config.support.chat_id = Some(GROUP);
+        if let Some(url) = &smtp_url {
+            config.mail = MailConfig::parse(Some(url), Some("support@example.com")).unwrap();
+        }
     })
     .await;
     app.tg.add_group(GROUP, GroupKind::Supergroup);
@@ -82,7 +92,8 @@ async fn through_identity(app: &TestApp, user: &TgUser, topic: &str, phone: &str
 }
 
 async fn a_backup_code_resets_2fa_and_setting_it_up_again_cleans_the_chat(db: TestDb) {
-    let app = spawn(&db).await;
+    let smtp = SmtpServer::start().await;
+    let app = spawn_mailing(&db, Some(&smtp)).await;
     let codes = enrol(&app, "anna.smith").await;
     let user = anna();
     let asked = through_identity(&app, &user, "menu-lost-2fa", ANNA_PHONE).await;
@@ -106,6 +117,10 @@ async fn a_backup_code_resets_2fa_and_setting_it_up_again_cleans_the_chat(db: Te
     assert!(!two_factor_on(&app, "anna.smith").await);
     let events = app.audit_events().await;
     assert!(events.contains(&"telegram_bound".to_owned()), "the code binds: {events:?}");
+    // The second channel is told.
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.subject, "Two-factor authentication was turned off for anna.smith");
+    assert!(mail.text.unwrap_or_default().contains("Anna (id …02)"));
 
     // Set up again: the QR code and the setup key, both protected.
     let again = done.callback_data_for(&t(Lang::En, "button-set-up-2fa-again")).unwrap();
