@@ -94,40 +94,56 @@ async fn through_identity(app: &TestApp, user: &TgUser, topic: &str, phone: &str
 async fn a_backup_code_resets_2fa_and_setting_it_up_again_cleans_the_chat(db: TestDb) {
     let smtp = SmtpServer::start().await;
     let app = spawn_mailing(&db, Some(&smtp)).await;
-    let codes = enrol(&app, "anna.smith").await;
-    let user = anna();
-    let asked = through_identity(&app, &user, "menu-lost-2fa", ANNA_PHONE).await;
-    let login = [("login", "anna.smith".into())];
-    assert_eq!(asked.text_str(), t_args(Lang::En, "two-factor-ask-backup", &login));
-    assert!(asked.callback_data_for(&t(Lang::En, "button-no-backup-code")).is_some());
+    // In English, then the same path in Russian.
+    lost_device_and_set_up_again(&app, &smtp, &anna(), ANNA_PHONE, "anna.smith").await;
+    lost_device_and_set_up_again(&app, &smtp, &ivan(), IVAN_PHONE, "ivan.petrov").await;
+    app.stop().await;
+}
+
+/// One user's whole lost-device path and the set-up that follows.
+async fn lost_device_and_set_up_again(
+    app: &TestApp,
+    smtp: &SmtpServer,
+    user: &TgUser,
+    phone: &str,
+    login_name: &str,
+) {
+    let lang = if user.language_code.as_deref() == Some("ru") { Lang::Ru } else { Lang::En };
+    let codes = enrol(app, login_name).await;
+    let asked = through_identity(app, user, "menu-lost-2fa", phone).await;
+    let login = [("login", login_name.to_owned().into())];
+    assert_eq!(asked.text_str(), t_args(lang, "two-factor-ask-backup", &login));
+    assert!(asked.callback_data_for(&t(lang, "button-no-backup-code")).is_some());
 
     let typed = app.tg.send_text(&user, "ABCD-EFGH-JKMN-PQRS");
     let wrong = app.tg.next_sent(user.id).await;
-    assert_eq!(
-        wrong.text_str(),
-        t_args(Lang::En, "two-factor-backup-wrong", &[("left", 4.into())])
-    );
+    assert_eq!(wrong.text_str(), t_args(lang, "two-factor-backup-wrong", &[("left", 4.into())]));
     // Typed sloppily: lower case, spaces instead of dashes.
     let sloppy = codes[3].to_lowercase().replace('-', " ");
     let right = app.tg.send_text(&user, &sloppy);
     let done = app.tg.next_sent(user.id).await;
-    assert_eq!(done.text_str(), t_args(Lang::En, "two-factor-reset-done", &login));
+    assert_eq!(done.text_str(), t_args(lang, "two-factor-reset-done", &login));
     let deleted = app.tg.deleted(user.id);
     assert!(deleted.contains(&typed) && deleted.contains(&right), "codes deleted: {deleted:?}");
-    assert!(!two_factor_on(&app, "anna.smith").await);
+    assert!(!two_factor_on(app, login_name).await);
     let events = app.audit_events().await;
     assert!(events.contains(&"telegram_bound".to_owned()), "the code binds: {events:?}");
     // The second channel is told.
     let mail = smtp.next_mail().await;
-    assert_eq!(mail.subject, "Two-factor authentication was turned off for anna.smith");
-    assert!(mail.text.unwrap_or_default().contains("Anna (id …02)"));
+    let subject = match lang {
+        Lang::En => format!("Two-factor authentication was turned off for {login_name}"),
+        Lang::Ru => format!("Для {login_name} отключена двухфакторная аутентификация"),
+    };
+    assert_eq!(mail.subject, subject);
+    let via = format!("{} (id …{:02})", user.first_name, user.id % 100);
+    assert!(mail.text.unwrap_or_default().contains(&via), "{via}");
 
     // Set up again: the QR code and the setup key, both protected.
-    let again = done.callback_data_for(&t(Lang::En, "button-set-up-2fa-again")).unwrap();
+    let again = done.callback_data_for(&t(lang, "button-set-up-2fa-again")).unwrap();
     app.tg.press_button(&user, &done, &again);
     let photo = app.tg.next_sent(user.id).await;
     assert_eq!(photo.method, "sendphoto");
-    assert_eq!(photo.text_str(), t(Lang::En, "two-factor-scan"));
+    assert_eq!(photo.text_str(), t(lang, "two-factor-scan"));
     assert!(photo.protect_content());
     let key_message = app.tg.next_sent(user.id).await;
     assert!(key_message.protect_content());
@@ -143,24 +159,25 @@ async fn a_backup_code_resets_2fa_and_setting_it_up_again_cleans_the_chat(db: Te
     let code = code_at(&key, app.now());
     let wrong_code = app.tg.send_text(&user, if code == "000000" { "111111" } else { "000000" });
     let refused = app.tg.next_sent(user.id).await;
-    assert_eq!(refused.text_str(), t(Lang::En, "two-factor-enrol-wrong"));
-    assert!(!two_factor_on(&app, "anna.smith").await, "only a confirmed enrolment counts");
+    assert_eq!(refused.text_str(), t(lang, "two-factor-enrol-wrong"));
+    assert!(!two_factor_on(app, login_name).await, "only a confirmed enrolment counts");
     let right_code = app.tg.send_text(&user, &code);
 
     // On: the backup codes as a document that can be saved; then the QR
     // code, the key, the typed codes and the refusal are deleted.
     let document = app.tg.next_sent(user.id).await;
-    app.tg.wait_for_calls("deletemessage", 7).await;
+    let before = if lang == Lang::En { 0 } else { 7 };
+    app.tg.wait_for_calls("deletemessage", before + 7).await;
     assert_eq!(document.method, "senddocument");
-    assert_eq!(document.text_str(), t_args(Lang::En, "two-factor-on", &[("count", 10.into())]));
+    assert_eq!(document.text_str(), t_args(lang, "two-factor-on", &[("count", 10.into())]));
     assert!(!document.protect_content());
     let (name, bytes) = app.tg.document_bytes(user.id, document.message_id).unwrap();
-    assert_eq!(name, "backup-codes-anna.smith.txt");
+    assert_eq!(name, format!("backup-codes-{login_name}.txt"));
     let text = String::from_utf8(bytes).unwrap();
     let new_codes: Vec<&str> = text.lines().filter(|l| l.len() == 19).collect();
     assert_eq!(new_codes.len(), 10, "{text}");
     assert!(!new_codes.contains(&codes[0].as_str()), "a new set");
-    assert!(two_factor_on(&app, "anna.smith").await);
+    assert!(two_factor_on(app, login_name).await);
     // The secrets and the typed codes are gone from the chat.
     let deleted = app.tg.deleted(user.id);
     for id in [photo.message_id, key_message.message_id, wrong_code, refused.message_id, right_code]
@@ -168,7 +185,6 @@ async fn a_backup_code_resets_2fa_and_setting_it_up_again_cleans_the_chat(db: Te
         assert!(deleted.contains(&id), "{id} deleted: {deleted:?}");
     }
     assert!(!deleted.contains(&document.message_id));
-    app.stop().await;
 }
 
 async fn lost_device_without_2fa_or_codes_leads_elsewhere(db: TestDb) {
