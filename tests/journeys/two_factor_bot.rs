@@ -115,12 +115,12 @@ async fn lost_device_and_set_up_again(
     assert_eq!(asked.text_str(), t_args(lang, "two-factor-ask-backup", &login));
     assert!(asked.callback_data_for(&t(lang, "button-no-backup-code")).is_some());
 
-    let typed = app.tg.send_text(&user, "ABCD-EFGH-JKMN-PQRS");
+    let typed = app.tg.send_text(user, "ABCD-EFGH-JKMN-PQRS");
     let wrong = app.tg.next_sent(user.id).await;
     assert_eq!(wrong.text_str(), t_args(lang, "two-factor-backup-wrong", &[("left", 4.into())]));
     // Typed sloppily: lower case, spaces instead of dashes.
     let sloppy = codes[3].to_lowercase().replace('-', " ");
-    let right = app.tg.send_text(&user, &sloppy);
+    let right = app.tg.send_text(user, &sloppy);
     let done = app.tg.next_sent(user.id).await;
     assert_eq!(done.text_str(), t_args(lang, "two-factor-reset-done", &login));
     let deleted = app.tg.deleted(user.id);
@@ -140,7 +140,7 @@ async fn lost_device_and_set_up_again(
 
     // Set up again: the QR code and the setup key, both protected.
     let again = done.callback_data_for(&t(lang, "button-set-up-2fa-again")).unwrap();
-    app.tg.press_button(&user, &done, &again);
+    app.tg.press_button(user, &done, &again);
     let photo = app.tg.next_sent(user.id).await;
     assert_eq!(photo.method, "sendphoto");
     assert_eq!(photo.text_str(), t(lang, "two-factor-scan"));
@@ -157,11 +157,11 @@ async fn lost_device_and_set_up_again(
         .filter(|c| !c.is_whitespace())
         .collect();
     let code = code_at(&key, app.now());
-    let wrong_code = app.tg.send_text(&user, if code == "000000" { "111111" } else { "000000" });
+    let wrong_code = app.tg.send_text(user, if code == "000000" { "111111" } else { "000000" });
     let refused = app.tg.next_sent(user.id).await;
     assert_eq!(refused.text_str(), t(lang, "two-factor-enrol-wrong"));
     assert!(!two_factor_on(app, login_name).await, "only a confirmed enrolment counts");
-    let right_code = app.tg.send_text(&user, &code);
+    let right_code = app.tg.send_text(user, &code);
 
     // On: the backup codes as a document that can be saved; then the QR
     // code, the key, the typed codes and the refusal are deleted.
