@@ -13,6 +13,7 @@ mod cli;
 mod conversation;
 mod fake_telegram;
 mod identity;
+mod inbox;
 mod locked;
 mod logging;
 mod mail;

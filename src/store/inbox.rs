@@ -1,0 +1,134 @@
+//! The `inbox` table: updates kept before Telegram is told they arrived,
+//! claimed a chat at a time, and marked handled when their handler is done.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+use super::{Store, StoreResult, to_unix};
+use crate::config::Backend;
+
+/// An update as Telegram sent it, for the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxUpdate {
+    pub update_id: i64,
+    /// The chat (or user) it belongs to, for per-chat order.
+    pub chat_id: Option<i64>,
+    /// The update's JSON.
+    pub payload: String,
+}
+
+impl Store {
+    /// Keeps updates before they are acknowledged; one already kept (a
+    /// repeat after a restart or a retried webhook call) is left as it is.
+    pub async fn keep_updates(
+        &self,
+        updates: &[InboxUpdate],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for update in updates {
+            sqlx::query(
+                "INSERT INTO inbox (update_id, chat_id, payload, received_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING",
+            )
+            .bind(update.update_id)
+            .bind(update.chat_id)
+            .bind(&update.payload)
+            .bind(to_unix(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Claims up to `limit` pending updates for `worker`, oldest first,
+    /// leaving out every chat that has an update claimed by another worker
+    /// whose lease still runs: one chat is handled by one process at a time,
+    /// in order. Claims are serialised (an advisory lock on PostgreSQL;
+    /// SQLite has one writer), so two workers never split a chat.
+    pub async fn claim_updates(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<InboxUpdate>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7146021)").execute(&mut *tx).await?;
+        }
+        let rows = sqlx::query(
+            "UPDATE inbox SET claimed_by = $1, claimed_until = $3 WHERE update_id IN ( \
+                 SELECT i.update_id FROM inbox i \
+                 WHERE i.handled_at IS NULL \
+                   AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
+                   AND NOT EXISTS (SELECT 1 FROM inbox o \
+                       WHERE o.chat_id = i.chat_id AND o.handled_at IS NULL \
+                         AND o.claimed_by <> $1 AND o.claimed_until > $2) \
+                 ORDER BY i.update_id LIMIT $4) \
+             RETURNING update_id, chat_id, payload",
+        )
+        .bind(worker)
+        .bind(to_unix(now))
+        .bind(to_unix(now + lease))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                Ok(InboxUpdate {
+                    update_id: row.try_get("update_id")?,
+                    chat_id: row.try_get("chat_id")?,
+                    payload: row.try_get("payload")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by_key(|update| update.update_id);
+        Ok(claimed)
+    }
+
+    /// Extends `worker`'s claims that still wait in its process.
+    pub async fn renew_update_claims(&self, worker: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE inbox SET claimed_until = $2 WHERE claimed_by = $1 AND handled_at IS NULL",
+        )
+        .bind(worker)
+        .bind(to_unix(until))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The handler of this update has finished.
+    pub async fn mark_update_handled(&self, update_id: i64, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE inbox SET handled_at = $2 WHERE update_id = $1")
+            .bind(update_id)
+            .bind(to_unix(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Drops updates handled before `before`; how many.
+    pub async fn prune_inbox(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < $1")
+                .bind(to_unix(before))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Updates kept but not handled yet.
+    pub async fn inbox_depth(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS pending FROM inbox WHERE handled_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_get("pending")
+    }
+}

@@ -1,0 +1,60 @@
+//! The inbox as the store keeps it: updates kept once, claimed a chat at a
+//! time by one worker (so several replicas keep each chat's order), taken
+//! over when a worker's lease runs out, and pruned once handled.
+
+use chrono::Duration;
+use crm_recovery_bot::store::{InboxUpdate, Store};
+
+use crate::support::*;
+
+on_both_backends!(workers_claim_whole_chats_in_order_and_take_over_after_a_crash,);
+
+fn update(update_id: i64, chat_id: i64) -> InboxUpdate {
+    InboxUpdate {
+        update_id,
+        chat_id: Some(chat_id),
+        payload: format!("{{\"update_id\":{update_id}}}"),
+    }
+}
+
+fn ids(updates: &[InboxUpdate]) -> Vec<i64> {
+    updates.iter().map(|u| u.update_id).collect()
+}
+
+async fn workers_claim_whole_chats_in_order_and_take_over_after_a_crash(db: TestDb) {
+    // The store alone: no bot claims these made-up updates meanwhile.
+    let store = Store::connect(&db.config).await.unwrap();
+    store.migrate().await.unwrap();
+    let store = &store;
+    let now = chrono::DateTime::from_timestamp(1_764_061_200, 0).unwrap();
+    let lease = Duration::seconds(60);
+    let kept = [update(1, 10), update(2, 10), update(4, 20), update(3, 10), update(5, 20)];
+    store.keep_updates(&kept, now).await.unwrap();
+    // A repeat (a retried webhook call) is kept once.
+    store.keep_updates(&[update(2, 10)], now).await.unwrap();
+    assert_eq!(store.inbox_depth().await.unwrap(), 5);
+
+    let first = store.claim_updates("w1", now, lease, 2).await.unwrap();
+    assert_eq!(ids(&first), [1, 2]);
+    // Chat 10 is w1's while it holds any of it: w2 gets chat 20 only.
+    let second = store.claim_updates("w2", now, lease, 10).await.unwrap();
+    assert_eq!(ids(&second), [4, 5]);
+    assert!(store.claim_updates("w2", now, lease, 10).await.unwrap().is_empty());
+    // w1 goes on with its chat, in order.
+    assert_eq!(ids(&store.claim_updates("w1", now, lease, 10).await.unwrap()), [3]);
+
+    // w1 dies with update 3 in hand; once its lease runs out w2 takes it.
+    for id in [1, 2, 4, 5] {
+        store.mark_update_handled(id, now).await.unwrap();
+    }
+    assert!(store.claim_updates("w2", now, lease, 10).await.unwrap().is_empty());
+    let later = now + Duration::seconds(61);
+    assert_eq!(ids(&store.claim_updates("w2", later, lease, 10).await.unwrap()), [3]);
+    store.mark_update_handled(3, later).await.unwrap();
+    assert_eq!(store.inbox_depth().await.unwrap(), 0);
+
+    // Handled rows go after the retention.
+    assert_eq!(store.prune_inbox(now).await.unwrap(), 0);
+    assert_eq!(store.prune_inbox(later + Duration::seconds(1)).await.unwrap(), 5);
+    store.close().await;
+}
