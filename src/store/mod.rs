@@ -10,6 +10,7 @@ mod dialogues;
 mod disputes;
 mod holds;
 mod licence;
+mod monitoring;
 mod outbox;
 mod prelinks;
 mod security;

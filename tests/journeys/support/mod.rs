@@ -190,6 +190,7 @@ impl TestApp {
             public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             api_token: None,
+            bot_mode: crm_recovery_bot::config::BotMode::Polling,
             secret_keys: None,
             default_time_zone: chrono_tz::Tz::UTC,
             reset: ResetPolicy::default(),
