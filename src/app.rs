@@ -224,8 +224,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     };
     let bot_task = tokio::spawn(async move {
         let listener_errors = Arc::new(IgnoringErrorHandlerSafe);
-        if let Err(error) = dispatcher.try_dispatch_with_listener(updates, listener_errors).await
-        {
+        if let Err(error) = dispatcher.try_dispatch_with_listener(updates, listener_errors).await {
             tracing::error!(%error, "the bot stopped: getMe failed");
         }
     });
@@ -317,7 +316,6 @@ fn lock_sqlite_file(database: &DatabaseConfig) -> anyhow::Result<std::fs::File> 
         }
     }
 }
-
 
 impl RunningApp {
     /// Resolves with the reason when the process must stop by itself

@@ -269,6 +269,9 @@ mod tests {
         assert_eq!(error_code(&api("Bad Request: chat not found")), "400");
         assert_eq!(error_code(&api("Conflict: terminated by other getUpdates request")), "409");
         assert_eq!(error_code(&api("Bad Gateway")), "5xx");
-        assert_eq!(error_code(&RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(3))), "429");
+        assert_eq!(
+            error_code(&RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(3))),
+            "429"
+        );
     }
 }

@@ -67,7 +67,8 @@ pub fn inbox() -> (Inbox, InboxListener, AllowedUpdates) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_token, stop_flag) = mk_stop_token();
     let (hint_tx, hint_rx) = oneshot::channel();
-    let listener = InboxListener { rx, stop_token, stop_flag: stop_flag.clone(), hint: Some(hint_tx) };
+    let listener =
+        InboxListener { rx, stop_token, stop_flag: stop_flag.clone(), hint: Some(hint_tx) };
     (Inbox { tx }, listener, AllowedUpdates { rx: hint_rx, stopped: stop_flag })
 }
 
@@ -109,7 +110,10 @@ impl<'a> AsUpdateStream<'a> for InboxListener {
                 return match self.rx.poll_recv(cx) {
                     Poll::Ready(Some(update)) if matches!(update.kind, UpdateKind::Error(_)) => {
                         // Not logged whole: it may hold a user's phone.
-                        tracing::error!(update_id = update.id.0, "an update teloxide cannot read was dropped");
+                        tracing::error!(
+                            update_id = update.id.0,
+                            "an update teloxide cannot read was dropped"
+                        );
                         monitoring::update_dropped();
                         continue;
                     }
@@ -154,7 +158,11 @@ impl Fatal {
     /// Resolves with the reason once one is raised.
     pub async fn raised(&self) -> String {
         self.raised.cancelled().await;
-        self.reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone().unwrap_or_default()
+        self.reason
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .unwrap_or_default()
     }
 }
 

@@ -37,13 +37,16 @@ pub async fn healthz(State(state): State<HttpState>) -> (StatusCode, &'static st
     }
 }
 
+/// The last webhook check: when, and what it found.
+type LastCheck = Option<(Instant, Result<(), String>)>;
+
 /// Whether Telegram has our webhook, asked with getWebhookInfo at most
 /// every few seconds.
 #[derive(Clone)]
 pub struct WebhookCheck {
     bot: BotT,
     url: Url,
-    last: Arc<Mutex<Option<(Instant, Result<(), String>)>>>,
+    last: Arc<Mutex<LastCheck>>,
 }
 
 impl WebhookCheck {
@@ -72,7 +75,7 @@ impl WebhookCheck {
         result
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Result<(), String>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LastCheck> {
         self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
