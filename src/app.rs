@@ -292,16 +292,19 @@ fn lock_sqlite_file(database: &DatabaseConfig) -> anyhow::Result<std::fs::File> 
     let mut lock_path = path.clone().into_os_string();
     lock_path.push(".run-lock");
     let lock_path = std::path::PathBuf::from(lock_path);
+    let cannot_open = || format!("cannot open the database ({})", database.describe());
     if let Some(dir) = lock_path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the directory of {}", path.display()))?;
+            .context("cannot create its directory")
+            .with_context(cannot_open)?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .with_context(|| format!("cannot open the lock file {}", lock_path.display()))?;
+        .with_context(|| format!("cannot open its lock file {}", lock_path.display()))
+        .with_context(cannot_open)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
@@ -311,9 +314,9 @@ fn lock_sqlite_file(database: &DatabaseConfig) -> anyhow::Result<std::fs::File> 
             path.display(),
             lock_path.display()
         )),
-        Err(std::fs::TryLockError::Error(error)) => {
-            Err(error).with_context(|| format!("cannot lock {}", lock_path.display()))
-        }
+        Err(std::fs::TryLockError::Error(error)) => Err(error)
+            .with_context(|| format!("cannot lock {}", lock_path.display()))
+            .with_context(cannot_open),
     }
 }
 
