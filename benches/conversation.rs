@@ -341,6 +341,7 @@ fn run_ours(
         public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
         http_addr: "127.0.0.1:0".parse().expect("literal"),
         api_token: None,
+        bot_mode: crm_recovery_bot::config::BotMode::Polling,
         secret_keys: None,
         default_time_zone: chrono_tz::Tz::UTC,
         reset: ResetPolicy::default(),
@@ -435,7 +436,7 @@ fn main() {
     if count_sql {
         count_statements();
     } else if std::env::var_os("BENCH_LOG").is_some() {
-        crm_recovery_bot::telemetry::init();
+        crm_recovery_bot::telemetry::init(crm_recovery_bot::config::LogFormat::Text);
     }
 
     let harness = Harness {

@@ -5,18 +5,23 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use teloxide::{
-    adaptors::throttle::Limits, dispatching::ShutdownToken, error_handlers::LoggingErrorHandler,
-    prelude::*, update_listeners,
+    adaptors::throttle::Limits,
+    dispatching::ShutdownToken,
+    error_handlers::{IgnoringErrorHandlerSafe, LoggingErrorHandler},
+    prelude::*,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bot::{self, BotSettings, BotT, Desk, DialogueStorage, Languages, OutboxHandle, OutboxWorker},
+    bot::{
+        self, BotSettings, BotT, Desk, DialogueStorage, Fatal, Languages, OutboxHandle,
+        OutboxWorker, inbox,
+    },
     clock::{Clock, SystemClock},
-    config::Config,
+    config::{Backend, BotMode, Config, DatabaseConfig},
     domain::PublicUrls,
-    http::{self, HttpState},
+    http::{self, HttpState, WebhookCheck, WebhookIntake},
     recovery::{HashingQueue, Policies, Recovery, SupportPolicy},
     store::Store,
 };
@@ -57,6 +62,12 @@ pub struct RunningApp {
     http_task: JoinHandle<()>,
     outbox_task: JoinHandle<()>,
     maintenance_task: JoinHandle<()>,
+    /// Long polling, when the bot polls.
+    poll_task: Option<JoinHandle<()>>,
+    /// Raised when the process must stop (another instance polls).
+    fatal: Fatal,
+    /// Held while running on a SQLite file: one `run` per file.
+    _run_lock: Option<std::fs::File>,
 }
 
 /// The Bot API client: our API URL, retries on 429, Telegram's rate limits.
@@ -66,6 +77,11 @@ pub fn telegram_client(config: &Config, limits: Limits) -> BotT {
 
 /// Connects, migrates, checks the Bot API answers, then serves.
 pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<RunningApp> {
+    crate::monitoring::install();
+    let run_lock = match config.database.backend {
+        Backend::Sqlite => Some(lock_sqlite_file(&config.database)?),
+        Backend::Postgres => None,
+    };
     let store = Store::connect(&config.database)
         .await
         .with_context(|| format!("cannot open the database ({})", config.database.describe()))?;
@@ -177,28 +193,43 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         None => tracing::info!("HTTP API is off: API_TOKEN is not set"),
     }
     let api_token = config.api_token.as_deref().map(http::api::ApiToken::new);
-    let http_state = HttpState::new(recovery.clone(), &config.page, api_token)
+    let (intake, updates, allowed_updates) = inbox::inbox();
+    let mut http_state = HttpState::new(recovery.clone(), &config.page, api_token)
         .with_bot_username(me.user.username.clone());
+    if let BotMode::Webhook(webhook) = &config.bot_mode {
+        http_state = http_state.with_webhook(
+            WebhookIntake::new(intake.clone(), webhook.path(), &webhook.secret),
+            WebhookCheck::new(bot.clone(), webhook.url.clone()),
+        );
+    }
     let http_task = tokio::spawn(http::serve(listener, http_state, background_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
     let dialogues = DialogueStorage::new(store.clone(), options.clock);
-    let mut dispatcher = Dispatcher::builder(bot.clone(), bot::schema::schema())
+    let handler = bot::inbox::measured(bot::schema::schema());
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![recovery, dialogues, settings, desk, Languages::default()])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();
     let dispatcher_shutdown = dispatcher.shutdown_token();
-    let polling = update_listeners::polling_default(bot).await;
+    let fatal = Fatal::default();
+    let (allowed_updates, poll_task) = match &config.bot_mode {
+        BotMode::Polling => {
+            inbox::delete_webhook_for_polling(&bot).await;
+            let poll = inbox::poll(bot.clone(), intake, allowed_updates, fatal.clone());
+            (None, Some(tokio::spawn(poll)))
+        }
+        BotMode::Webhook(_) => (Some(allowed_updates), None),
+    };
     let bot_task = tokio::spawn(async move {
-        let polling_errors = LoggingErrorHandler::with_custom_text("getUpdates failed");
-        if let Err(error) = dispatcher.try_dispatch_with_listener(polling, polling_errors).await {
+        let listener_errors = Arc::new(IgnoringErrorHandlerSafe);
+        if let Err(error) = dispatcher.try_dispatch_with_listener(updates, listener_errors).await {
             tracing::error!(%error, "the bot stopped: getMe failed");
         }
     });
-    tracing::info!("bot is polling for updates");
 
-    Ok(RunningApp {
+    let app = RunningApp {
         http_addr,
         store,
         outbox,
@@ -208,10 +239,94 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         http_task,
         outbox_task,
         maintenance_task,
-    })
+        poll_task,
+        fatal,
+        _run_lock: run_lock,
+    };
+    match (&config.bot_mode, allowed_updates) {
+        (BotMode::Webhook(webhook), Some(allowed)) => {
+            if let Err(error) = register_webhook(&bot, webhook, allowed).await {
+                app.stop().await;
+                return Err(error);
+            }
+            tracing::info!(url = %webhook.url, "bot takes updates through its webhook");
+        }
+        _ => tracing::info!("bot is polling for updates"),
+    }
+    Ok(app)
+}
+
+/// Tells Telegram where to post updates, with the secret it must send
+/// back. Every replica does this at start with the same values, which
+/// Telegram takes as a no-op; none deletes the webhook when it stops, since
+/// the others still serve it.
+async fn register_webhook(
+    bot: &BotT,
+    webhook: &crate::config::WebhookConfig,
+    allowed: inbox::AllowedUpdates,
+) -> anyhow::Result<()> {
+    let Some((allowed, _stopped)) = allowed.get().await else {
+        anyhow::bail!("the bot did not start, so its webhook was not registered");
+    };
+    bot.set_webhook(webhook.url.clone())
+        .secret_token(webhook.secret.clone())
+        .allowed_updates(allowed)
+        .await
+        .map_err(|error| {
+            crate::monitoring::telegram_error(&error);
+            anyhow::anyhow!(
+                "Telegram refused the webhook WEBHOOK_URL {} (setWebhook: {error})",
+                webhook.url
+            )
+        })?;
+    Ok(())
+}
+
+/// One `run` per SQLite file: an exclusive lock on a file beside it, held
+/// while the process runs and released by the system when it exits, even
+/// after a crash. `migrate` and `accounts import` do not take it.
+fn lock_sqlite_file(database: &DatabaseConfig) -> anyhow::Result<std::fs::File> {
+    let Some(path) = database.sqlite_path() else {
+        anyhow::bail!("DATABASE_URL names no SQLite file");
+    };
+    let mut lock_path = path.clone().into_os_string();
+    lock_path.push(".run-lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let cannot_open = || format!("cannot open the database ({})", database.describe());
+    if let Some(dir) = lock_path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .context("cannot create its directory")
+            .with_context(cannot_open)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open its lock file {}", lock_path.display()))
+        .with_context(cannot_open)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "another `crm-recovery-bot run` is using the SQLite file {} (it holds {}); \
+             stop it first: only one process may run on a SQLite file (use PostgreSQL for \
+             replicas)",
+            path.display(),
+            lock_path.display()
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(error)
+            .with_context(|| format!("cannot lock {}", lock_path.display()))
+            .with_context(cannot_open),
+    }
 }
 
 impl RunningApp {
+    /// Resolves with the reason when the process must stop by itself
+    /// (another instance already polls with this token).
+    pub async fn halted(&self) -> String {
+        self.fatal.raised().await
+    }
+
     /// Stops polling (confirming processed updates to Telegram), lets the
     /// handlers and HTTP requests in flight finish, then closes the pool.
     pub async fn stop(mut self) {
@@ -233,6 +348,9 @@ impl RunningApp {
         }
         if !self.bot_task.is_finished() {
             joined("the bot", (&mut self.bot_task).await);
+        }
+        if let Some(poll_task) = self.poll_task.take() {
+            joined("polling", poll_task.await);
         }
         self.background_shutdown.cancel();
         joined("the HTTP server", self.http_task.await);

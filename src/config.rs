@@ -122,6 +122,9 @@ pub struct Config {
     pub public_base_url: Url,
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
+    /// How updates arrive from Telegram (`BOT_MODE`, `WEBHOOK_URL`,
+    /// `WEBHOOK_SECRET`).
+    pub bot_mode: BotMode,
     /// The key TOTP secrets are encrypted with (`SECRET_KEY`, and
     /// `SECRET_KEY_PREVIOUS` while rotating); `None`: 2FA enrolment is off.
     pub secret_keys: Option<SecretBox>,
@@ -228,6 +231,7 @@ impl std::fmt::Debug for Config {
             .field("public_base_url", &self.public_base_url.as_str())
             .field("http_addr", &self.http_addr)
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
+            .field("bot_mode", &self.bot_mode)
             .field("secret_keys", &self.secret_keys)
             .field("default_time_zone", &self.default_time_zone)
             .field("reset", &self.reset)
@@ -272,6 +276,11 @@ impl Config {
             )?)?,
             http_addr: parse_or("HTTP_ADDR", "127.0.0.1:8080".parse().expect("valid literal"))?,
             api_token: api_token(optional("API_TOKEN"))?,
+            bot_mode: bot_mode(
+                optional("BOT_MODE").as_deref(),
+                optional("WEBHOOK_URL").as_deref(),
+                optional("WEBHOOK_SECRET").as_deref(),
+            )?,
             secret_keys: secret_keys(
                 optional("SECRET_KEY").as_deref(),
                 optional("SECRET_KEY_PREVIOUS").as_deref(),
@@ -626,6 +635,173 @@ fn support_contact(raw: Option<String>) -> Result<Option<String>, ConfigError> {
     Ok(Some(contact))
 }
 
+/// How updates arrive from Telegram.
+#[derive(Clone, PartialEq, Eq)]
+pub enum BotMode {
+    /// `getUpdates` long polling: one process per bot token (the default).
+    Polling,
+    /// Telegram posts updates to our HTTP server; any number of replicas.
+    Webhook(WebhookConfig),
+}
+
+/// `WEBHOOK_URL` and `WEBHOOK_SECRET`, validated. Debug output hides the
+/// secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// The public URL Telegram posts to; the service serves its path.
+    pub url: Url,
+    /// Sent with setWebhook; Telegram echoes it in the
+    /// `X-Telegram-Bot-Api-Secret-Token` header of every post.
+    pub secret: String,
+}
+
+impl WebhookConfig {
+    /// The path the HTTP server serves the webhook on: `WEBHOOK_URL`'s.
+    pub fn path(&self) -> &str {
+        self.url.path()
+    }
+}
+
+impl std::fmt::Debug for BotMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Polling => f.write_str("Polling"),
+            Self::Webhook(webhook) => f.debug_tuple("Webhook").field(webhook).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url.as_str())
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
+/// The longest `WEBHOOK_SECRET` Telegram accepts.
+pub const WEBHOOK_SECRET_MAX_CHARS: usize = 256;
+/// First path segments the service already serves; the webhook may not
+/// take them.
+const RESERVED_PATHS: &[&str] =
+    &["reset", "dispute", "hold", "api", "healthz", "readyz", "metrics"];
+
+/// `BOT_MODE` (`polling`, the default, or `webhook`) with the webhook's
+/// `WEBHOOK_URL` and `WEBHOOK_SECRET`, which webhook mode requires. The
+/// secret is never repeated in a message.
+pub fn bot_mode(
+    mode: Option<&str>,
+    url: Option<&str>,
+    secret: Option<&str>,
+) -> Result<BotMode, ConfigError> {
+    match mode.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("polling") => Ok(BotMode::Polling),
+        Some("webhook") => Ok(BotMode::Webhook(WebhookConfig {
+            url: webhook_url(url)?,
+            secret: webhook_secret(secret)?,
+        })),
+        Some(_) => Err(ConfigError::Invalid(
+            "BOT_MODE",
+            format!("{:?}: expected polling or webhook", mode.unwrap_or_default()),
+        )),
+    }
+}
+
+/// `WEBHOOK_URL`: https (Telegram posts only there), or plain http on a
+/// loopback address (a local Bot API server); a path of its own.
+fn webhook_url(raw: Option<&str>) -> Result<Url, ConfigError> {
+    let name = "WEBHOOK_URL";
+    let raw = raw.ok_or(ConfigError::Missing(
+        name,
+        "BOT_MODE=webhook needs the public https URL Telegram posts updates to, \
+         e.g. https://help.example.com/telegram/webhook",
+    ))?;
+    let url = Url::parse(raw).map_err(|e| ConfigError::Invalid(name, format!("{raw:?}: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(ConfigError::Invalid(
+                name,
+                format!("{raw:?}: Telegram posts only to https URLs (http only on loopback)"),
+            ));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::Invalid(
+            name,
+            format!("{raw:?}: no query or fragment; the path alone names the webhook"),
+        ));
+    }
+    let first = url.path().trim_start_matches('/').split('/').next().unwrap_or_default();
+    if first.is_empty() || RESERVED_PATHS.contains(&first) {
+        return Err(ConfigError::Invalid(
+            name,
+            format!(
+                "{raw:?}: its path must be one of its own, like /telegram/webhook (not /, \
+                 nor under /{})",
+                RESERVED_PATHS.join(", /")
+            ),
+        ));
+    }
+    Ok(url)
+}
+
+/// `WEBHOOK_SECRET`: 1–256 characters of `A-Z a-z 0-9 _ -`, as the Bot API
+/// requires.
+fn webhook_secret(raw: Option<&str>) -> Result<String, ConfigError> {
+    let name = "WEBHOOK_SECRET";
+    let secret = raw.ok_or(ConfigError::Missing(
+        name,
+        "BOT_MODE=webhook needs it (1-256 characters of A-Z a-z 0-9 _ -, e.g. the output \
+         of `openssl rand -hex 32`)",
+    ))?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if secret.len() > WEBHOOK_SECRET_MAX_CHARS || !secret.chars().all(allowed) {
+        return Err(ConfigError::Invalid(
+            name,
+            format!(
+                "it must be 1-{WEBHOOK_SECRET_MAX_CHARS} characters of A-Z a-z 0-9 _ - \
+                 (as the Bot API requires), e.g. the output of `openssl rand -hex 32`"
+            ),
+        ));
+    }
+    Ok(secret.to_owned())
+}
+
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `LOG_FORMAT`: `text` (the default) or `json`. Read before anything else,
+/// by every command.
+pub fn log_format() -> Result<LogFormat, ConfigError> {
+    log_format_from(optional("LOG_FORMAT").as_deref())
+}
+
+fn log_format_from(raw: Option<&str>) -> Result<LogFormat, ConfigError> {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(_) => Err(ConfigError::Invalid(
+            "LOG_FORMAT",
+            format!("{:?}: expected text or json", raw.unwrap_or_default()),
+        )),
+    }
+}
+
 /// `API_TOKEN`: unset turns the API off; a short one stops start-up. The
 /// message never repeats the value, it is a secret.
 fn api_token(raw: Option<String>) -> Result<Option<String>, ConfigError> {
@@ -920,6 +1096,76 @@ mod tests {
         assert_eq!(err, "PASSWORD_MIN_LENGTH_WITH_2FA is invalid: 7 is outside 8..=15");
         let err = policy(None, Some("eight")).unwrap_err().to_string();
         assert!(err.starts_with("PASSWORD_MIN_LENGTH_WITH_2FA is invalid: \"eight\""), "{err}");
+    }
+
+    #[test]
+    fn polling_is_the_default_and_webhook_mode_needs_url_and_secret() {
+        assert_eq!(bot_mode(None, None, None).unwrap(), BotMode::Polling);
+        assert_eq!(bot_mode(Some("Polling"), Some("x"), None).unwrap(), BotMode::Polling);
+        let mode =
+            bot_mode(Some("webhook"), Some("https://help.example.com/tg/hook"), Some("s3cr-t_"))
+                .unwrap();
+        let BotMode::Webhook(webhook) = &mode else { panic!("{mode:?}") };
+        assert_eq!(webhook.path(), "/tg/hook");
+        assert!(!format!("{mode:?}").contains("s3cr-t_"));
+        let err = bot_mode(Some("hooks"), None, None).unwrap_err().to_string();
+        assert_eq!(err, "BOT_MODE is invalid: \"hooks\": expected polling or webhook");
+        let err = bot_mode(Some("webhook"), Some("https://h.example.com/tg"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("WEBHOOK_SECRET is not set: BOT_MODE=webhook needs it"), "{err}");
+        let err = bot_mode(Some("webhook"), None, Some("s")).unwrap_err().to_string();
+        assert!(err.starts_with("WEBHOOK_URL is not set"), "{err}");
+    }
+
+    #[test]
+    fn the_webhook_secret_is_what_the_bot_api_accepts() {
+        let url = Some("https://h.example.com/tg");
+        for ok in ["a", "A-z_0-9", &"x".repeat(256)] {
+            assert!(bot_mode(Some("webhook"), url, Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [&"x".repeat(257), "with space", "slash/", "ключ", "a+b"] {
+            let err = bot_mode(Some("webhook"), url, Some(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("WEBHOOK_SECRET is invalid: it must be 1-256"), "{err}");
+            assert!(!err.contains(bad), "the secret is never repeated: {err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn the_webhook_url_is_https_except_on_loopback_and_has_its_own_path() {
+        for ok in [
+            "https://help.example.com/telegram/webhook",
+            "http://127.0.0.1:8080/tg",
+            "http://localhost/tg",
+            "http://[::1]:8080/tg",
+        ] {
+            assert!(webhook_url(Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://help.example.com/tg",
+            "http://192.168.1.20/tg",
+            "ftp://help.example.com/tg",
+            "https://help.example.com/",
+            "https://help.example.com",
+            "https://help.example.com/reset/x",
+            "https://help.example.com/api/v1/tg",
+            "https://help.example.com/metrics",
+            "https://help.example.com/tg?x=1",
+            "not a url",
+        ] {
+            let err = webhook_url(Some(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("WEBHOOK_URL is invalid"), "{bad}: {err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(log_format_from(None).unwrap(), LogFormat::Text);
+        assert_eq!(log_format_from(Some("JSON")).unwrap(), LogFormat::Json);
+        let err = log_format_from(Some("yaml")).unwrap_err().to_string();
+        assert_eq!(err, "LOG_FORMAT is invalid: \"yaml\": expected text or json");
     }
 
     #[test]

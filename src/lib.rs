@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod i18n;
 pub mod mail;
+pub mod monitoring;
 pub mod recovery;
 pub mod store;
 pub mod telemetry;

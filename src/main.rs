@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the bot (long polling) and the HTTP server until Ctrl-C or SIGTERM.
+    /// Run the bot (long polling, or webhook with BOT_MODE=webhook) and the
+    /// HTTP server until Ctrl-C or SIGTERM.
     Run,
     /// Apply database migrations and exit.
     Migrate,
@@ -66,7 +67,11 @@ async fn main() -> ExitCode {
         eprintln!("error: .env is unreadable: {error}");
         return ExitCode::from(2);
     }
-    telemetry::init();
+    let log_format = match config::log_format() {
+        Ok(format) => format,
+        Err(error) => return config_error(error),
+    };
+    telemetry::init(log_format);
     match run(cli.command).await {
         Ok(code) => code,
         Err(error) => {
@@ -84,9 +89,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Err(error) => return Ok(config_error(error)),
             };
             let app = app::start(config, AppOptions::default()).await?;
-            wait_for_signal().await;
+            let halted = tokio::select! {
+                () = wait_for_signal() => None,
+                reason = app.halted() => Some(reason),
+            };
             tracing::info!("shutting down");
             app.stop().await;
+            if let Some(reason) = halted {
+                anyhow::bail!(reason);
+            }
         }
         Command::Migrate => {
             let database = match DatabaseConfig::from_env() {

@@ -5,6 +5,7 @@ pub mod callbacks;
 mod commands;
 pub mod desk;
 mod identity;
+pub mod inbox;
 mod keyboards;
 mod locked;
 mod menu;
@@ -35,6 +36,7 @@ use teloxide::{
 
 pub use commands::register_commands;
 pub use desk::Desk;
+pub use inbox::{Fatal, Inbox};
 pub use outbox::{OutboxHandle, OutboxWorker};
 pub use state::{Purpose, State};
 pub use storage::DialogueStorage;

@@ -28,6 +28,7 @@ use crate::{
     domain::{AuditEvent, AuditOutcome, CompanyName, Delivery, Lang, licence},
     i18n::{arg, t, t_args},
     mail::{MailError, Mailer},
+    monitoring::{self, EmailResult},
     recovery::{OutboxWaker, Recovery},
     store::{AuditEntry, Finished, OutboxItem, Store, StoreResult},
 };
@@ -176,6 +177,9 @@ impl OutboxWorker {
             return Ok(());
         }
         let attempt = self.attempt(&item.payload).await;
+        if let Attempt::Failed(error) = &attempt {
+            monitoring::telegram_error(error);
+        }
         let now = self.clock.now();
         let finished = match attempt {
             Attempt::Done => {
@@ -197,11 +201,13 @@ impl OutboxWorker {
                 let at = now + chrono::Duration::seconds(pause);
                 tracing::warn!(id = item.id, kind, attempt = item.attempts + 1, %error,
                     retry_in_secs = pause, "outbox: the mail server failed; will retry");
+                monitoring::email(EmailResult::Retry);
                 self.store.retry_delivery_at(&item, &self.id, at, &error.to_string()).await?
             }
             Attempt::MailFailed(error) => {
                 tracing::error!(id = item.id, kind, attempts = item.attempts + 1, %error,
                     "outbox: mail not delivered; giving up");
+                monitoring::email(EmailResult::Failed);
                 let mut entry = AuditEntry::new(AuditEvent::MailFailed, AuditOutcome::Refused)
                     .detail(error.to_string());
                 if let Delivery::Mail { account_id, .. } = &item.payload {
@@ -281,7 +287,10 @@ impl OutboxWorker {
                 let mail =
                     crate::mail::render_notice(*lang, notice, zone, now, &link, code.as_deref());
                 return match mailer.send(to, &mail.subject, mail.text, mail.html).await {
-                    Ok(()) => Attempt::Done,
+                    Ok(()) => {
+                        monitoring::email(EmailResult::Sent);
+                        Attempt::Done
+                    }
                     Err(error) => Attempt::MailFailed(error),
                 };
             }

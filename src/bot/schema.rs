@@ -181,7 +181,10 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
             ];
             let failure = match conversation.dispatch(deps).await {
                 ControlFlow::Break(Ok(())) => return Ok(()),
-                ControlFlow::Break(Err(error)) => format!("{error:#}"),
+                ControlFlow::Break(Err(error)) => {
+                    crate::monitoring::telegram_error_in(&error);
+                    format!("{error:#}")
+                }
                 ControlFlow::Continue(_) if expects_answer(&update) => {
                     "update not handled (dialogue state unavailable?)".to_owned()
                 }

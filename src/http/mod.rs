@@ -7,6 +7,7 @@ mod client;
 mod dispute;
 mod health;
 mod reset;
+mod webhook;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -22,6 +23,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
+pub use health::WebhookCheck;
+pub use webhook::{SECRET_HEADER, WebhookIntake};
+
 use crate::{
     config::PageConfig,
     domain::{PasswordPolicy, links},
@@ -35,6 +39,8 @@ pub mod paths {
     pub const DISPUTE: &str = super::links::DISPUTE_ROUTE;
     pub const HOLD: &str = super::links::HOLD_ROUTE;
     pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+    pub const METRICS: &str = "/metrics";
 }
 
 /// How long any request may take, pages and API alike.
@@ -72,13 +78,24 @@ pub struct HttpState {
     pub api_token: Option<api::ApiToken>,
     /// The bot's username, for the deep links the API hands out.
     pub bot_username: Option<String>,
+    /// In webhook mode: where Telegram's posts go.
+    pub webhook: Option<WebhookIntake>,
+    /// In webhook mode: whether Telegram has the webhook, for `/readyz`.
+    pub webhook_check: Option<WebhookCheck>,
     page: reset::SharedPage,
 }
 
 impl HttpState {
     pub fn new(recovery: Recovery, page: &PageConfig, api_token: Option<api::ApiToken>) -> Self {
         let page = Arc::new(reset::PageSettings::new(page));
-        Self { recovery, api_token, bot_username: None, page }
+        Self { recovery, api_token, bot_username: None, webhook: None, webhook_check: None, page }
+    }
+
+    /// Serves Telegram's webhook posts and reports its state in `/readyz`.
+    pub fn with_webhook(mut self, intake: WebhookIntake, check: WebhookCheck) -> Self {
+        self.webhook = Some(intake);
+        self.webhook_check = Some(check);
+        self
     }
 
     /// The bot's username, as `getMe` said.
@@ -93,13 +110,19 @@ pub fn router(state: HttpState) -> Router {
     let reset = get(reset::show).post(reset::submit).layer(form_limit);
     let strength = post(reset::strength).layer(form_limit);
     // The API keeps its own timeout so that it answers in its JSON shape.
-    Router::new()
+    let mut router = Router::new();
+    if let Some(webhook) = &state.webhook {
+        router = router.route(&webhook.path, post(webhook::receive));
+    }
+    router
         .route(paths::RESET, reset)
         .route(paths::STRENGTH, strength)
         .route(paths::SCRIPT, get(reset::script))
         .route(paths::DISPUTE, get(dispute::show).post(dispute::confirm).layer(form_limit))
         .route(paths::HOLD, get(dispute::show_hold).post(dispute::cancel_hold).layer(form_limit))
         .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::METRICS, get(health::metrics))
         .layer(TimeoutLayer::with_status_code(TIMEOUT_STATUS, REQUEST_TIMEOUT))
         // As a service, so that `/api/v1` and `/api/v1/` are the API's too.
         .nest_service(api::BASE, api::router(state.clone()))

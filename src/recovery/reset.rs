@@ -142,6 +142,7 @@ impl Recovery {
             }
         };
         tracing::info!(%tg_user_id, account_id = %account.id, %expires_at, "reset link issued");
+        crate::monitoring::reset_link_issued();
         let entry = AuditEntry::new(AuditEvent::ResetLinkIssued, AuditOutcome::Ok);
         self.audit(entry.user(tg_user_id).account(account.id)).await;
         // The second channel hears of it, whoever holds the phone.
@@ -269,6 +270,7 @@ impl Recovery {
         self.outbox.wake();
         tracing::info!(account_id = %done.account_id, tg_user_id = %done.tg_user_id,
             "password changed");
+        crate::monitoring::reset_link_used();
         self.tell_password_changed(&account, done.tg_user_id, now).await;
         Ok(Ok(done))
     }

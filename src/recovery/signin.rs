@@ -237,6 +237,7 @@ impl Recovery {
                     ?lock,
                     "sign-in locked after failed attempts"
                 );
+                crate::monitoring::lockout();
                 if let Some(account_id) = account_id {
                     self.tell_locked(account_id, lock, now).await;
                 }

@@ -11,6 +11,7 @@ mod disputes;
 mod holds;
 mod inbox;
 mod licence;
+mod monitoring;
 mod outbox;
 mod prelinks;
 mod security;

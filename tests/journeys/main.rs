@@ -18,6 +18,7 @@ mod locked;
 mod logging;
 mod mail;
 mod notices;
+mod operations;
 mod outbox;
 mod password_reset;
 mod reset_link;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crm_recovery_bot::{
     app::{self, AppOptions, RunningApp},
     clock::{Clock, ManualClock},
-    config::{Config, DatabaseConfig, PageConfig, SupportConfig},
+    config::{BotMode, Config, DatabaseConfig, PageConfig, SupportConfig, WebhookConfig},
     domain::{Lang, LockoutPolicy, PasswordPolicy, ResetPolicy},
     i18n,
     recovery::{self, HashingQueue, ImportReport, OutboxWaker},
@@ -125,6 +125,9 @@ impl Drop for TestDb {
     }
 }
 
+/// Where a test application in webhook mode takes Telegram's posts.
+pub const WEBHOOK_PATH: &str = "/telegram/webhook";
+
 /// The start of every test's clock: a fixed, ordinary weekday morning.
 pub fn test_start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z").expect("literal").to_utc()
@@ -166,6 +169,34 @@ impl TestApp {
         Self::launch(db, configure, None).await
     }
 
+    /// The application in webhook mode with this secret: its webhook is
+    /// [`WEBHOOK_PATH`] on its own HTTP server, and the fake Telegram posts
+    /// updates there.
+    pub async fn spawn_webhook(db: &TestDb, secret: &str) -> Self {
+        let secret = secret.to_owned();
+        Self::spawn_with(db, move |config| {
+            config.bot_mode = BotMode::Webhook(WebhookConfig {
+                // The port is the server's, filled in when it is bound.
+                url: format!("http://127.0.0.1:1{WEBHOOK_PATH}").parse().expect("literal"),
+                secret,
+            });
+        })
+        .await
+    }
+
+    /// The webhook's URL, in webhook mode.
+    pub fn webhook_url(&self) -> String {
+        format!("{}{WEBHOOK_PATH}", self.base_url)
+    }
+
+    /// Closes the running application's database pool, as if the database
+    /// went away.
+    pub async fn close_app_database(&self) {
+        if let Some(app) = &self.app {
+            app.store.close().await;
+        }
+    }
+
     /// The application using `queue` as its hashing queue, so the test can
     /// hold places in it.
     pub async fn spawn_with_queue(db: &TestDb, queue: HashingQueue) -> Self {
@@ -190,6 +221,7 @@ impl TestApp {
             public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             api_token: None,
+            bot_mode: BotMode::Polling,
             secret_keys: None,
             default_time_zone: chrono_tz::Tz::UTC,
             reset: ResetPolicy::default(),
@@ -221,6 +253,9 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         self.base_url = format!("http://{addr}");
         self.config.public_base_url = self.base_url.parse().expect("url");
+        if let BotMode::Webhook(webhook) = &mut self.config.bot_mode {
+            webhook.url = format!("{}{WEBHOOK_PATH}", self.base_url).parse().expect("url");
+        }
         let options = AppOptions {
             clock: std::sync::Arc::new(self.clock.clone()),
             http_listener: Some(listener),
@@ -228,8 +263,11 @@ impl TestApp {
             hashing: self.hashing.clone(),
         };
         let app = app::start(self.config.clone(), options).await.expect("app starts");
-        // Polling has begun once the first getUpdates arrives.
-        self.tg.wait_for_call("getupdates").await;
+        // Polling has begun once the first getUpdates arrives; a webhook is
+        // registered before `start` returns.
+        if self.config.bot_mode == BotMode::Polling {
+            self.tg.wait_for_call("getupdates").await;
+        }
         self.app = Some(app);
     }
 

@@ -16,7 +16,11 @@
 //! deletions. Groups have kinds (basic, supergroup, forum) and members with
 //! statuses; forums have topics (closed, deleted, General); a basic group
 //! can be upgraded (`migrate_to_chat_id`); messages can be copied and files
-//! uploaded (multipart/form-data). A method the bot does not call answers 404 like an unknown method; add it
+//! uploaded (multipart/form-data). A webhook can be set (`setWebhook`, with
+//! its secret token and allowed updates), read back (`getWebhookInfo`) and
+//! deleted; while it is set, `getUpdates` answers 409 as Telegram does, and
+//! the fake posts each queued update to it, with the secret in
+//! `X-Telegram-Bot-Api-Secret-Token`, until it answers 2xx. A method the bot does not call answers 404 like an unknown method; add it
 //! here together with the test that needs it.
 //!
 //! Every test owns its own instance; the server stops when the last clone is
@@ -424,12 +428,31 @@ struct Handle {
     shared: Arc<Shared>,
     addr: SocketAddr,
     server: tokio::task::AbortHandle,
+    /// Posts updates to the webhook while one is set.
+    webhook_poster: tokio::task::AbortHandle,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
         self.server.abort();
+        self.webhook_poster.abort();
     }
+}
+
+/// The webhook set with `setWebhook`.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    pub url: String,
+    pub secret_token: Option<String>,
+    pub allowed_updates: Option<Vec<String>>,
+}
+
+/// One post of an update to the webhook: its id and the HTTP status the
+/// bot answered (`None`: no answer).
+#[derive(Clone, Debug)]
+pub struct WebhookPost {
+    pub update_id: i64,
+    pub status: Option<u16>,
 }
 
 struct Shared {
@@ -543,6 +566,13 @@ struct Db {
     next_media_group: u64,
     /// Overrides [`WAIT_TIMEOUT`] for this fake's waits.
     wait_timeout: Option<Duration>,
+    /// The webhook, while one is set.
+    webhook: Option<Webhook>,
+    /// Every post of an update to the webhook.
+    webhook_posts: Vec<WebhookPost>,
+    /// Every getUpdates answers 409 "terminated by other getUpdates
+    /// request", as if another instance kept polling.
+    polling_conflict: bool,
     /// Callback query ids handed to the bot → answered yet.
     callback_queries: HashMap<String, bool>,
     deleted: HashMap<i64, Vec<i64>>,
@@ -944,7 +974,8 @@ impl FakeTelegram {
             let _ = axum::serve(listener, app).await;
         })
         .abort_handle();
-        FakeTelegram { handle: Arc::new(Handle { shared, addr, server }) }
+        let webhook_poster = tokio::spawn(post_to_webhook(Arc::clone(&shared))).abort_handle();
+        FakeTelegram { handle: Arc::new(Handle { shared, addr, server, webhook_poster }) }
     }
 
     /// Base URL for `Bot::set_api_url`, e.g. `http://127.0.0.1:40123/`.
@@ -983,6 +1014,51 @@ impl FakeTelegram {
                 garbled: false,
             },
         );
+    }
+
+    /// From now on every getUpdates answers 409 Conflict "terminated by
+    /// other getUpdates request", as Telegram does while another instance
+    /// polls with the same token.
+    pub fn conflict_polling(&self) {
+        self.db().polling_conflict = true;
+    }
+
+    /// The webhook as the bot set it, if it is set.
+    pub fn webhook(&self) -> Option<Webhook> {
+        self.db().webhook.clone()
+    }
+
+    /// Sets a webhook as another process would (`setWebhook`), without
+    /// recording a call.
+    pub fn set_webhook(&self, url: &str) {
+        self.db().webhook =
+            Some(Webhook { url: url.to_owned(), secret_token: None, allowed_updates: None });
+    }
+
+    /// Every post of an update to the webhook so far.
+    pub fn webhook_posts(&self) -> Vec<WebhookPost> {
+        self.db().webhook_posts.clone()
+    }
+
+    /// A user's private text message as an Update object, with a fresh
+    /// update id, not queued: for posting to the webhook by hand.
+    pub fn text_update(&self, user: &TgUser, text: &str) -> Value {
+        let mut db = self.db();
+        db.user_names.insert(user.id, user.first_name.clone());
+        db.users.insert(user.id, user.clone());
+        db.started.insert(user.id);
+        db.next_update_id += 1;
+        let update_id = db.next_update_id;
+        let message_id = db.next_message_id(user.id);
+        let mut m = Map::new();
+        m.insert("message_id".into(), json!(message_id));
+        m.insert("from".into(), user.to_json());
+        m.insert("date".into(), json!(db.now()));
+        m.insert("chat".into(), db.chat_json(user.id));
+        add_text(&mut m, text);
+        let message = Value::Object(m);
+        db.messages.insert((user.id, message_id), message.clone());
+        json!({ "update_id": update_id, "message": message })
     }
 
     /// The next call of that method gets `200 OK` with an HTML body instead
@@ -1775,6 +1851,15 @@ async fn handle_request(
     if method == "getupdates" {
         return reply(get_updates(&shared, &params).await);
     }
+    if method == "setwebhook" || method == "deletewebhook" {
+        let mut db = shared.lock();
+        let result = webhook_method(&mut db, &method, &params);
+        shared.record_call(&mut db, &method, &params, result.is_err());
+        drop(db);
+        // The poster looks at the new webhook (and polling at its absence).
+        shared.updates_changed.notify_waiters();
+        return reply(result);
+    }
 
     let mut db = shared.lock();
     let pending_before = db.pending.len();
@@ -2182,9 +2267,20 @@ fn dispatch(
             }
             Ok(me)
         }
-        "getwebhookinfo" => Ok(
-            json!({ "url": "", "has_custom_certificate": false, "pending_update_count": db.pending.len() }),
-        ),
+        "getwebhookinfo" => {
+            let mut info = json!({
+                "url": db.webhook.as_ref().map_or("", |hook| hook.url.as_str()),
+                "has_custom_certificate": false,
+                "pending_update_count": db.pending.len(),
+            });
+            if let Some(hook) = &db.webhook {
+                info["max_connections"] = json!(40);
+                if let Some(allowed) = &hook.allowed_updates {
+                    info["allowed_updates"] = json!(allowed);
+                }
+            }
+            Ok(info)
+        }
         "setmycommands" => set_my_commands(params),
         "answercallbackquery" => answer_callback_query(db, params),
         "sendmessage" => send_message(db, bot_id, params),
@@ -3007,12 +3103,114 @@ fn poll_params(params: &Value) -> Result<PollParams, ApiErr> {
     Ok(PollParams { offset, limit, timeout, allowed })
 }
 
+/// `setWebhook` (url, secret_token, allowed_updates, drop_pending_updates)
+/// and `deleteWebhook` (drop_pending_updates). An empty url removes the
+/// webhook, as Telegram's does.
+fn webhook_method(db: &mut Db, method: &str, params: &Value) -> ApiResult {
+    if bool_param(params, "drop_pending_updates") {
+        db.pending.clear();
+    }
+    if method == "deletewebhook" {
+        db.webhook = None;
+        return Ok(json!(true));
+    }
+    let url = str_param(params, "url").unwrap_or_default();
+    if url.is_empty() {
+        db.webhook = None;
+        return Ok(json!(true));
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "https" | "http") => {}
+        _ => return Err(ApiErr::bad_request("Bad Request: bad webhook: Failed to resolve host")),
+    }
+    let secret_token = str_param(params, "secret_token").map(str::to_owned);
+    if let Some(secret) = &secret_token {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if secret.is_empty() || secret.len() > 256 || !secret.chars().all(allowed) {
+            return Err(ApiErr::bad_request(
+                "Bad Request: secret token contains unallowed characters",
+            ));
+        }
+    }
+    let allowed_updates = match params.get("allowed_updates") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => {
+            Some(list.iter().filter_map(Value::as_str).map(str::to_owned).collect::<Vec<_>>())
+        }
+        Some(_) => return Err(ApiErr::bad_request("Bad Request: can't parse allowed updates")),
+    };
+    if let Some(list) = &allowed_updates {
+        db.allowed_updates = (!list.is_empty()).then(|| list.clone());
+    }
+    db.webhook = Some(Webhook { url: url.to_owned(), secret_token, allowed_updates });
+    Ok(json!(true))
+}
+
+/// Posts queued updates, oldest first, to the webhook while one is set, as
+/// Telegram does; an update leaves the queue when the bot answers 2xx, and
+/// is posted again after a pause otherwise.
+async fn post_to_webhook(shared: Arc<Shared>) {
+    let client = reqwest::Client::new();
+    loop {
+        let notified = shared.updates_changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let next = {
+            let db = shared.lock();
+            match (&db.webhook, db.pending.front()) {
+                (Some(hook), Some(update)) => {
+                    Some((hook.url.clone(), hook.secret_token.clone(), update.clone()))
+                }
+                _ => None,
+            }
+        };
+        let Some((url, secret, update)) = next else {
+            notified.await;
+            continue;
+        };
+        let update_id = update["update_id"].as_i64().unwrap_or_default();
+        let mut request = client.post(&url).json(&update);
+        if let Some(secret) = secret {
+            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+        }
+        let status = request.send().await.ok().map(|response| response.status().as_u16());
+        let delivered = status.is_some_and(|code| (200..300).contains(&code));
+        {
+            let mut db = shared.lock();
+            db.webhook_posts.push(WebhookPost { update_id, status });
+            if delivered {
+                db.pending.retain(|u| u["update_id"].as_i64() != Some(update_id));
+            }
+        }
+        shared.activity.notify_waiters();
+        if !delivered {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Long polling. A getUpdates arriving while another one waits terminates
 /// the earlier one with 409, as Telegram does when two instances poll.
+/// While a webhook is set, it is refused with 409 too.
 async fn get_updates(shared: &Shared, params: &Value) -> ApiResult {
     let parsed = poll_params(params);
     let (PollParams { offset, limit, timeout, allowed }, call, generation) = {
         let mut db = shared.lock();
+        let conflict = if db.webhook.is_some() {
+            Some(
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            )
+        } else if db.polling_conflict {
+            Some(
+                "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            )
+        } else {
+            None
+        };
+        if let Some(description) = conflict {
+            shared.record_call(&mut db, "getupdates", params, true);
+            return Err(ApiErr::new(409, description));
+        }
         let call = shared.record_call(&mut db, "getupdates", params, parsed.is_err());
         let parsed = parsed?;
         db.poll_generation += 1;
