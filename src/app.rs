@@ -62,6 +62,8 @@ pub struct RunningApp {
     http_task: JoinHandle<()>,
     outbox_task: JoinHandle<()>,
     maintenance_task: JoinHandle<()>,
+    /// Renews this process's claims in the inbox, and gives them back.
+    claims_task: JoinHandle<()>,
     /// Long polling, when the bot polls.
     poll_task: Option<JoinHandle<()>>,
     /// Raised when the process must stop (another instance polls).
@@ -187,13 +189,22 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     let http_addr = listener.local_addr()?;
     let background_shutdown = CancellationToken::new();
     let outbox_task = tokio::spawn(worker.run(background_shutdown.clone()));
-    let maintenance_task = tokio::spawn(maintain(recovery.clone(), background_shutdown.clone()));
+    let maintenance_task = tokio::spawn(maintain(
+        recovery.clone(),
+        config.inbox_retention,
+        background_shutdown.clone(),
+    ));
     match &config.api_token {
         Some(_) => tracing::info!(base = http::api::BASE, "HTTP API is on"),
         None => tracing::info!("HTTP API is off: API_TOKEN is not set"),
     }
     let api_token = config.api_token.as_deref().map(http::api::ApiToken::new);
-    let (intake, updates, allowed_updates) = inbox::inbox();
+    // Claims in the inbox are this process's: a name no other process has.
+    let worker = format!("bot-{}-{:x}", std::process::id(), random_suffix());
+    inbox::release_stale_claims(&store).await.context("cannot read the inbox")?;
+    let (intake, updates, allowed_updates) = inbox::inbox(store.clone(), worker.clone());
+    let claims_task =
+        tokio::spawn(inbox::keep_claims(store.clone(), worker, background_shutdown.clone()));
     let mut http_state = HttpState::new(recovery.clone(), &config.page, api_token)
         .with_bot_username(me.user.username.clone());
     if let BotMode::Webhook(webhook) = &config.bot_mode {
@@ -206,7 +217,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
     let dialogues = DialogueStorage::new(store.clone(), options.clock);
-    let handler = bot::inbox::measured(bot::schema::schema());
+    let handler = bot::inbox::measured(bot::schema::schema(), store.clone());
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![recovery, dialogues, settings, desk, Languages::default()])
         .default_handler(|_| async {})
@@ -239,6 +250,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         http_task,
         outbox_task,
         maintenance_task,
+        claims_task,
         poll_task,
         fatal,
         _run_lock: run_lock,
@@ -356,6 +368,7 @@ impl RunningApp {
         joined("the HTTP server", self.http_task.await);
         joined("the outbox worker", self.outbox_task.await);
         joined("maintenance", self.maintenance_task.await);
+        joined("the inbox claims", self.claims_task.await);
         self.store.close().await;
         tracing::info!("stopped");
     }
@@ -363,16 +376,36 @@ impl RunningApp {
 
 /// Housekeeping, at start and then hourly: records that no longer mean
 /// anything are removed.
-async fn maintain(recovery: Recovery, shutdown: CancellationToken) {
+async fn maintain(
+    recovery: Recovery,
+    inbox_retention: chrono::Duration,
+    shutdown: CancellationToken,
+) {
     loop {
         if let Err(error) = recovery.prune_sign_in_failures().await {
             tracing::warn!(%error, "maintenance: sign-in failure records not pruned");
+        }
+        // Real time, like the inbox's own stamps.
+        let before = chrono::Utc::now() - inbox_retention;
+        match recovery.store.prune_inbox(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "handled updates removed from the inbox"),
+            Err(error) => tracing::warn!(%error, "maintenance: the inbox not pruned"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
         }
     }
+}
+
+/// A random number for names that must differ between processes.
+fn random_suffix() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+    }
+    u64::from_le_bytes(bytes)
 }
 
 /// A task that panicked is reported, not ignored.

@@ -119,6 +119,8 @@ pub struct Config {
     /// After a phone or e-mail change, how long the phone alone binds
     /// nobody (`PHONE_CHANGE_COOLDOWN_DAYS`).
     pub contact_cooldown: Duration,
+    /// How long handled updates stay in the inbox (`INBOX_RETENTION_HOURS`).
+    pub inbox_retention: Duration,
     pub public_base_url: Url,
     pub http_addr: SocketAddr,
     pub api_token: Option<String>,
@@ -228,6 +230,7 @@ impl std::fmt::Debug for Config {
             .field("mail", &self.mail)
             .field("binding", &self.binding)
             .field("contact_cooldown", &self.contact_cooldown)
+            .field("inbox_retention", &self.inbox_retention)
             .field("public_base_url", &self.public_base_url.as_str())
             .field("http_addr", &self.http_addr)
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
@@ -265,6 +268,7 @@ impl Config {
                 )?,
             )?,
             mail: MailConfig::from_env()?,
+            inbox_retention: Duration::hours(parse_ranged("INBOX_RETENTION_HOURS", 24, 1..=720)?),
             contact_cooldown: Duration::days(parse_ranged(
                 "PHONE_CHANGE_COOLDOWN_DAYS",
                 7,

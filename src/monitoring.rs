@@ -31,6 +31,7 @@ pub const TICKETS_OPEN: &str = "crm_recovery_tickets_open";
 pub const TICKET_AGE_SECONDS: &str = "crm_recovery_ticket_age_seconds";
 pub const TELEGRAM_API_ERRORS_TOTAL: &str = "crm_recovery_telegram_api_errors_total";
 pub const EMAILS_TOTAL: &str = "crm_recovery_emails_total";
+pub const UPDATES_DROPPED_TOTAL: &str = "crm_recovery_updates_dropped_total";
 
 /// Every series `/metrics` shows, for README and the tests.
 pub const SERIES: [&str; 11] = [
@@ -102,7 +103,11 @@ fn describe() {
         metrics::Unit::Seconds,
         "How long the dispatcher's handler took per update."
     );
-    describe_gauge!(INBOX_DEPTH, "Updates received but not yet handled.");
+    describe_gauge!(
+        INBOX_DEPTH,
+        "Updates kept in the inbox but not yet handled (read when scraped)."
+    );
+    describe_counter!(UPDATES_DROPPED_TOTAL, "Updates that could not be read, dropped.");
     describe_gauge!(OUTBOX_DEPTH, "Outbox rows waiting to be delivered (read when scraped).");
     describe_counter!(RESET_LINKS_ISSUED_TOTAL, "Reset links issued.");
     describe_counter!(RESET_LINKS_USED_TOTAL, "Reset links used to set a new password.");
@@ -136,6 +141,8 @@ pub async fn render(store: &Store, now: chrono::DateTime<chrono::Utc>) -> String
 async fn database_gauges(store: &Store, now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
     let outbox = store.outbox_pending_count().await?;
     let (open, oldest) = store.open_tickets_summary().await?;
+    let inbox = store.inbox_depth().await?;
+    gauge!(INBOX_DEPTH).set(inbox as f64);
     gauge!(OUTBOX_DEPTH).set(outbox as f64);
     gauge!(TICKETS_OPEN).set(open as f64);
     let age = oldest.map_or(0, |since| (now - since).num_seconds().max(0));
@@ -146,18 +153,16 @@ async fn database_gauges(store: &Store, now: chrono::DateTime<chrono::Utc>) -> S
 /// An update arrived (through polling or the webhook).
 pub fn update_received(update: &Update) {
     counter!(UPDATES_TOTAL, "kind" => update_kind(&update.kind)).increment(1);
-    gauge!(INBOX_DEPTH).increment(1.0);
 }
 
 /// An update left the inbox without reaching a handler (unparsable).
 pub fn update_dropped() {
-    gauge!(INBOX_DEPTH).decrement(1.0);
+    counter!(UPDATES_DROPPED_TOTAL).increment(1);
 }
 
 /// The dispatcher finished with an update that took `since` until now.
 pub fn update_handled(since: Instant) {
     histogram!(HANDLER_SECONDS).record(since.elapsed().as_secs_f64());
-    gauge!(INBOX_DEPTH).decrement(1.0);
 }
 
 pub fn reset_link_issued() {

@@ -1,15 +1,26 @@
 //! Where updates come in. Both ways Telegram delivers them — long polling
 //! (`getUpdates`, one process per bot token) and the webhook (Telegram
-//! posts each update to our HTTP server; any number of replicas) — feed one
-//! channel, which the dispatcher reads as its update listener. Counting
-//! updates in and out here gives `/metrics` its `updates_total` and
-//! `inbox_depth`, and polling's own loop knows whether another instance
-//! already polls with this token.
+//! posts each update to our HTTP server; any number of replicas) — keep
+//! each update in the database's inbox before Telegram is told it arrived
+//! (the next `getUpdates` offset, or the webhook's 200). The dispatcher
+//! reads the inbox as its update listener, claiming a whole chat's pending
+//! updates at a time (so replicas keep each chat's order), and an update is
+//! marked handled when its handler has finished. A process killed mid-way
+//! leaves its updates unhandled: they are handled again after a restart, or
+//! by another replica once its claims lapse. Counting updates here gives
+//! `/metrics` its `updates_total`, and polling's own loop knows whether
+//! another instance already polls with this token.
+//!
+//! The window a crash leaves: an update whose handler had sent its answer
+//! but was not yet marked handled is handled again, so that one answer can
+//! come twice (Telegram has no idempotency key for sends). Leases and
+//! timestamps here use the system clock: they are about processes, not
+//! about the rules.
 
 use std::{
+    collections::VecDeque,
     convert::Infallible,
     sync::{Arc, Mutex},
-    task::Poll,
     time::{Duration, Instant},
 };
 
@@ -22,11 +33,15 @@ use teloxide::{
     types::{AllowedUpdate, Update, UpdateKind},
     update_listeners::{AsUpdateStream, UpdateListener},
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::BotT;
-use crate::monitoring;
+use crate::{
+    config::Backend,
+    monitoring,
+    store::{InboxUpdate, Store, StoreError},
+};
 
 /// The line `run` stops with when another process polls with the same
 /// token.
@@ -40,36 +55,121 @@ const POLL_TIMEOUT_SECS: u32 = 10;
 /// Pauses after failed polls double up to this long.
 const MAX_POLL_BACKOFF: Duration = Duration::from_secs(64);
 
+/// How long a claim on a chat's updates lasts unless renewed: after a
+/// crash, another process takes them over this long after.
+const CLAIM_LEASE_SECS: i64 = 30;
+/// How often a running process renews its claims.
+const CLAIM_RENEWAL: Duration = Duration::from_secs(10);
+/// Updates claimed at once.
+const CLAIM_BATCH: i64 = 64;
+/// With nothing to do, how often the inbox is looked at anyway (updates a
+/// replica's webhook kept for a chat this process may take).
+const IDLE_LOOK: Duration = Duration::from_millis(500);
+
 /// Takes updates in: cheap to clone, held by the poller or the webhook.
 #[derive(Debug, Clone)]
 pub struct Inbox {
-    tx: mpsc::UnboundedSender<Update>,
+    store: Store,
+    /// Wakes this process's listener.
+    wake: Arc<Notify>,
 }
 
-/// The inbox was closed: the bot is stopping.
-#[derive(Debug)]
-pub struct InboxClosed;
+/// The update could not be kept (the database is unreachable): Telegram
+/// must not be told it arrived.
+#[derive(Debug, thiserror::Error)]
+#[error("updates not kept in the inbox: {0}")]
+pub struct NotKept(#[from] StoreError);
 
 impl Inbox {
-    /// Queues an update for the dispatcher.
-    pub fn push(&self, update: Update) -> Result<(), InboxClosed> {
-        monitoring::update_received(&update);
-        self.tx.send(update).map_err(|_| {
-            monitoring::update_dropped();
-            InboxClosed
-        })
+    /// Keeps updates in the inbox; only then may Telegram be told they
+    /// arrived. Updates teloxide cannot read are dropped with a log line.
+    pub async fn keep(&self, updates: &[Update]) -> Result<(), NotKept> {
+        let mut rows = Vec::with_capacity(updates.len());
+        for update in updates {
+            monitoring::update_received(update);
+            if matches!(update.kind, UpdateKind::Error(_)) {
+                // Not logged whole: it may hold a user's phone.
+                tracing::error!(
+                    update_id = update.id.0,
+                    "an update teloxide cannot read was dropped"
+                );
+                continue;
+            }
+            match serde_json::to_string(update) {
+                Ok(payload) => rows.push(InboxUpdate {
+                    update_id: i64::from(update.id.0),
+                    chat_id: chat_of(update),
+                    payload,
+                }),
+                Err(error) => {
+                    tracing::error!(update_id = update.id.0, %error, "an update could not be stored; dropped");
+                }
+            }
+        }
+        self.store.keep_updates(&rows, chrono::Utc::now()).await?;
+        self.wake.notify_one();
+        Ok(())
     }
 }
 
-/// A new inbox: its intake, the dispatcher's listener, and the update
-/// kinds the dispatcher's handler wants (known once it starts).
-pub fn inbox() -> (Inbox, InboxListener, AllowedUpdates) {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// The chat an update belongs to (the sender's for a button press without
+/// its message), for per-chat order.
+fn chat_of(update: &Update) -> Option<i64> {
+    update.chat().map(|chat| chat.id.0).or_else(|| update.from().map(|user| user.id.0 as i64))
+}
+
+/// A new inbox on `store`: its intake, the dispatcher's listener (claiming
+/// as `worker`), and the update kinds the dispatcher's handler wants
+/// (known once it starts).
+pub fn inbox(store: Store, worker: String) -> (Inbox, InboxListener, AllowedUpdates) {
+    let wake = Arc::new(Notify::new());
     let (stop_token, stop_flag) = mk_stop_token();
     let (hint_tx, hint_rx) = oneshot::channel();
-    let listener =
-        InboxListener { rx, stop_token, stop_flag: stop_flag.clone(), hint: Some(hint_tx) };
-    (Inbox { tx }, listener, AllowedUpdates { rx: hint_rx, stopped: stop_flag })
+    let listener = InboxListener {
+        store: store.clone(),
+        worker,
+        wake: Arc::clone(&wake),
+        claimed: VecDeque::new(),
+        stop_token,
+        stop_flag: stop_flag.clone(),
+        hint: Some(hint_tx),
+    };
+    (Inbox { store, wake }, listener, AllowedUpdates { rx: hint_rx, stopped: stop_flag })
+}
+
+/// Before the listener starts: with SQLite only this process runs (a lock
+/// file guarantees it), so claims left by a killed run are released at once
+/// instead of waiting for their lease.
+pub async fn release_stale_claims(store: &Store) -> Result<(), StoreError> {
+    if store.backend() == Backend::Sqlite {
+        let released = store.release_update_claims(None).await?;
+        if released > 0 {
+            tracing::warn!(released, "updates a stopped process had claimed are handled again");
+        }
+    }
+    let pending = store.inbox_depth().await?;
+    if pending > 0 {
+        tracing::info!(pending, "updates kept before the last stop are handled first");
+    }
+    Ok(())
+}
+
+/// Renews `worker`'s claims until `shutdown`, then gives back those not
+/// handled, so that another process may take them at once.
+pub async fn keep_claims(store: Store, worker: String, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(CLAIM_RENEWAL) => {}
+        }
+        let until = chrono::Utc::now() + chrono::Duration::seconds(CLAIM_LEASE_SECS);
+        if let Err(error) = store.renew_update_claims(&worker, until).await {
+            tracing::warn!(%error, "inbox claims not renewed");
+        }
+    }
+    if let Err(error) = store.release_update_claims(Some(&worker)).await {
+        tracing::warn!(%error, "inbox claims not given back; they lapse by themselves");
+    }
 }
 
 /// The kinds of update the dispatcher's handler wants, for `getUpdates` and
@@ -87,14 +187,70 @@ impl AllowedUpdates {
     }
 }
 
-/// The dispatcher's side of the inbox. When stopped it takes no more
-/// updates but hands over those already queued (Telegram was told they
-/// arrived), then ends.
+/// The dispatcher's side of the inbox: the updates this process claimed,
+/// oldest first. When stopped it hands over what it already claimed, then
+/// ends; what it did not hand over is given back by [`keep_claims`].
 pub struct InboxListener {
-    rx: mpsc::UnboundedReceiver<Update>,
+    store: Store,
+    worker: String,
+    wake: Arc<Notify>,
+    claimed: VecDeque<Update>,
     stop_token: StopToken,
     stop_flag: StopFlag,
     hint: Option<oneshot::Sender<Vec<AllowedUpdate>>>,
+}
+
+impl InboxListener {
+    /// The next claimed update, claiming more or waiting when there is
+    /// none; `None` once stopped.
+    async fn next(&mut self) -> Option<Update> {
+        loop {
+            if let Some(update) = self.claimed.pop_front() {
+                return Some(update);
+            }
+            if self.stop_flag.is_stopped() {
+                return None;
+            }
+            let now = chrono::Utc::now();
+            let lease = chrono::Duration::seconds(CLAIM_LEASE_SECS);
+            match self.store.claim_updates(&self.worker, now, lease, CLAIM_BATCH).await {
+                Ok(rows) if !rows.is_empty() => {
+                    for row in rows {
+                        self.take(row).await;
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the inbox could not be read; will retry"),
+            }
+            // The stop flag is only looked at, never awaited here: its
+            // future wakes one waiter, and the poller awaits it.
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_LOOK) => {}
+            }
+        }
+    }
+
+    /// A claimed row becomes an update to hand over; one that cannot be
+    /// read (an older version's?) is marked handled so it does not come
+    /// back.
+    async fn take(&mut self, row: InboxUpdate) {
+        match serde_json::from_str::<Update>(&row.payload) {
+            Ok(update) if !matches!(update.kind, UpdateKind::Error(_)) => {
+                self.claimed.push_back(update)
+            }
+            _ => {
+                tracing::error!(update_id = row.update_id, "a kept update cannot be read; dropped");
+                monitoring::update_dropped();
+                if let Err(error) =
+                    self.store.mark_update_handled(row.update_id, chrono::Utc::now()).await
+                {
+                    tracing::warn!(%error, "an unreadable update not marked handled");
+                }
+            }
+        }
+    }
 }
 
 impl<'a> AsUpdateStream<'a> for InboxListener {
@@ -102,26 +258,9 @@ impl<'a> AsUpdateStream<'a> for InboxListener {
     type Stream = BoxStream<'a, Result<Update, Infallible>>;
 
     fn as_stream(&'a mut self) -> Self::Stream {
-        Box::pin(futures::stream::poll_fn(move |cx| {
-            if self.stop_flag.is_stopped() {
-                self.rx.close();
-            }
-            loop {
-                return match self.rx.poll_recv(cx) {
-                    Poll::Ready(Some(update)) if matches!(update.kind, UpdateKind::Error(_)) => {
-                        // Not logged whole: it may hold a user's phone.
-                        tracing::error!(
-                            update_id = update.id.0,
-                            "an update teloxide cannot read was dropped"
-                        );
-                        monitoring::update_dropped();
-                        continue;
-                    }
-                    Poll::Ready(Some(update)) => Poll::Ready(Some(Ok(update))),
-                    Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                };
-            }
+        Box::pin(futures::stream::unfold(self, |listener| async move {
+            let update = listener.next().await?;
+            Some((Ok(update), listener))
         }))
     }
 }
@@ -192,12 +331,20 @@ pub async fn poll(bot: BotT, inbox: Inbox, allowed: AllowedUpdates, fatal: Fatal
             Ok(updates) => {
                 established = true;
                 failures = 0;
-                for update in updates {
-                    let next = update.id.as_offset();
-                    if inbox.push(update).is_err() {
-                        break; // stopping: it is not confirmed, so it comes again
+                let Some(last) = updates.last().map(|update| update.id.as_offset()) else {
+                    continue;
+                };
+                match inbox.keep(&updates).await {
+                    // Kept: the next getUpdates tells Telegram they arrived.
+                    Ok(()) => offset = last,
+                    Err(error) => {
+                        // Not confirmed, so Telegram sends them again.
+                        tracing::error!(%error, "updates not kept; asking for them again");
+                        tokio::select! {
+                            _ = &mut stopped => break,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
                     }
-                    offset = next;
                 }
                 continue;
             }
@@ -272,17 +419,33 @@ pub async fn delete_webhook_for_polling(bot: &BotT) {
     }
 }
 
-/// The dispatcher's handler, timed: `handler_seconds` per update, and the
-/// update leaves `inbox_depth` when its handler is done.
-pub fn measured(handler: UpdateHandler<anyhow::Error>) -> UpdateHandler<anyhow::Error> {
+/// The dispatcher's handler, timed (`handler_seconds` per update); every
+/// update, handled or not by the tree, is marked handled in the inbox when
+/// its handler has finished.
+pub fn measured(
+    handler: UpdateHandler<anyhow::Error>,
+    store: Store,
+) -> UpdateHandler<anyhow::Error> {
     use dptree::HandlerDescription;
     dptree::from_fn_with_description(
         DpHandlerDescription::entry(),
-        |deps, cont| async move {
-            let started = Instant::now();
-            let result = cont(deps).await;
-            monitoring::update_handled(started);
-            result
+        move |deps: dptree::di::DependencyMap, cont| {
+            let store = store.clone();
+            async move {
+                let started = Instant::now();
+                let update_id = deps.try_get::<Update>().map(|update| i64::from(update.id.0));
+                let result = cont(deps).await;
+                monitoring::update_handled(started);
+                if let Some(update_id) = update_id
+                    && let Err(error) =
+                        store.mark_update_handled(update_id, chrono::Utc::now()).await
+                {
+                    // It is handled again after a restart: at most one
+                    // answer twice.
+                    tracing::error!(update_id, %error, "update not marked handled");
+                }
+                result
+            }
         },
         dptree::HandlerSignature::Entry,
     )

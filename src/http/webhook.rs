@@ -62,9 +62,13 @@ pub async fn receive(
             return StatusCode::BAD_REQUEST;
         }
     };
-    match intake.inbox.push(update) {
+    // Kept before Telegram hears 200; not kept, Telegram sends it again
+    // (to this or another replica).
+    match intake.inbox.keep(std::slice::from_ref(&update)).await {
         Ok(()) => StatusCode::OK,
-        // Stopping: Telegram sends it again, to this or another replica.
-        Err(_closed) => StatusCode::SERVICE_UNAVAILABLE,
+        Err(error) => {
+            tracing::error!(%error, "webhook update not kept; Telegram will send it again");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }

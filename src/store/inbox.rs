@@ -20,6 +20,7 @@ pub struct InboxUpdate {
 impl Store {
     /// Keeps updates before they are acknowledged; one already kept (a
     /// repeat after a restart or a retried webhook call) is left as it is.
+    /// A different update under a number already kept replaces it.
     pub async fn keep_updates(
         &self,
         updates: &[InboxUpdate],
@@ -28,11 +29,19 @@ impl Store {
         if updates.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.inbox_pool.begin().await?;
         for update in updates {
+            // The same update again (a retried webhook call, a repeat after
+            // a restart) is the same JSON and stays as it is; another update
+            // with a number seen before (Telegram picks new numbers after a
+            // quiet week; another bot on this database) replaces it.
             sqlx::query(
                 "INSERT INTO inbox (update_id, chat_id, payload, received_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (update_id) DO UPDATE SET chat_id = excluded.chat_id, \
+                     payload = excluded.payload, received_at = excluded.received_at, \
+                     claimed_by = NULL, claimed_until = NULL, handled_at = NULL \
+                 WHERE inbox.payload <> excluded.payload",
             )
             .bind(update.update_id)
             .bind(update.chat_id)
@@ -56,7 +65,7 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<InboxUpdate>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.inbox_pool.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7146021)").execute(&mut *tx).await?;
         }
@@ -99,9 +108,24 @@ impl Store {
         )
         .bind(worker)
         .bind(to_unix(until))
-        .execute(&self.pool)
+        .execute(&self.inbox_pool)
         .await?;
         Ok(())
+    }
+
+    /// Gives back claims on updates not yet handled: `worker`'s (a process
+    /// stopping), or everybody's (`None`: the one process starting again).
+    /// How many.
+    pub async fn release_update_claims(&self, worker: Option<&str>) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE inbox SET claimed_by = NULL, claimed_until = NULL \
+             WHERE handled_at IS NULL AND claimed_by IS NOT NULL \
+               AND ($1 IS NULL OR claimed_by = $1)",
+        )
+        .bind(worker)
+        .execute(&self.inbox_pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// The handler of this update has finished.
@@ -109,7 +133,7 @@ impl Store {
         sqlx::query("UPDATE inbox SET handled_at = $2 WHERE update_id = $1")
             .bind(update_id)
             .bind(to_unix(now))
-            .execute(&self.pool)
+            .execute(&self.inbox_pool)
             .await?;
         Ok(())
     }
@@ -119,7 +143,7 @@ impl Store {
         let done =
             sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < $1")
                 .bind(to_unix(before))
-                .execute(&self.pool)
+                .execute(&self.inbox_pool)
                 .await?;
         Ok(done.rows_affected())
     }
@@ -127,7 +151,7 @@ impl Store {
     /// Updates kept but not handled yet.
     pub async fn inbox_depth(&self) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS pending FROM inbox WHERE handled_at IS NULL")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.inbox_pool)
             .await?;
         row.try_get("pending")
     }

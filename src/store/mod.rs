@@ -60,6 +60,12 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The inbox's own connections: keeping and marking updates never
+    /// queues behind the handlers' queries (the shorter that wait, the
+    /// fewer answers a crash can repeat), and on SQLite they commit with
+    /// `synchronous = FULL`, so an update Telegram was told arrived
+    /// survives a power cut too.
+    inbox_pool: AnyPool,
     backend: Backend,
 }
 
@@ -84,28 +90,11 @@ impl Store {
         // this says why (refused, unknown host, bad password, no such file).
         AnyConnection::connect_with(&options).await?.close().await?;
         let backend = config.backend;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; the busy
-                        // timeout makes concurrent writers queue, not fail.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        // In WAL mode this keeps the database consistent
-                        // after any crash; only a power failure can lose the
-                        // last commits. FULL would fsync on every commit.
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, backend })
+        let pool =
+            open_pool(&options, backend, if backend == Backend::Sqlite { 4 } else { 10 }, "NORMAL")
+                .await?;
+        let inbox_pool = open_pool(&options, backend, 2, "FULL").await?;
+        Ok(Self { pool, inbox_pool, backend })
     }
 
     /// Applies the migrations of this backend.
@@ -128,7 +117,39 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.inbox_pool.close().await;
     }
+}
+
+/// A pool of at most `max` connections; on SQLite in WAL mode with the
+/// given `synchronous` level. NORMAL keeps the database consistent after
+/// any crash, and only a power failure can lose the last commits; FULL
+/// fsyncs every commit.
+async fn open_pool(
+    options: &AnyConnectOptions,
+    backend: Backend,
+    max: u32,
+    synchronous: &'static str,
+) -> StoreResult<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the one writer; the busy
+                    // timeout makes concurrent writers queue, not fail.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    let level = format!("PRAGMA synchronous = {synchronous}");
+                    conn.execute(sqlx::AssertSqlSafe(level)).await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await
 }
 
 pub(crate) fn to_unix(at: DateTime<Utc>) -> i64 {

@@ -33,6 +33,16 @@ async fn workers_claim_whole_chats_in_order_and_take_over_after_a_crash(db: Test
     // A repeat (a retried webhook call) is kept once.
     store.keep_updates(&[update(2, 10)], now).await.unwrap();
     assert_eq!(store.inbox_depth().await.unwrap(), 5);
+    // A handled number that comes back as another update is new again.
+    store.keep_updates(&[update(9, 30)], now).await.unwrap();
+    store.mark_update_handled(9, now).await.unwrap();
+    let other = InboxUpdate { payload: "{\"update_id\":9,\"other\":1}".into(), ..update(9, 30) };
+    store.keep_updates(&[other], now).await.unwrap();
+    assert_eq!(store.inbox_depth().await.unwrap(), 6);
+    let again = store.claim_updates("w0", now, lease, 10).await.unwrap();
+    assert_eq!(ids(&again), [1, 2, 3, 4, 5, 9]);
+    store.release_update_claims(None).await.unwrap();
+    store.mark_update_handled(9, now).await.unwrap();
 
     let first = store.claim_updates("w1", now, lease, 2).await.unwrap();
     assert_eq!(ids(&first), [1, 2]);
@@ -55,6 +65,6 @@ async fn workers_claim_whole_chats_in_order_and_take_over_after_a_crash(db: Test
 
     // Handled rows go after the retention.
     assert_eq!(store.prune_inbox(now).await.unwrap(), 0);
-    assert_eq!(store.prune_inbox(later + Duration::seconds(1)).await.unwrap(), 5);
+    assert_eq!(store.prune_inbox(later + Duration::seconds(1)).await.unwrap(), 6);
     store.close().await;
 }

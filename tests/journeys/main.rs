@@ -11,6 +11,7 @@ mod accounts_import;
 mod api;
 mod cli;
 mod conversation;
+mod crash;
 mod fake_telegram;
 mod identity;
 mod inbox;

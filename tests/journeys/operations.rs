@@ -146,7 +146,7 @@ async fn a_running_bot_outlives_a_later_polling_conflict(db: TestDb) {
 // ----- the real binary ---------------------------------------------------
 
 /// `crm-recovery-bot` with a clean environment, against `tg`, in `dir`.
-fn binary(tg: &FakeTelegram, dir: &Path) -> tokio::process::Command {
+pub(crate) fn binary(tg: &FakeTelegram, dir: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_crm-recovery-bot"));
     command.current_dir(dir);
     for name in [
@@ -175,7 +175,7 @@ fn binary(tg: &FakeTelegram, dir: &Path) -> tokio::process::Command {
 }
 
 /// `run` listening on a free port of its own.
-fn run_on_free_port(tg: &FakeTelegram, dir: &Path) -> (tokio::process::Command, u16) {
+pub(crate) fn run_on_free_port(tg: &FakeTelegram, dir: &Path) -> (tokio::process::Command, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut command = binary(tg, dir);
     command
@@ -185,13 +185,13 @@ fn run_on_free_port(tg: &FakeTelegram, dir: &Path) -> (tokio::process::Command, 
     (command, port)
 }
 
-async fn sigterm(child: &mut tokio::process::Child) {
+pub(crate) async fn sigterm(child: &mut tokio::process::Child) {
     let pid = child.id().expect("still running").to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
 }
 
-async fn finished(child: tokio::process::Child) -> std::process::Output {
+pub(crate) async fn finished(child: tokio::process::Child) -> std::process::Output {
     tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
         .await
         .expect("the process ends within 20 s")

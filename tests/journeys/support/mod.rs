@@ -218,6 +218,7 @@ impl TestApp {
             mail: None,
             binding: Default::default(),
             contact_cooldown: chrono::Duration::days(7),
+            inbox_retention: chrono::Duration::hours(24),
             public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             api_token: None,
