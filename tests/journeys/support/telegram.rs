@@ -951,6 +951,10 @@ impl FakeTelegram {
 
     /// Like [`start`](Self::start) for another bot token (`"<bot id>:<secret>"`).
     pub async fn start_with_token(token: &str) -> FakeTelegram {
+        fn first_update_id() -> i64 {
+            static FAKES: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+            1000 + FAKES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 20_000 * 100_000
+        }
         let bot_id = token
             .split_once(':')
             .and_then(|(id, _)| id.parse::<i64>().ok())
@@ -962,7 +966,9 @@ impl FakeTelegram {
         let shared = Arc::new(Shared {
             token: token.to_owned(),
             bot_id,
-            db: Mutex::new(Db { next_update_id: 1000, ..Db::default() }),
+            // Like Telegram, each bot's numbers start somewhere of their
+            // own: two fakes in one test run never reuse each other's.
+            db: Mutex::new(Db { next_update_id: first_update_id(), ..Db::default() }),
             updates_changed: Notify::new(),
             activity: Notify::new(),
         });
