@@ -22,6 +22,7 @@ mod notices;
 mod operations;
 mod outbox;
 mod password_reset;
+mod replicas;
 mod reset_link;
 mod reset_page;
 mod security_events;
