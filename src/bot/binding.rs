@@ -6,8 +6,8 @@
 use teloxide::prelude::*;
 
 use super::{
-    BotDialogue, BotSettings, BotT, HandlerResult, answer_button, escape, identity::Reply,
-    keyboards, reset, show_time, state::State, telegram_user,
+    BotDialogue, BotSettings, BotT, HandlerResult, answer_button, delete_quietly, escape,
+    identity::Reply, keyboards, reset, show_time, state::State, telegram_user,
 };
 use crate::{
     domain::{AccountId, Lang, Phone},
@@ -157,9 +157,7 @@ pub async fn on_code_message(
             .await?;
         return Ok(());
     };
-    if let Err(error) = bot.delete_message(chat, msg.id).await {
-        tracing::info!(%error, "the typed code's message could not be deleted");
-    }
+    delete_quietly(&bot, chat, msg.id).await;
     let (text, markup) = match recovery.check_binding_code(user, account_id, typed).await? {
         CodeCheck::Right => {
             dialogue.update(State::Menu).await?;

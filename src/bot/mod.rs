@@ -93,6 +93,14 @@ pub(crate) async fn answer_button(bot: &BotT, query: &CallbackQuery, notice: Opt
     }
 }
 
+/// Deletes a message holding a secret (a typed code, a setup key); a
+/// failure (too old, gone) is logged.
+pub(crate) async fn delete_quietly(bot: &BotT, chat: ChatId, id: teloxide::types::MessageId) {
+    if let Err(error) = bot.delete_message(chat, id).await {
+        tracing::info!(%error, "a message holding a secret could not be deleted");
+    }
+}
+
 /// Escapes a value inserted into an HTML message.
 pub(crate) fn escape(value: &str) -> String {
     teloxide::utils::html::escape(value)

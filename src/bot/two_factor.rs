@@ -12,6 +12,7 @@ use teloxide::{
 use super::{
     BotDialogue, BotSettings, BotT, HandlerResult, answer_button,
     callbacks::SecurityButton,
+    delete_quietly,
     desk::Desk,
     escape,
     identity::{Reply, ask_for_contact},
@@ -413,13 +414,6 @@ async fn active_account(
 ) -> anyhow::Result<Option<Account>> {
     let account = recovery.store.account(account_id).await?;
     Ok(account.filter(|account| account.is_active() && account.phone == *phone))
-}
-
-/// Deletes a message holding a secret; a failure (too old, gone) is logged.
-async fn delete_quietly(bot: &BotT, chat: ChatId, id: MessageId) {
-    if let Err(error) = bot.delete_message(chat, id).await {
-        tracing::info!(%error, "a message holding a secret could not be deleted");
-    }
 }
 
 /// A base32 key in groups of four, as authenticator apps show them.

@@ -141,11 +141,7 @@ impl Recovery {
         }
         tracing::info!(user = %hold.tg_user_id, account_id = %hold.account_id,
             "Telegram user bound after a hold");
-        if let Some(mail) =
-            self.mail_notice(account, MailEvent::HoldEnded, hold.tg_user_id, lang, now).await?
-        {
-            self.deliver(mail).await?;
-        }
+        self.mail_now(account, MailEvent::HoldEnded, hold.tg_user_id, lang, now).await?;
         Ok(HoldStatus::Ended)
     }
 

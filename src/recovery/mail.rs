@@ -58,6 +58,22 @@ impl Recovery {
         Ok(Some(NewDelivery::now(payload, at)))
     }
 
+    /// Mails the notice of `event` to the account's address now (through
+    /// the outbox); nothing with e-mail off.
+    pub(super) async fn mail_now(
+        &self,
+        account: &Account,
+        event: MailEvent,
+        via: TelegramUserId,
+        lang: Lang,
+        at: DateTime<Utc>,
+    ) -> RecoveryResult<()> {
+        if let Some(mail) = self.mail_notice(account, event, via, lang, at).await? {
+            self.deliver(mail).await?;
+        }
+        Ok(())
+    }
+
     /// A fresh "This wasn't me" link for a mail being sent now; only its
     /// hash is kept.
     pub async fn new_dispute_link(

@@ -74,11 +74,7 @@ impl Recovery {
         };
         let Some(account) = self.store.account(account_id).await? else { return Ok(None) };
         tracing::info!(%user, %account_id, "Telegram user bound by a pre-link");
-        if let Some(mail) =
-            self.mail_notice(&account, MailEvent::TelegramBound, user, lang, now).await?
-        {
-            self.deliver(mail).await?;
-        }
+        self.mail_now(&account, MailEvent::TelegramBound, user, lang, now).await?;
         Ok(Some(account))
     }
 }

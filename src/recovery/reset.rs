@@ -146,11 +146,7 @@ impl Recovery {
         let entry = AuditEntry::new(AuditEvent::ResetLinkIssued, AuditOutcome::Ok);
         self.audit(entry.user(tg_user_id).account(account.id)).await;
         // The second channel hears of it, whoever holds the phone.
-        if let Some(mail) =
-            self.mail_notice(account, MailEvent::ResetLinkIssued, tg_user_id, lang, now).await?
-        {
-            self.deliver(mail).await?;
-        }
+        self.mail_now(account, MailEvent::ResetLinkIssued, tg_user_id, lang, now).await?;
         Ok(IssueOutcome::Issued(IssuedLink {
             token_id,
             url: self.urls.reset_link(&token),

@@ -334,10 +334,7 @@ impl Recovery {
     ) -> RecoveryResult<()> {
         let Some(account) = self.store.account(account).await? else { return Ok(()) };
         let event = crate::domain::MailEvent::TwoFactorOff;
-        if let Some(mail) = self.mail_notice(&account, event, via, lang, self.now()).await? {
-            self.deliver(mail).await?;
-        }
-        Ok(())
+        self.mail_now(&account, event, via, lang, self.now()).await
     }
 
     /// [`Recovery::turn_off_two_factor`] by login (the API); `None` for an
