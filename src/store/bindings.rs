@@ -47,23 +47,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Result<i64, Vec<DateTime<Utc>>>> {
         let mut tx = self.pool.begin().await?;
-        // Serialises the account's requests on both backends.
-        sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
-            .bind(account.0)
-            .execute(&mut *tx)
-            .await?;
-        let recent = sqlx::query(
-            "SELECT created_at FROM binding_codes WHERE account_id = $1 AND created_at > $2 \
-             ORDER BY created_at",
-        )
-        .bind(account.0)
-        .bind(to_unix(since))
-        .fetch_all(&mut *tx)
-        .await?;
-        let recent: Vec<DateTime<Utc>> = recent
-            .iter()
-            .map(|row| Ok(from_unix(row.try_get("created_at")?)))
-            .collect::<StoreResult<_>>()?;
+        let recent = created_since(&mut tx, "binding_codes", account, since).await?;
         if recent.len() >= limit {
             return Ok(Err(recent));
         }
@@ -175,6 +159,32 @@ impl Store {
 }
 
 /// Binds `user` to `account` (a no-op if it already is).
+/// Creation times, oldest first, of the account's rows in `table` (codes
+/// or holds) after `since`, read behind a lock on the account's row: the
+/// count and the insert that follows in `conn`'s transaction cannot be
+/// outrun by a simultaneous request, on either backend.
+pub(super) async fn created_since(
+    conn: &mut sqlx::AnyConnection,
+    table: &'static str,
+    account: AccountId,
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<DateTime<Utc>>> {
+    sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
+        .bind(account.0)
+        .execute(&mut *conn)
+        .await?;
+    let sql = format!(
+        "SELECT created_at FROM {table} WHERE account_id = $1 AND created_at > $2 \
+         ORDER BY created_at"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account.0)
+        .bind(to_unix(since))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|row| Ok(from_unix(row.try_get("created_at")?))).collect()
+}
+
 pub(super) async fn insert_binding(
     conn: &mut sqlx::AnyConnection,
     user: TelegramUserId,

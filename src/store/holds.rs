@@ -79,23 +79,8 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Result<i64, Vec<DateTime<Utc>>>> {
         let mut tx = self.pool.begin().await?;
-        // Serialises the account's requests on both backends.
-        sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
-            .bind(account.0)
-            .execute(&mut *tx)
-            .await?;
-        let recent = sqlx::query(
-            "SELECT created_at FROM binding_holds WHERE account_id = $1 AND created_at > $2 \
-             ORDER BY created_at",
-        )
-        .bind(account.0)
-        .bind(to_unix(since))
-        .fetch_all(&mut *tx)
-        .await?;
-        let recent: Vec<DateTime<Utc>> = recent
-            .iter()
-            .map(|row| Ok(from_unix(row.try_get("created_at")?)))
-            .collect::<StoreResult<_>>()?;
+        let recent =
+            super::bindings::created_since(&mut tx, "binding_holds", account, since).await?;
         if recent.len() >= limit {
             return Ok(Err(recent));
         }
