@@ -570,6 +570,12 @@ struct Db {
     webhook: Option<Webhook>,
     /// Every post of an update to the webhook.
     webhook_posts: Vec<WebhookPost>,
+    /// A load balancer in front of replicas: while set, updates for the
+    /// webhook go to these URLs in turn instead of the webhook's own (a
+    /// failed post moves on to the next one, as a proxy retries).
+    balanced: Vec<String>,
+    /// The next of `balanced` to post to.
+    balanced_next: usize,
     /// Every getUpdates answers 409 "terminated by other getUpdates
     /// request", as if another instance kept polling.
     polling_conflict: bool,
@@ -1039,6 +1045,18 @@ impl FakeTelegram {
     pub fn set_webhook(&self, url: &str) {
         self.db().webhook =
             Some(Webhook { url: url.to_owned(), secret_token: None, allowed_updates: None });
+    }
+
+    /// Puts a load balancer between the webhook and `replicas` (their
+    /// webhook URLs): each update goes to the next replica in turn, and a
+    /// replica that does not answer is skipped for that update. An empty
+    /// list removes the balancer.
+    pub fn balance_webhook(&self, replicas: &[String]) {
+        let mut db = self.db();
+        db.balanced = replicas.to_vec();
+        db.balanced_next = 0;
+        drop(db);
+        self.shared().updates_changed.notify_waiters();
     }
 
     /// Every post of an update to the webhook so far.
@@ -3165,7 +3183,11 @@ async fn post_to_webhook(shared: Arc<Shared>) {
             let db = shared.lock();
             match (&db.webhook, db.pending.front()) {
                 (Some(hook), Some(update)) => {
-                    Some((hook.url.clone(), hook.secret_token.clone(), update.clone()))
+                    let url = match db.balanced.len() {
+                        0 => hook.url.clone(),
+                        n => db.balanced[db.balanced_next % n].clone(),
+                    };
+                    Some((url, hook.secret_token.clone(), update.clone()))
                 }
                 _ => None,
             }
@@ -3184,6 +3206,7 @@ async fn post_to_webhook(shared: Arc<Shared>) {
         {
             let mut db = shared.lock();
             db.webhook_posts.push(WebhookPost { update_id, status });
+            db.balanced_next = db.balanced_next.wrapping_add(1);
             if delivered {
                 db.pending.retain(|u| u["update_id"].as_i64() != Some(update_id));
             }
