@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     bot::{
         self, BotSettings, BotT, Desk, DialogueStorage, Fatal, Languages, OutboxHandle,
-        OutboxWorker, inbox,
+        OutboxWorker,
+        budget::{BudgetTiming, SendShare},
+        inbox,
     },
     clock::{Clock, SystemClock},
     config::{Backend, BotMode, Config, DatabaseConfig},
@@ -36,6 +38,9 @@ pub struct AppOptions {
     /// The reset page's hashing queue; otherwise one of `HASH_QUEUE_LIMIT`
     /// places. Tests hold places in it.
     pub hashing: Option<HashingQueue>,
+    /// How often replicas count each other to share the send budget;
+    /// tests shorten it.
+    pub send_budget: BudgetTiming,
 }
 
 impl Default for AppOptions {
@@ -45,6 +50,7 @@ impl Default for AppOptions {
             http_listener: None,
             telegram_limits: Limits::default(),
             hashing: None,
+            send_budget: BudgetTiming::default(),
         }
     }
 }
@@ -64,6 +70,11 @@ pub struct RunningApp {
     maintenance_task: JoinHandle<()>,
     /// Renews this process's claims in the inbox, and gives them back.
     claims_task: JoinHandle<()>,
+    /// Keeps this replica's part of Telegram's limits.
+    budget_task: JoinHandle<()>,
+    /// Hands a new part to the throttle.
+    limits_task: JoinHandle<()>,
+    send_limits: tokio::sync::watch::Receiver<Limits>,
     /// Long polling, when the bot polls.
     poll_task: Option<JoinHandle<()>>,
     /// Raised when the process must stop (another instance polls).
@@ -88,7 +99,19 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         .await
         .with_context(|| format!("cannot open the database ({})", config.database.describe()))?;
     store.migrate().await.context("cannot apply database migrations")?;
-    let bot = telegram_client(&config, options.telegram_limits);
+    // This process's name among the replicas (and on its inbox claims).
+    let replica = format!("bot-{}-{:x}", std::process::id(), random_suffix());
+    // Its part of the bot's limits is known before anything is sent.
+    let send_share = SendShare::join(
+        store.clone(),
+        replica.clone(),
+        options.telegram_limits,
+        options.send_budget,
+    )
+    .await;
+    let bot = telegram_client(&config, send_share.part());
+    let send_limits = send_share.watch();
+    let limits_task = send_share.apply_to(bot.clone());
     let me = bot.get_me().await.with_context(|| {
         format!("the Telegram Bot API at {} did not answer getMe", config.telegram_api_url)
     })?;
@@ -199,12 +222,11 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         None => tracing::info!("HTTP API is off: API_TOKEN is not set"),
     }
     let api_token = config.api_token.as_deref().map(http::api::ApiToken::new);
-    // Claims in the inbox are this process's: a name no other process has.
-    let worker = format!("bot-{}-{:x}", std::process::id(), random_suffix());
+    let budget_task = tokio::spawn(send_share.run(background_shutdown.clone()));
     inbox::release_stale_claims(&store).await.context("cannot read the inbox")?;
-    let (intake, updates, allowed_updates) = inbox::inbox(store.clone(), worker.clone());
+    let (intake, updates, allowed_updates) = inbox::inbox(store.clone(), replica.clone());
     let claims_task =
-        tokio::spawn(inbox::keep_claims(store.clone(), worker, background_shutdown.clone()));
+        tokio::spawn(inbox::keep_claims(store.clone(), replica, background_shutdown.clone()));
     let mut http_state = HttpState::new(recovery.clone(), &config.page, api_token)
         .with_bot_username(me.user.username.clone());
     if let BotMode::Webhook(webhook) = &config.bot_mode {
@@ -217,7 +239,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
     let dialogues = DialogueStorage::new(store.clone(), options.clock);
-    let handler = bot::inbox::measured(bot::schema::schema(), store.clone());
+    let handler = bot::inbox::measured(bot::schema::schema(), inbox::Marks::start(store.clone()));
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![recovery, dialogues, settings, desk, Languages::default()])
         .default_handler(|_| async {})
@@ -251,6 +273,9 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         outbox_task,
         maintenance_task,
         claims_task,
+        budget_task,
+        limits_task,
+        send_limits,
         poll_task,
         fatal,
         _run_lock: run_lock,
@@ -339,6 +364,12 @@ impl RunningApp {
         self.fatal.raised().await
     }
 
+    /// This replica's part of Telegram's limits, as last counted (its
+    /// throttle takes it up from its next message).
+    pub fn send_limits(&self) -> Limits {
+        *self.send_limits.borrow()
+    }
+
     /// Stops polling (confirming processed updates to Telegram), lets the
     /// handlers and HTTP requests in flight finish, then closes the pool.
     pub async fn stop(mut self) {
@@ -369,6 +400,9 @@ impl RunningApp {
         joined("the outbox worker", self.outbox_task.await);
         joined("maintenance", self.maintenance_task.await);
         joined("the inbox claims", self.claims_task.await);
+        joined("the send budget", self.budget_task.await);
+        // It may wait for a throttle that will send nothing more.
+        self.limits_task.abort();
         self.store.close().await;
         tracing::info!("stopped");
     }

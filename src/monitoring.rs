@@ -32,6 +32,7 @@ pub const TICKET_AGE_SECONDS: &str = "crm_recovery_ticket_age_seconds";
 pub const TELEGRAM_API_ERRORS_TOTAL: &str = "crm_recovery_telegram_api_errors_total";
 pub const EMAILS_TOTAL: &str = "crm_recovery_emails_total";
 pub const UPDATES_DROPPED_TOTAL: &str = "crm_recovery_updates_dropped_total";
+pub const REPLICAS: &str = "crm_recovery_replicas";
 
 /// Every series `/metrics` shows, for README and the tests.
 pub const SERIES: [&str; 11] = [
@@ -108,6 +109,7 @@ fn describe() {
         "Updates kept in the inbox but not yet handled (read when scraped)."
     );
     describe_counter!(UPDATES_DROPPED_TOTAL, "Updates that could not be read, dropped.");
+    describe_gauge!(REPLICAS, "Replicas sharing the send budget, as this one last counted.");
     describe_gauge!(OUTBOX_DEPTH, "Outbox rows waiting to be delivered (read when scraped).");
     describe_counter!(RESET_LINKS_ISSUED_TOTAL, "Reset links issued.");
     describe_counter!(RESET_LINKS_USED_TOTAL, "Reset links used to set a new password.");
@@ -153,6 +155,11 @@ async fn database_gauges(store: &Store, now: chrono::DateTime<chrono::Utc>) -> S
 /// An update arrived (through polling or the webhook).
 pub fn update_received(update: &Update) {
     counter!(UPDATES_TOTAL, "kind" => update_kind(&update.kind)).increment(1);
+}
+
+/// The replicas this one shares Telegram's limits with (itself included).
+pub fn replicas(running: u32) {
+    gauge!(REPLICAS).set(f64::from(running));
 }
 
 /// An update left the inbox without reaching a handler (unparsable).

@@ -57,9 +57,9 @@ const MAX_POLL_BACKOFF: Duration = Duration::from_secs(64);
 
 /// How long a claim on a chat's updates lasts unless renewed: after a
 /// crash, another process takes them over this long after.
-const CLAIM_LEASE_SECS: i64 = 30;
+const CLAIM_LEASE_SECS: i64 = 15;
 /// How often a running process renews its claims.
-const CLAIM_RENEWAL: Duration = Duration::from_secs(10);
+const CLAIM_RENEWAL: Duration = Duration::from_secs(5);
 /// Updates claimed at once.
 const CLAIM_BATCH: i64 = 64;
 /// With nothing to do, how often the inbox is looked at anyway (updates a
@@ -421,24 +421,23 @@ pub async fn delete_webhook_for_polling(bot: &BotT) {
 
 /// The dispatcher's handler, timed (`handler_seconds` per update); every
 /// update, handled or not by the tree, is marked handled in the inbox when
-/// its handler has finished.
+/// its handler has finished (through [`Marks`]).
 pub fn measured(
     handler: UpdateHandler<anyhow::Error>,
-    store: Store,
+    marks: Marks,
 ) -> UpdateHandler<anyhow::Error> {
     use dptree::HandlerDescription;
     dptree::from_fn_with_description(
         DpHandlerDescription::entry(),
         move |deps: dptree::di::DependencyMap, cont| {
-            let store = store.clone();
+            let marks = marks.clone();
             async move {
                 let started = Instant::now();
                 let update_id = deps.try_get::<Update>().map(|update| i64::from(update.id.0));
                 let result = cont(deps).await;
                 monitoring::update_handled(started);
                 if let Some(update_id) = update_id
-                    && let Err(error) =
-                        store.mark_update_handled(update_id, chrono::Utc::now()).await
+                    && let Err(error) = marks.mark(update_id).await
                 {
                     // It is handled again after a restart: at most one
                     // answer twice.
@@ -450,4 +449,51 @@ pub fn measured(
         dptree::HandlerSignature::Entry,
     )
     .chain(handler)
+}
+
+/// Most updates marked handled in one statement.
+const MARK_GROUP: usize = 256;
+
+type MarkReply = oneshot::Sender<Result<(), String>>;
+
+/// Marks updates handled a group at a time: every update whose handler
+/// finished while the previous group was being written goes into the next
+/// one (a group commit). In a burst, each handler would otherwise wait for
+/// the commits of all those before it, and the window in which a crash
+/// repeats an answer already sent would grow with the queue. Each caller
+/// still waits until its own mark is written.
+#[derive(Debug, Clone)]
+pub struct Marks {
+    tx: tokio::sync::mpsc::UnboundedSender<(i64, MarkReply)>,
+}
+
+impl Marks {
+    /// Starts the writer; it ends when the last `Marks` is dropped.
+    pub fn start(store: Store) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(write_marks(store, rx));
+        Self { tx }
+    }
+
+    /// Marks `update_id` handled; returns once it is written.
+    pub async fn mark(&self, update_id: i64) -> Result<(), String> {
+        let (reply, written) = oneshot::channel();
+        self.tx.send((update_id, reply)).map_err(|_| "the mark writer stopped".to_owned())?;
+        written.await.map_err(|_| "the mark writer stopped".to_owned())?
+    }
+}
+
+async fn write_marks(store: Store, mut rx: tokio::sync::mpsc::UnboundedReceiver<(i64, MarkReply)>) {
+    let mut group = Vec::with_capacity(MARK_GROUP);
+    while rx.recv_many(&mut group, MARK_GROUP).await > 0 {
+        let ids: Vec<i64> = group.iter().map(|(id, _)| *id).collect();
+        let written = store
+            .mark_updates_handled(&ids, chrono::Utc::now())
+            .await
+            .map_err(|error| error.to_string());
+        for (_, reply) in group.drain(..) {
+            // A caller that went away needs no answer.
+            let _ = reply.send(written.clone());
+        }
+    }
 }

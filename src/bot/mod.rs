@@ -1,6 +1,7 @@
 //! The Telegram side: teloxide types stop here.
 
 pub(crate) mod binding;
+pub mod budget;
 pub mod callbacks;
 mod commands;
 pub mod desk;

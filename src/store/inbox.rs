@@ -130,11 +130,27 @@ impl Store {
 
     /// The handler of this update has finished.
     pub async fn mark_update_handled(&self, update_id: i64, now: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE inbox SET handled_at = $2 WHERE update_id = $1")
-            .bind(update_id)
-            .bind(to_unix(now))
-            .execute(&self.inbox_pool)
-            .await?;
+        self.mark_updates_handled(&[update_id], now).await
+    }
+
+    /// The handlers of these updates have finished: one statement.
+    pub async fn mark_updates_handled(
+        &self,
+        update_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if update_ids.is_empty() {
+            return Ok(());
+        }
+        let places: Vec<String> = (2..update_ids.len() + 2).map(|n| format!("${n}")).collect();
+        let sql =
+            format!("UPDATE inbox SET handled_at = $1 WHERE update_id IN ({})", places.join(", "));
+        // Only numbered placeholders are formatted in; the ids are bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(now));
+        for id in update_ids {
+            query = query.bind(*id);
+        }
+        query.execute(&self.inbox_pool).await?;
         Ok(())
     }
 

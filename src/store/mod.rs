@@ -14,6 +14,7 @@ mod licence;
 mod monitoring;
 mod outbox;
 mod prelinks;
+mod replicas;
 mod security;
 mod signin;
 mod tickets;

@@ -7,7 +7,10 @@ use crm_recovery_bot::store::{InboxUpdate, Store};
 
 use crate::support::*;
 
-on_both_backends!(workers_claim_whole_chats_in_order_and_take_over_after_a_crash,);
+on_both_backends!(
+    workers_claim_whole_chats_in_order_and_take_over_after_a_crash,
+    replicas_share_the_send_budget_and_a_killed_one_is_forgotten,
+);
 
 fn update(update_id: i64, chat_id: i64) -> InboxUpdate {
     InboxUpdate {
@@ -66,5 +69,77 @@ async fn workers_claim_whole_chats_in_order_and_take_over_after_a_crash(db: Test
     // Handled rows go after the retention.
     assert_eq!(store.prune_inbox(now).await.unwrap(), 0);
     assert_eq!(store.prune_inbox(later + Duration::seconds(1)).await.unwrap(), 6);
+    store.close().await;
+}
+
+/// Every replica takes its part of Telegram's limits: the second to join
+/// halves everyone's overall limits (the first at its next beat), one that
+/// stops gives its part back at once, and one that was killed is forgotten
+/// once it has missed three beats. The throttle takes a new part up. On
+/// SQLite only one process runs, so one that starts forgets the others at
+/// once (they can only be a killed run's).
+async fn replicas_share_the_send_budget_and_a_killed_one_is_forgotten(db: TestDb) {
+    use crm_recovery_bot::bot::budget::{BudgetTiming, SendShare};
+
+    let store = Store::connect(&db.config).await.unwrap();
+    store.migrate().await.unwrap();
+    let whole = teloxide::adaptors::throttle::Limits::default();
+    let timing = BudgetTiming::default();
+    let join = |name: &str| SendShare::join(store.clone(), name.to_owned(), whole, timing);
+    let mut first = join("first").await;
+    assert_eq!((first.replicas(), first.part()), (1, whole));
+
+    // A replica killed a minute ago never said it left: it is forgotten.
+    let long_ago = chrono::Utc::now() - chrono::Duration::seconds(60);
+    assert_eq!(store.replica_seen("killed", long_ago, long_ago).await.unwrap(), 2);
+    first.beat().await;
+    assert_eq!((first.replicas(), first.part()), (1, whole));
+
+    if db.config.backend == crm_recovery_bot::config::Backend::Sqlite {
+        let restarted = join("restarted").await;
+        assert_eq!((restarted.replicas(), restarted.part()), (1, whole));
+        store.close().await;
+        return;
+    }
+
+    // The first's throttle follows its part.
+    let tg = crate::support::telegram::FakeTelegram::start().await;
+    let bot = crm_recovery_bot::bot::client("123:TEST", tg.api_url(), first.part());
+    let applier = first.apply_to(bot.clone());
+
+    let second = join("second").await;
+    assert_eq!(second.replicas(), 2);
+    let half = second.part();
+    assert_eq!(half.messages_per_sec_overall, whole.messages_per_sec_overall / 2);
+    assert_eq!(
+        half.messages_per_min_channel_or_supergroup,
+        whole.messages_per_min_channel_or_supergroup / 2
+    );
+    assert_eq!(half.messages_per_sec_chat, whole.messages_per_sec_chat);
+    first.beat().await;
+    assert_eq!(first.part(), half);
+    // teloxide's throttle reads new limits between two messages: send one
+    // and ask, until it has them.
+    let user = anna();
+    tg.send_text(&user, "/start");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        use teloxide::prelude::Requester;
+        let chat = teloxide::types::ChatId(user.id);
+        let (applied, sent) = tokio::join!(bot.limits(), bot.send_message(chat, "."));
+        sent.unwrap();
+        if applied == half {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the throttle kept {applied:?}");
+    }
+
+    // The second stops: it leaves, and the first takes everything again.
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
+    second.run(stopped).await;
+    first.beat().await;
+    assert_eq!((first.replicas(), first.part()), (1, whole));
+    applier.abort();
     store.close().await;
 }

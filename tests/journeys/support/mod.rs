@@ -160,6 +160,11 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The running application's part of Telegram's limits.
+    pub fn send_limits(&self) -> Limits {
+        self.app.as_ref().expect("running").send_limits()
+    }
+
     pub async fn spawn(db: &TestDb) -> Self {
         Self::spawn_with(db, |_| {}).await
     }
@@ -262,6 +267,7 @@ impl TestApp {
             http_listener: Some(listener),
             telegram_limits: generous_limits(),
             hashing: self.hashing.clone(),
+            send_budget: Default::default(),
         };
         let app = app::start(self.config.clone(), options).await.expect("app starts");
         // Polling has begun once the first getUpdates arrives; a webhook is

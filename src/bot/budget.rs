@@ -1,0 +1,186 @@
+//! One send budget for the whole bot. Telegram's limits (about 30 messages
+//! a second overall, 20 a minute in a group) belong to the bot token, not
+//! to a process: every replica running on the database says it is alive
+//! every few seconds, counts the others seen lately, and keeps its part of
+//! each overall limit, so that together they never exceed it. A replica
+//! that stops leaves at once; one that is killed is forgotten after
+//! [`BudgetTiming::forgotten_after`], and the others then take its part.
+//!
+//! One chat's messages a second are not divided: a chat's updates are
+//! handled by one replica at a time (the inbox's claims), so only a chat
+//! handed from one replica to another within the same second could get one
+//! message more in that second.
+
+use std::time::Duration;
+
+use teloxide::adaptors::throttle::Limits;
+use tokio::{sync::watch, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use super::BotT;
+use crate::{config::Backend, monitoring, store::Store};
+
+/// How often a replica says it is alive, and when it is forgotten.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetTiming {
+    pub beat: Duration,
+}
+
+impl Default for BudgetTiming {
+    fn default() -> Self {
+        Self { beat: Duration::from_secs(10) }
+    }
+}
+
+impl BudgetTiming {
+    /// Three beats missed: the replica is gone.
+    pub fn forgotten_after(&self) -> Duration {
+        self.beat * 3
+    }
+}
+
+/// One replica's part of the bot's limits when `replicas` run: each
+/// overall limit divided (rounded down, at least one), the per-chat second
+/// kept.
+pub fn share(total: Limits, replicas: u32) -> Limits {
+    let part = |limit: u32| (limit / replicas.max(1)).max(1);
+    Limits {
+        messages_per_sec_chat: total.messages_per_sec_chat,
+        messages_per_min_chat: part(total.messages_per_min_chat),
+        messages_per_min_channel_or_supergroup: part(total.messages_per_min_channel_or_supergroup),
+        messages_per_sec_overall: part(total.messages_per_sec_overall),
+    }
+}
+
+/// This replica's part of the send budget, kept up to date.
+pub struct SendShare {
+    store: Store,
+    name: String,
+    total: Limits,
+    timing: BudgetTiming,
+    replicas: u32,
+    part: watch::Sender<Limits>,
+}
+
+impl SendShare {
+    /// Says this replica runs and counts the others, so that its part is
+    /// known before the Bot API client is made and anything is sent.
+    pub async fn join(store: Store, name: String, total: Limits, timing: BudgetTiming) -> Self {
+        if store.backend() == Backend::Sqlite {
+            // One process per SQLite file (its lock file says so): rows
+            // left by a killed run are its own past.
+            if let Err(error) = store.forget_replicas().await {
+                tracing::warn!(%error, "send budget: earlier runs not forgotten");
+            }
+        }
+        let (part, _) = watch::channel(total);
+        let mut share = Self { store, name, total, timing, replicas: 0, part };
+        share.beat().await;
+        share
+    }
+
+    /// Beats until `shutdown`, then leaves.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.timing.beat) => self.beat().await,
+            }
+        }
+        if let Err(error) = self.store.replica_gone(&self.name).await {
+            tracing::warn!(%error, "replica not removed from the send budget; it is forgotten soon");
+        }
+    }
+
+    /// Says this replica runs, counts the others and takes its part.
+    pub async fn beat(&mut self) {
+        let now = chrono::Utc::now();
+        let forgotten = chrono::Duration::from_std(self.timing.forgotten_after())
+            .unwrap_or(chrono::Duration::seconds(30));
+        let replicas = match self.store.replica_seen(&self.name, now, now - forgotten).await {
+            Ok(replicas) => replicas,
+            Err(error) => {
+                // The last known part stays: the database is away for
+                // everyone, or for this replica alone.
+                tracing::warn!(%error, "send budget: replicas not counted");
+                return;
+            }
+        };
+        if replicas == self.replicas {
+            return;
+        }
+        let part = share(self.total, replicas);
+        self.part.send_replace(part);
+        monitoring::replicas(replicas);
+        tracing::info!(
+            replicas,
+            messages_per_sec = part.messages_per_sec_overall,
+            group_messages_per_min = part.messages_per_min_channel_or_supergroup,
+            "send budget shared by the running replicas"
+        );
+        self.replicas = replicas;
+    }
+
+    /// The replicas counted at the last beat.
+    pub fn replicas(&self) -> u32 {
+        self.replicas
+    }
+
+    /// This replica's part now.
+    pub fn part(&self) -> Limits {
+        *self.part.borrow()
+    }
+
+    /// Follows this replica's part as it changes.
+    pub fn watch(&self) -> watch::Receiver<Limits> {
+        self.part.subscribe()
+    }
+
+    /// Hands every new part to `bot`'s throttle. The throttle reads new
+    /// limits only between two messages (teloxide answers `set_limits`
+    /// when its worker next wakes), so this waits in a task of its own and
+    /// always hands over the latest part.
+    pub fn apply_to(&self, bot: BotT) -> JoinHandle<()> {
+        let mut parts = self.watch();
+        tokio::spawn(async move {
+            while parts.changed().await.is_ok() {
+                let part = *parts.borrow_and_update();
+                bot.set_limits(part).await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_replica_keeps_the_whole_budget() {
+        let total = Limits::default();
+        assert_eq!(share(total, 1), total);
+    }
+
+    #[test]
+    fn replicas_split_every_overall_limit_and_never_exceed_it() {
+        let total = Limits::default();
+        for replicas in 1..=40 {
+            let part = share(total, replicas);
+            let n = replicas;
+            assert!(part.messages_per_sec_overall >= 1);
+            if n <= total.messages_per_sec_overall {
+                assert!(part.messages_per_sec_overall * n <= total.messages_per_sec_overall);
+            }
+            if n <= total.messages_per_min_channel_or_supergroup {
+                assert!(
+                    part.messages_per_min_channel_or_supergroup * n
+                        <= total.messages_per_min_channel_or_supergroup
+                );
+            }
+            assert_eq!(part.messages_per_sec_chat, total.messages_per_sec_chat);
+        }
+        let two = share(total, 2);
+        assert_eq!(two.messages_per_sec_overall, total.messages_per_sec_overall / 2);
+        assert_eq!(two.messages_per_min_chat, total.messages_per_min_chat / 2);
+    }
+}
