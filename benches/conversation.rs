@@ -1,25 +1,59 @@
-//! The whole conversation, end to end: `cargo bench --bench conversation`.
+//! The cost of a conversation (issue 15, point 4): `cargo bench --bench conversation`.
 //!
-//! The real application is started against the fake Telegram Bot API of the
-//! journey tests, with Telegram's rate limits lifted, and every simulated
-//! user walks the recovery conversation: `/start` → "forgot password" →
-//! shares their own contact → the reset link; 3 updates per user, all users
-//! at once, each step sent after the bot's answer to the previous one. A
-//! bare teloxide echo bot is driven the same way (3 text messages per user)
-//! in the same run, as the yardstick.
+//! The real application is started in this process against the fake
+//! Telegram Bot API of the journey tests, with Telegram's rate limits lifted,
+//! and every simulated user walks the recovery conversation: `/start` →
+//! "forgot password" → shares their own contact → the reset link; 3 updates
+//! per user, all users at once, each step sent after the bot's answer to the
+//! previous one. A bare teloxide echo bot is driven the same way (3 text
+//! messages per user) in the same run, as the yardstick. Our bot runs in each
+//! set-up in turn (`BENCH_SETUPS`): SQLite with long polling; PostgreSQL
+//! with long polling, with one replica in webhook mode, and with two
+//! replicas in webhook mode on one database behind the fake's load balancer
+//! (each update to the next replica in turn).
 //!
-//! CPU time per update is the bot's share of the process: the process's CPU
-//! time minus that of the threads named `fake-tg` (the fake server and the
-//! driver run on their own runtime), divided by the updates. Everything
-//! else (the bot's runtime, sqlx's SQLite worker threads, blocking threads)
-//! is the bot's.
+//! Printed per set-up:
+//! - CPU time per update: the process's CPU time minus that of the threads
+//!   named `fake-tg` (the fake server and the driver run on their own
+//!   runtime), divided by the updates. Everything else (the bot's runtime,
+//!   sqlx's SQLite worker threads, blocking threads) is the bot's. On
+//!   PostgreSQL the server's backends for the bench's database are counted
+//!   separately (`PG ms/upd`, read from `/proc/<pid>/schedstat`).
+//! - Messages per recovery: the Bot API calls that put a message in the
+//!   user's chat (sendMessage, sendPhoto, sendDocument, copyMessage) per
+//!   user, and edits (editMessageText, editMessageReplyMarkup) apart.
+//! - Latency, two ways: the handler's own time from the application's
+//!   `crm_recovery_handler_seconds` histogram (read from `/metrics` before
+//!   and after; p50/p99 interpolated within its buckets), which includes the
+//!   handler's sends through the throttle; and the driver's time from an
+//!   update queued at the fake to the bot's answer seen there, which adds
+//!   getUpdates (or the webhook post), the inbox and the throttle's queue.
+//!
+//! Modes besides the default run (each replaces it):
+//! - `BENCH_BURST=5000`: that many users send `/start` at once, with
+//!   Telegram's real limits (`Limits::default()`, ~30 messages a second
+//!   overall): all answered, none lost or doubled, first replies in the
+//!   order of the `/start`s (how many out of order: users minus the longest
+//!   run of answers in sending order), wall time, messages per second and the
+//!   busiest second. 5,000 take about 3 minutes per set-up.
+//! - `BENCH_RSS=1000`: memory of the bot alone. The real binary runs as a
+//!   child process on a SQLite file holding `BENCH_DIALOGUES` (default
+//!   10,000) stored dialogues; that many users walk the conversation up to
+//!   the link at once (Telegram's real limits: the binary has no knob for
+//!   them, so 1,000 users take ~100 s), then VmRSS and VmHWM are read from
+//!   `/proc/<pid>/status`. The echo bot is measured the same way as a child
+//!   process (this bench binary re-run with `BENCH_ECHO_CHILD`).
 //!
 //! Environment:
 //! - `BENCH_USERS` (default 300): users per bot, plus 10% warm-up users
 //!   that are not measured.
 //! - `BENCH_CONCURRENCY` (default: all users): users in flight at once.
-//! - `BENCH_DATABASE_URL`: run our bot on that (existing, empty) database,
-//!   e.g. the local PostgreSQL, instead of a temporary SQLite file.
+//! - `BENCH_DATABASE_URL`: a PostgreSQL server (e.g.
+//!   `postgres://postgres@127.0.0.1:5432/test`); each set-up on it gets a
+//!   database of its own, `bench_<pid>_<n>`, created through the server's
+//!   `postgres` database and dropped after. Without it only SQLite runs.
+//! - `BENCH_SETUPS`: a comma list of `sqlite`, `pg`, `pg-webhook`, `pg2`
+//!   (default: all four with `BENCH_DATABASE_URL`, else `sqlite`).
 //! - `BENCH_LOG=1`: production logging (`RUST_LOG`, default `info`) to
 //!   stderr, to see what logging costs; off by default.
 //! - `BENCH_SQL=1`: counts the SQL statements our bot runs per update
@@ -30,19 +64,27 @@
 //!   fifo:<fifo>` for the measured part only (no start-up, import, warm-up).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     future::Future,
+    path::Path,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use crm_recovery_bot::{
-    app::{self, AppOptions},
-    bot::callbacks::{Callback, Topic},
-    config::{Config, DatabaseConfig, PageConfig, SupportConfig},
+    app::{self, AppOptions, RunningApp},
+    bot::{
+        callbacks::{Callback, Topic},
+        state::{Purpose, State},
+        storage::STATE_VERSION,
+    },
+    config::{BotMode, Config, DatabaseConfig, PageConfig, SupportConfig, WebhookConfig},
     domain::{LockoutPolicy, PasswordPolicy, ResetPolicy},
+    monitoring::HANDLER_SECONDS,
     recovery::import_accounts,
+    store::Store,
 };
+use sqlx::{Connection, Executor, PgConnection};
 use teloxide::{adaptors::throttle::Limits, prelude::*};
 use tokio::runtime::Runtime;
 
@@ -60,11 +102,15 @@ use support::telegram::{self, FakeTelegram, TgUser};
 
 /// Threads of the fake Bot API and of the driver; the rest is the bot's.
 const HARNESS_THREADS: &str = "fake-tg";
-const OURS: &str = "crm-recovery-bot";
+const ECHO: &str = "teloxide echo bot";
 const UPDATES_PER_USER: usize = 3;
 /// After the last answer, the bot may still write (the link message's id)
 /// and confirm the updates; that work is counted.
 const SETTLE: Duration = Duration::from_millis(200);
+const WEBHOOK_PATH: &str = "/telegram/webhook";
+const WEBHOOK_SECRET: &str = "bench-webhook-secret";
+/// Bot API methods that put a message in a chat.
+const MESSAGE_METHODS: [&str; 4] = ["sendmessage", "sendphoto", "senddocument", "copymessage"];
 
 /// Telegram's limits, lifted: the throttle stays in the path (as in
 /// production) but never holds a message back for long. The overall limit
@@ -89,33 +135,36 @@ fn process_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// CPU time of the harness's threads (the fake and the driver), from
-/// `/proc/self/task/*/schedstat` (nanoseconds on the CPU), falling back to
-/// `stat`'s utime + stime in clock ticks. Harness threads live as long as
-/// their runtime, so none is lost between two samples.
+/// CPU time of one task (`/proc/<pid>` or `/proc/self/task/<tid>`), from
+/// `schedstat` (nanoseconds on the CPU), falling back to `stat`'s utime +
+/// stime in clock ticks.
+fn task_cpu(path: &Path) -> Option<Duration> {
+    let on_cpu = std::fs::read_to_string(path.join("schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos);
+    on_cpu.or_else(|| {
+        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        // Fields after the command's closing parenthesis start at field 3;
+        // utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_secs_f64(ticks as f64 / clock_ticks_per_sec()))
+    })
+}
+
+/// CPU time of the harness's threads (the fake and the driver). Harness
+/// threads live as long as their runtime, so none is lost between two
+/// samples.
 fn harness_cpu() -> Duration {
-    let ticks_per_sec = clock_ticks_per_sec();
     let mut total = Duration::ZERO;
     let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
     for task in tasks.flatten() {
         let path = task.path();
         let Ok(comm) = std::fs::read_to_string(path.join("comm")) else { continue };
-        if !comm.starts_with(HARNESS_THREADS) {
-            continue;
+        if comm.starts_with(HARNESS_THREADS) {
+            total += task_cpu(&path).unwrap_or_default();
         }
-        let on_cpu = std::fs::read_to_string(path.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .map(Duration::from_nanos);
-        let on_cpu = on_cpu.or_else(|| {
-            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-            // Fields after the command's closing parenthesis start at field 3;
-            // utime and stime are fields 14 and 15.
-            let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-            let ticks = fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?;
-            Some(Duration::from_secs_f64(ticks as f64 / ticks_per_sec))
-        });
-        total += on_cpu.unwrap_or_default();
     }
     total
 }
@@ -126,14 +175,256 @@ fn clock_ticks_per_sec() -> f64 {
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Default)]
 struct CpuSample {
     process: Duration,
     harness: Duration,
+    /// CPU time of each PostgreSQL backend serving the bench's database.
+    postgres: HashMap<i32, Duration>,
 }
 
-fn cpu_sample() -> CpuSample {
-    CpuSample { process: process_cpu(), harness: harness_cpu() }
+impl CpuSample {
+    /// The PostgreSQL backends' CPU between `self` and `later` (backends
+    /// that started in between count whole; one that ended is lost, which
+    /// the pool's long-lived connections make rare).
+    fn postgres_until(&self, later: &CpuSample) -> Duration {
+        later
+            .postgres
+            .iter()
+            .map(|(pid, cpu)| {
+                cpu.saturating_sub(self.postgres.get(pid).copied().unwrap_or_default())
+            })
+            .sum()
+    }
+}
+
+// ----- PostgreSQL databases of the bench ------------------------------------------
+
+/// A database of its own on the server of `BENCH_DATABASE_URL`, dropped
+/// with this value; the server's other databases (the tests' `test`) are
+/// never touched.
+struct PgDatabase {
+    /// The server's `postgres` database, for CREATE/DROP and pg_stat_activity.
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create(server: &str) -> PgDatabase {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("bench_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut url = url::Url::parse(server).expect("BENCH_DATABASE_URL is a URL");
+        url.set_path("/postgres");
+        let admin_url = url.to_string();
+        url.set_path(&format!("/{name}"));
+        let mut admin = PgConnection::connect(&admin_url).await.expect("PostgreSQL reachable");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create the bench database");
+        admin.close().await.ok();
+        PgDatabase { admin_url, name, url: url.to_string() }
+    }
+
+    /// CPU time of each server backend connected to this database.
+    async fn backends_cpu(&self) -> HashMap<i32, Duration> {
+        let Ok(mut admin) = PgConnection::connect(&self.admin_url).await else {
+            return HashMap::new();
+        };
+        let pids: Vec<(i32,)> =
+            sqlx::query_as("SELECT pid FROM pg_stat_activity WHERE datname = $1")
+                .bind(&self.name)
+                .fetch_all(&mut admin)
+                .await
+                .unwrap_or_default();
+        admin.close().await.ok();
+        pids.into_iter()
+            .filter_map(|(pid,)| Some((pid, task_cpu(&Path::new("/proc").join(pid.to_string()))?)))
+            .collect()
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropped inside a runtime or outside one: a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            runtime.map_err(|e| e.to_string())?.block_on(async {
+                let mut admin =
+                    PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                admin.execute(sqlx::AssertSqlSafe(sql)).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: bench database {} not dropped: {dropped:?}", self.name);
+        }
+    }
+}
+
+// ----- set-ups -------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Setup {
+    /// SQLite file, long polling.
+    Sqlite,
+    /// PostgreSQL, long polling.
+    Pg,
+    /// PostgreSQL, one replica in webhook mode.
+    PgWebhook,
+    /// PostgreSQL, two replicas in webhook mode behind the load balancer.
+    Pg2,
+}
+
+impl Setup {
+    fn parse(name: &str) -> Setup {
+        match name.trim() {
+            "sqlite" => Setup::Sqlite,
+            "pg" => Setup::Pg,
+            "pg-webhook" => Setup::PgWebhook,
+            "pg2" => Setup::Pg2,
+            other => panic!("BENCH_SETUPS: unknown set-up {other:?} (sqlite, pg, pg-webhook, pg2)"),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Setup::Sqlite => "ours, SQLite, polling",
+            Setup::Pg => "ours, PG, polling",
+            Setup::PgWebhook => "ours, PG, 1 webhook replica",
+            Setup::Pg2 => "ours, PG, 2 webhook replicas",
+        }
+    }
+
+    fn replicas(self) -> usize {
+        if self == Setup::Pg2 { 2 } else { 1 }
+    }
+
+    fn webhook(self) -> bool {
+        matches!(self, Setup::PgWebhook | Setup::Pg2)
+    }
+}
+
+/// Where a set-up keeps its data; the temporary directory or database goes
+/// with it.
+enum Database {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgDatabase),
+}
+
+impl Database {
+    fn create(harness: &Harness, setup: Setup) -> Database {
+        match setup {
+            Setup::Sqlite => Database::Sqlite(tempfile::tempdir().expect("temp dir")),
+            _ => {
+                let server = harness
+                    .pg_server
+                    .as_deref()
+                    .expect("a PostgreSQL set-up needs BENCH_DATABASE_URL");
+                Database::Postgres(harness.fake.block_on(PgDatabase::create(server)))
+            }
+        }
+    }
+
+    fn config(&self) -> DatabaseConfig {
+        let url = match self {
+            Database::Sqlite(dir) => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            Database::Postgres(db) => db.url.clone(),
+        };
+        DatabaseConfig::parse(&url).expect("database url")
+    }
+
+    fn postgres(&self) -> Option<&PgDatabase> {
+        match self {
+            Database::Postgres(db) => Some(db),
+            Database::Sqlite(_) => None,
+        }
+    }
+}
+
+// ----- the handler histogram -------------------------------------------------------
+
+/// Cumulative counts of `crm_recovery_handler_seconds` by upper bound
+/// (`f64::INFINITY` last), as `/metrics` shows them.
+#[derive(Clone, Default)]
+struct Histogram(Vec<(f64, f64)>);
+
+impl Histogram {
+    async fn read(http: &reqwest::Client, addr: std::net::SocketAddr) -> Histogram {
+        let text = http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        let prefix = format!("{HANDLER_SECONDS}_bucket{{le=\"");
+        let mut buckets: Vec<(f64, f64)> = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(&prefix)?;
+                let (le, count) = rest.split_once("\"}")?;
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                Some((le, count.trim().parse().ok()?))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Histogram(buckets)
+    }
+
+    /// The counts recorded since `earlier`.
+    fn since(&self, earlier: &Histogram) -> Histogram {
+        let before: HashMap<u64, f64> =
+            earlier.0.iter().map(|(le, n)| (le.to_bits(), *n)).collect();
+        Histogram(
+            self.0
+                .iter()
+                .map(|(le, n)| (*le, n - before.get(&le.to_bits()).copied().unwrap_or(0.0)))
+                .collect(),
+        )
+    }
+
+    fn count(&self) -> f64 {
+        self.0.last().map_or(0.0, |(_, n)| *n)
+    }
+
+    /// The `q` quantile, interpolated linearly within its bucket as
+    /// Prometheus' `histogram_quantile` does; a quantile in the `+Inf`
+    /// bucket is shown as "> the last bound".
+    fn quantile(&self, q: f64) -> String {
+        let total = self.count();
+        if total == 0.0 {
+            return "-".into();
+        }
+        let rank = q * total;
+        let mut lower = (0.0, 0.0);
+        for &(le, n) in &self.0 {
+            if n >= rank {
+                if le.is_infinite() {
+                    return format!(">{:.0}", lower.0 * 1e3);
+                }
+                let share = if n > lower.1 { (rank - lower.1) / (n - lower.1) } else { 1.0 };
+                return format!("{:.1}", (lower.0 + (le - lower.0) * share) * 1e3);
+            }
+            lower = (le, n);
+        }
+        "-".into()
+    }
+}
+
+fn percentile_ms(sorted: &[Duration], q: f64) -> String {
+    if sorted.is_empty() {
+        return "-".into();
+    }
+    let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    format!("{:.1}", sorted[at].as_secs_f64() * 1e3)
 }
 
 // ----- the run -------------------------------------------------------------------
@@ -145,6 +436,15 @@ struct Measured {
     /// The bot's CPU time: the process's minus the harness's.
     bot_cpu: Duration,
     harness_cpu: Duration,
+    /// The PostgreSQL server's backends for the bench's database.
+    postgres_cpu: Option<Duration>,
+    /// Driver latency per step, sorted.
+    steps: Vec<Duration>,
+    /// The handler histogram's counts while measured (not for the echo bot).
+    handler: Option<Histogram>,
+    /// Messages put in each user's chat, and edits, per user.
+    messages: Vec<usize>,
+    edits: Vec<usize>,
     /// SQL statements run while measured (`BENCH_SQL=1`).
     statements: BTreeMap<String, usize>,
 }
@@ -154,16 +454,37 @@ impl Measured {
         self.bot_cpu.as_secs_f64() * 1e3 / self.updates as f64
     }
 
-    fn print(&self) {
-        let rate = self.updates as f64 / self.wall.as_secs_f64();
+    fn print_cost(&self, echo: Option<f64>) {
+        let per_update = |d: Duration| d.as_secs_f64() * 1e3 / self.updates as f64;
+        let ratio = echo.map_or("-".into(), |e| format!("{:.1}x", self.cpu_ms_per_update() / e));
         println!(
-            "{:<28} {:>7} {:>9.2} {:>10.0} {:>12.3} {:>14.3}",
+            "{:<30} {:>7} {:>7.2} {:>9.0} {:>10.3} {:>8} {:>9} {:>11.3}",
             self.name,
             self.updates,
             self.wall.as_secs_f64(),
-            rate,
+            self.updates as f64 / self.wall.as_secs_f64(),
             self.cpu_ms_per_update(),
-            self.harness_cpu.as_secs_f64() * 1e3 / self.updates as f64,
+            self.postgres_cpu.map_or("-".into(), |d| format!("{:.3}", per_update(d))),
+            ratio,
+            per_update(self.harness_cpu),
+        );
+    }
+
+    fn print_latency(&self) {
+        let mean = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
+        let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
+        let handler = |q| self.handler.as_ref().map_or("-".into(), |h| h.quantile(q));
+        println!(
+            "{:<30} {:>5.2} {:>4} {:>6.2} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            self.name,
+            mean(&self.messages),
+            max(&self.messages),
+            mean(&self.edits),
+            handler(0.5),
+            handler(0.99),
+            percentile_ms(&self.steps, 0.5),
+            percentile_ms(&self.steps, 0.99),
+            percentile_ms(&self.steps, 1.0),
         );
     }
 }
@@ -174,15 +495,24 @@ struct Harness {
     /// The bot under test.
     bot: Runtime,
     concurrency: usize,
+    /// `BENCH_DATABASE_URL`.
+    pg_server: Option<String>,
+    http: reqwest::Client,
+}
+
+/// What `measure` samples around the measured part, besides CPU.
+struct Probe<'a> {
+    database: Option<&'a PgDatabase>,
+    metrics: Option<std::net::SocketAddr>,
 }
 
 impl Harness {
     /// Runs `conversation` for every user, `concurrency` at a time, on the
-    /// harness's runtime; returns the wall time.
-    fn drive<F, Fut>(&self, users: &[TgUser], conversation: F) -> Duration
+    /// harness's runtime; returns the wall time and every step's latency.
+    fn drive<F, Fut>(&self, users: &[TgUser], conversation: F) -> (Duration, Vec<Duration>)
     where
         F: Fn(TgUser) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = Vec<Duration>> + Send + 'static,
     {
         let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let started = Instant::now();
@@ -193,50 +523,69 @@ impl Harness {
                 let walk = conversation(user.clone());
                 self.fake.spawn(async move {
                     let _place = gate.acquire_owned().await.expect("gate open");
-                    walk.await;
+                    walk.await
                 })
             })
             .collect();
         // Waited for on a harness thread, so the main thread stays idle.
         let all = self.fake.spawn(async move {
+            let mut steps = Vec::new();
             for task in tasks {
-                task.await.expect("a conversation failed");
+                steps.extend(task.await.expect("a conversation failed"));
             }
+            (started.elapsed(), steps)
         });
-        self.fake.block_on(all).expect("driver");
-        started.elapsed()
+        self.fake.block_on(all).expect("driver")
+    }
+
+    fn sample(&self, probe: &Probe) -> (CpuSample, Option<Histogram>) {
+        let postgres = match probe.database {
+            Some(db) => self.fake.block_on(db.backends_cpu()),
+            None => HashMap::new(),
+        };
+        let histogram =
+            probe.metrics.map(|addr| self.fake.block_on(Histogram::read(&self.http, addr)));
+        (CpuSample { process: process_cpu(), harness: harness_cpu(), postgres }, histogram)
     }
 
     /// Warms the bot up with `warm_up`, then measures `users`.
     fn measure<F, Fut>(
         &self,
         name: &'static str,
+        probe: Probe,
         warm_up: &[TgUser],
         users: &[TgUser],
         conversation: F,
     ) -> Measured
     where
         F: Fn(TgUser) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = Vec<Duration>> + Send + 'static,
     {
         self.drive(warm_up, &conversation);
         std::thread::sleep(SETTLE);
         take_statements();
+        let (before, handler_before) = self.sample(&probe);
         perf_control("enable");
-        let before = cpu_sample();
-        let wall = self.drive(users, &conversation);
+        let (wall, mut steps) = self.drive(users, &conversation);
         std::thread::sleep(SETTLE);
-        let after = cpu_sample();
         perf_control("disable");
+        let (after, handler_after) = self.sample(&probe);
         let statements = take_statements();
+        steps.sort();
         let harness_cpu = after.harness.saturating_sub(before.harness);
         let process_cpu = after.process.saturating_sub(before.process);
+        let handler = handler_after.zip(handler_before).map(|(a, b)| a.since(&b));
         Measured {
             name,
             updates: users.len() * UPDATES_PER_USER,
             wall,
             bot_cpu: process_cpu.saturating_sub(harness_cpu),
             harness_cpu,
+            postgres_cpu: probe.database.map(|_| before.postgres_until(&after)),
+            steps,
+            handler,
+            messages: Vec::new(),
+            edits: Vec::new(),
             statements,
         }
     }
@@ -268,32 +617,58 @@ fn import_csv(users: &[TgUser]) -> String {
     csv
 }
 
+/// Messages put in each user's chat and edits there, per user.
+fn messages_per_user(tg: &FakeTelegram, users: &[TgUser]) -> (Vec<usize>, Vec<usize>) {
+    users
+        .iter()
+        .map(|user| {
+            let sent = tg.all_sent(user.id);
+            let messages = sent.iter().filter(|s| MESSAGE_METHODS.contains(&s.method.as_str()));
+            let edits = sent.iter().filter(|s| s.method.starts_with("edit"));
+            (messages.count(), edits.count())
+        })
+        .unzip()
+}
+
 /// `/start` → menu; "forgot password" → contact prompt; own contact → link.
-async fn recovery_conversation(tg: FakeTelegram, user: TgUser) {
+/// Returns each step's latency: update queued → answer seen.
+async fn recovery_conversation(tg: FakeTelegram, user: TgUser) -> Vec<Duration> {
+    let mut steps = Vec::with_capacity(UPDATES_PER_USER);
+    let started = Instant::now();
     tg.send_text(&user, "/start");
     let menu = tg.next_sent(user.id).await;
+    steps.push(started.elapsed());
     let forgot = Callback::Topic(Topic::ForgotPassword).encode();
     assert!(
         menu.inline_buttons().iter().any(|(_, data, _)| data.as_deref() == Some(&forgot)),
         "not the menu: {}",
         menu.summary()
     );
+    let started = Instant::now();
     tg.press_button(&user, &menu, &forgot);
     let prompt = tg.next_sent(user.id).await;
+    steps.push(started.elapsed());
     assert!(!prompt.keyboard_buttons().is_empty(), "not the contact prompt: {}", prompt.summary());
+    let started = Instant::now();
     tg.send_contact(&user, &phone_of(&user), Some(user.id));
-    let link = tg.next_sent(user.id).await;
+    let link = tg.sent_until(user.id, |sent| sent.text_str().contains("/reset/")).await;
+    steps.push(started.elapsed());
     assert!(link.text_str().contains("/reset/"), "not the link: {}", link.summary());
+    steps
 }
 
 /// Three texts, each echoed back.
-async fn echo_conversation(tg: FakeTelegram, user: TgUser) {
+async fn echo_conversation(tg: FakeTelegram, user: TgUser) -> Vec<Duration> {
+    let mut steps = Vec::with_capacity(UPDATES_PER_USER);
     for step in 1..=UPDATES_PER_USER {
         let text = format!("hello {step}");
+        let started = Instant::now();
         tg.send_text(&user, &text);
         let echo = tg.next_sent(user.id).await;
+        steps.push(started.elapsed());
         assert_eq!(echo.text_str(), text);
     }
+    steps
 }
 
 async fn echo(bot: Bot, msg: Message) -> ResponseResult<()> {
@@ -312,9 +687,11 @@ fn run_echo(harness: &Harness, warm_up: &[TgUser], users: &[TgUser]) -> Measured
     harness.fake.block_on(tg.wait_for_call("getupdates"));
 
     let tg_for_users = tg.clone();
-    let measured = harness.measure("teloxide echo bot", warm_up, users, move |user| {
+    let probe = Probe { database: None, metrics: None };
+    let mut measured = harness.measure(ECHO, probe, warm_up, users, move |user| {
         echo_conversation(tg_for_users.clone(), user)
     });
+    (measured.messages, measured.edits) = messages_per_user(&tg, users);
 
     harness.bot.block_on(async {
         shutdown.shutdown().expect("dispatching").await;
@@ -323,42 +700,89 @@ fn run_echo(harness: &Harness, warm_up: &[TgUser], users: &[TgUser]) -> Measured
     measured
 }
 
-fn run_ours(
-    harness: &Harness,
-    database: DatabaseConfig,
-    warm_up: &[TgUser],
-    users: &[TgUser],
-) -> Measured {
-    let tg = harness.fake.block_on(FakeTelegram::start());
-    let config = Config {
-        telegram_token: telegram::TOKEN.into(),
-        telegram_api_url: tg.api_url(),
-        database,
-        support: SupportConfig::default(),
-        mail: None,
-        binding: Default::default(),
-        contact_cooldown: chrono::Duration::days(7),
-        inbox_retention: chrono::Duration::hours(24),
-        public_base_url: "http://127.0.0.1:1".parse().expect("literal"),
-        http_addr: "127.0.0.1:0".parse().expect("literal"),
-        api_token: None,
-        bot_mode: crm_recovery_bot::config::BotMode::Polling,
-        secret_keys: None,
-        default_time_zone: chrono_tz::Tz::UTC,
-        reset: ResetPolicy::default(),
-        password: PasswordPolicy::default(),
-        lockout: LockoutPolicy::default(),
-        page: PageConfig::default(),
-    };
-    let options = AppOptions { telegram_limits: lifted_limits(), ..AppOptions::default() };
-    let app = harness.bot.block_on(app::start(config, options)).expect("the bot starts");
-    harness.fake.block_on(tg.wait_for_call("getupdates"));
+/// Our bot in `setup`, running; the replicas share `database`.
+struct Ours {
+    tg: FakeTelegram,
+    replicas: Vec<RunningApp>,
+}
+
+impl Ours {
+    fn start(harness: &Harness, setup: Setup, database: &Database, limits: Limits) -> Ours {
+        let tg = harness.fake.block_on(FakeTelegram::start());
+        let mut replicas = Vec::new();
+        let mut webhooks = Vec::new();
+        for _ in 0..setup.replicas() {
+            let listener = harness
+                .bot
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind a port");
+            let base = format!("http://{}", listener.local_addr().expect("local addr"));
+            let bot_mode = if setup.webhook() {
+                let url = format!("{base}{WEBHOOK_PATH}");
+                webhooks.push(url.clone());
+                BotMode::Webhook(WebhookConfig {
+                    url: url.parse().expect("webhook url"),
+                    secret: WEBHOOK_SECRET.into(),
+                })
+            } else {
+                BotMode::Polling
+            };
+            let config = Config {
+                telegram_token: telegram::TOKEN.into(),
+                telegram_api_url: tg.api_url(),
+                database: database.config(),
+                support: SupportConfig::default(),
+                mail: None,
+                binding: Default::default(),
+                contact_cooldown: chrono::Duration::days(7),
+                inbox_retention: chrono::Duration::hours(24),
+                public_base_url: base.parse().expect("base url"),
+                http_addr: "127.0.0.1:0".parse().expect("literal"),
+                api_token: None,
+                bot_mode,
+                secret_keys: None,
+                default_time_zone: chrono_tz::Tz::UTC,
+                reset: ResetPolicy::default(),
+                password: PasswordPolicy::default(),
+                lockout: LockoutPolicy::default(),
+                page: PageConfig::default(),
+            };
+            let options = AppOptions {
+                telegram_limits: limits,
+                http_listener: Some(listener),
+                ..AppOptions::default()
+            };
+            let app = harness.bot.block_on(app::start(config, options)).expect("the bot starts");
+            replicas.push(app);
+        }
+        if setup.webhook() {
+            tg.balance_webhook(&webhooks);
+        } else {
+            harness.fake.block_on(tg.wait_for_call("getupdates"));
+        }
+        Ours { tg, replicas }
+    }
+
+    fn store(&self) -> &Store {
+        &self.replicas[0].store
+    }
+
+    fn stop(self, harness: &Harness) {
+        for app in self.replicas {
+            harness.bot.block_on(app.stop());
+        }
+    }
+}
+
+fn run_ours(harness: &Harness, setup: Setup, warm_up: &[TgUser], users: &[TgUser]) -> Measured {
+    let database = Database::create(harness, setup);
+    let ours = Ours::start(harness, setup, &database, lifted_limits());
     let everyone: Vec<TgUser> = warm_up.iter().chain(users).cloned().collect();
     let csv = import_csv(&everyone);
     let imported = harness
         .bot
         .block_on(import_accounts(
-            &app.store,
+            ours.store(),
             csv.as_bytes(),
             &PasswordPolicy::default(),
             chrono::Utc::now(),
@@ -366,13 +790,297 @@ fn run_ours(
         .expect("import");
     assert_eq!(imported.imported, everyone.len());
 
-    let tg_for_users = tg.clone();
-    let measured = harness.measure(OURS, warm_up, users, move |user| {
+    let tg_for_users = ours.tg.clone();
+    let probe = Probe { database: database.postgres(), metrics: Some(ours.replicas[0].http_addr) };
+    let mut measured = harness.measure(setup.label(), probe, warm_up, users, move |user| {
         recovery_conversation(tg_for_users.clone(), user)
     });
-
-    harness.bot.block_on(app.stop());
+    (measured.messages, measured.edits) = messages_per_user(&ours.tg, users);
+    ours.stop(harness);
     measured
+}
+
+// ----- a burst of /start at Telegram's limits (BENCH_BURST) -----------------------
+
+/// Users minus the longest subsequence of `ranks` that does not go down:
+/// how many users would have to move for the answers to come in sending
+/// order. Equal ranks count as in order.
+fn out_of_order(ranks: &[usize]) -> usize {
+    let mut tails: Vec<usize> = Vec::new();
+    for &rank in ranks {
+        let at = tails.partition_point(|&tail| tail <= rank);
+        if at == tails.len() {
+            tails.push(rank);
+        } else {
+            tails[at] = rank;
+        }
+    }
+    ranks.len() - tails.len()
+}
+
+fn chat_of(call: &telegram::Call) -> Option<i64> {
+    let chat = &call.params["chat_id"];
+    chat.as_i64().or_else(|| chat.as_str()?.parse().ok())
+}
+
+fn run_burst(harness: &Harness, setup: Setup, count: usize) {
+    let database = Database::create(harness, setup);
+    let ours = Ours::start(harness, setup, &database, Limits::default());
+    let tg = ours.tg.clone();
+    let metrics = ours.replicas[0].http_addr;
+    let before = harness.fake.block_on(Histogram::read(&harness.http, metrics));
+    let everyone = users(300_000, count);
+    let started = Instant::now();
+    for user in &everyone {
+        tg.send_text(user, "/start");
+    }
+    let queued = started.elapsed();
+    // Waited for on a harness thread, looking every 250 ms.
+    let waiting = {
+        let (tg, everyone) = (tg.clone(), everyone.clone());
+        harness.fake.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(60 + count as u64 / 10);
+            let mut reported = Instant::now();
+            loop {
+                let answered = everyone.iter().filter(|u| !tg.all_sent(u.id).is_empty()).count();
+                if answered == everyone.len() || Instant::now() > deadline {
+                    return answered;
+                }
+                if reported.elapsed() > Duration::from_secs(30) {
+                    println!(
+                        "  ... {answered} of {} answered after {:.0} s",
+                        everyone.len(),
+                        started.elapsed().as_secs_f64()
+                    );
+                    reported = Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let answered = harness.fake.block_on(waiting).expect("burst driver");
+    std::thread::sleep(Duration::from_secs(1));
+    let after = harness.fake.block_on(Histogram::read(&harness.http, metrics));
+
+    // Every message put in a chat, in the order the fake received them.
+    let mut sends: Vec<telegram::Call> = MESSAGE_METHODS
+        .iter()
+        .flat_map(|method| tg.calls(method))
+        .filter(|call| !call.failed)
+        .collect();
+    sends.sort_by_key(|call| call.at);
+    // The throttle releases messages in rounds 250 ms apart, and the
+    // messages of one round race each other over HTTP: a gap of 100 ms
+    // between two arrivals starts a new round.
+    let mut first_reply: HashMap<i64, (usize, usize, Instant)> = HashMap::new();
+    let mut round = 0;
+    for (rank, call) in sends.iter().enumerate() {
+        if rank > 0 && call.at.duration_since(sends[rank - 1].at) > Duration::from_millis(100) {
+            round += 1;
+        }
+        if let Some(chat) = chat_of(call) {
+            first_reply.entry(chat).or_insert((rank, round, call.at));
+        }
+    }
+    let in_sending_order = |pick: fn(&(usize, usize, Instant)) -> usize| {
+        let ranks: Vec<usize> =
+            everyone.iter().filter_map(|u| first_reply.get(&u.id).map(pick)).collect();
+        out_of_order(&ranks)
+    };
+    let (by_arrival, by_round) = (in_sending_order(|r| r.0), in_sending_order(|r| r.1));
+    let last = first_reply.values().map(|(_, _, at)| *at).max().unwrap_or(started);
+    let wall = last.saturating_duration_since(started);
+    let doubled = everyone.iter().filter(|u| tg.all_sent(u.id).len() > 1).count();
+    let busiest = {
+        let times: Vec<Instant> = sends.iter().map(|call| call.at).collect();
+        let mut from = 0;
+        let mut most = 0;
+        for (to, at) in times.iter().enumerate() {
+            while at.saturating_duration_since(times[from]) >= Duration::from_secs(1) {
+                from += 1;
+            }
+            most = most.max(to + 1 - from);
+        }
+        most
+    };
+    let handler = after.since(&before);
+    println!(
+        "burst, {}: {count} users sent /start at once (queued in {:.2} s), Telegram's limits",
+        setup.label(),
+        queued.as_secs_f64()
+    );
+    println!(
+        "  answered: {answered} of {count} ({} lost); with more than one message: {doubled}",
+        count - answered
+    );
+    println!(
+        "  first replies out of order: {by_arrival} by arrival at the fake, {by_round} by the \
+         throttle's release round ({round} rounds); users minus the longest run in sending order"
+    );
+    println!(
+        "  wall time to the last first reply: {:.1} s; {:.1} messages/s on average, {busiest} in the busiest second",
+        wall.as_secs_f64(),
+        sends.len() as f64 / wall.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "  handler time (histogram, includes waiting in the throttle): p50 {} ms, p99 {} ms, {} updates",
+        handler.quantile(0.5),
+        handler.quantile(0.99),
+        handler.count()
+    );
+    assert_eq!(answered, count, "every user of the burst is answered");
+    ours.stop(harness);
+}
+
+// ----- RSS of the bot alone (BENCH_RSS) -------------------------------------------
+
+fn memory_of(pid: u32) -> (f64, f64) {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Stops a child of ours with `signal` and waits up to 20 s, then kills it.
+fn stop_child(mut child: std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("warning: child {} did not stop on signal {signal}; killed", child.id());
+    child.kill().ok();
+    child.wait().ok();
+}
+
+fn child_command(program: &Path, tg: &FakeTelegram) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    for name in [
+        "DATABASE_URL",
+        "BOT_MODE",
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRET",
+        "LOG_FORMAT",
+        "API_TOKEN",
+        "SMTP_URL",
+        "SUPPORT_CHAT_ID",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("TELOXIDE_TOKEN", telegram::TOKEN)
+        .env("TELEGRAM_API_URL", tg.api_url().as_str())
+        .env("RUST_LOG", "off")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    command
+}
+
+fn run_rss(harness: &Harness, count: usize, dialogues: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("rss.db").display());
+    let everyone = users(400_000, count);
+    harness.bot.block_on(async {
+        let store =
+            Store::connect(&DatabaseConfig::parse(&url).expect("url")).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let csv = import_csv(&everyone);
+        import_accounts(&store, csv.as_bytes(), &PasswordPolicy::default(), chrono::Utc::now())
+            .await
+            .expect("import");
+        // Stored dialogues of other users, midway through a recovery.
+        let state = serde_json::json!({
+            "v": STATE_VERSION,
+            "state": State::AwaitingContact { purpose: Purpose::ResetPassword },
+        })
+        .to_string();
+        let now = chrono::Utc::now();
+        for i in 0..dialogues as i64 {
+            store.save_dialogue_state(50_000_000 + i, &state, now).await.expect("seed a dialogue");
+        }
+        store.close().await;
+    });
+
+    let tg = harness.fake.block_on(FakeTelegram::start());
+    tg.set_wait_timeout(Duration::from_secs(900));
+    let port = free_port();
+    let child = child_command(Path::new(env!("CARGO_BIN_EXE_crm-recovery-bot")), &tg)
+        .arg("run")
+        .env("DATABASE_URL", &url)
+        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .current_dir(dir.path())
+        .spawn()
+        .expect("start the binary");
+    let pid = child.id();
+    harness.fake.block_on(tg.wait_for_call("getupdates"));
+    let (idle, _) = memory_of(pid);
+    let tg_for_users = tg.clone();
+    let (wall, _) =
+        harness.drive(&everyone, move |user| recovery_conversation(tg_for_users.clone(), user));
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss, hwm) = memory_of(pid);
+    stop_child(child, libc::SIGTERM);
+    println!(
+        "RSS, the binary on SQLite with {dialogues} stored dialogues: {idle:.1} MiB idle; after {count} \
+         conversations up to the link ({:.0} s at Telegram's limits): VmRSS {rss:.1} MiB, VmHWM {hwm:.1} MiB",
+        wall.as_secs_f64()
+    );
+
+    // The echo bot, as a child process too: this binary in its echo mode.
+    let tg = harness.fake.block_on(FakeTelegram::start());
+    tg.set_wait_timeout(Duration::from_secs(900));
+    let program = std::env::current_exe().expect("this bench's path");
+    let child = child_command(&program, &tg)
+        .env("BENCH_ECHO_CHILD", "1")
+        .spawn()
+        .expect("start the echo bot");
+    let pid = child.id();
+    harness.fake.block_on(tg.wait_for_call("getupdates"));
+    let (idle, _) = memory_of(pid);
+    let tg_for_users = tg.clone();
+    let (wall, _) =
+        harness.drive(&everyone, move |user| echo_conversation(tg_for_users.clone(), user));
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss, hwm) = memory_of(pid);
+    stop_child(child, libc::SIGINT);
+    println!(
+        "RSS, the echo bot (this bench binary, echo only): {idle:.1} MiB idle; after {count} users x \
+         {UPDATES_PER_USER} texts ({:.1} s, no throttle): VmRSS {rss:.1} MiB, VmHWM {hwm:.1} MiB",
+        wall.as_secs_f64()
+    );
+}
+
+/// `BENCH_ECHO_CHILD`: the echo bot alone, until SIGINT, against
+/// `TELEGRAM_API_URL` (the RSS mode runs it as a child process).
+fn echo_child() {
+    let api = std::env::var("TELEGRAM_API_URL").expect("TELEGRAM_API_URL");
+    let api = api.parse().expect("TELEGRAM_API_URL is a URL");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let bot = Bot::new(telegram::TOKEN).set_api_url(api);
+        Dispatcher::builder(bot, Update::filter_message().endpoint(echo))
+            .enable_ctrlc_handler()
+            .build()
+            .dispatch()
+            .await;
+    });
 }
 
 // ----- SQL statement count (BENCH_SQL=1) -----------------------------------------
@@ -421,6 +1129,17 @@ fn count_statements() {
     tracing_subscriber::registry().with(SqlCounter.with_filter(filter)).init();
 }
 
+fn print_statements(ours: &Measured) {
+    let updates = ours.updates as f64;
+    let total: usize = ours.statements.values().sum();
+    println!("SQL statements per update, {}: {:.2}", ours.name, total as f64 / updates);
+    let mut by_count: Vec<_> = ours.statements.clone().into_iter().collect();
+    by_count.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    for (statement, n) in by_count {
+        println!("{:>7.2}  {statement}", n as f64 / updates);
+    }
+}
+
 // ----- main ------------------------------------------------------------------------
 
 fn env_number(name: &str) -> Option<usize> {
@@ -429,8 +1148,13 @@ fn env_number(name: &str) -> Option<usize> {
 }
 
 fn main() {
+    if std::env::var_os("BENCH_ECHO_CHILD").is_some() {
+        return echo_child();
+    }
     let count = env_number("BENCH_USERS").unwrap_or(300);
-    let concurrency = env_number("BENCH_CONCURRENCY").unwrap_or(count).max(1);
+    let burst = env_number("BENCH_BURST");
+    let rss_users = env_number("BENCH_RSS");
+    let concurrency = env_number("BENCH_CONCURRENCY").unwrap_or(rss_users.unwrap_or(count)).max(1);
     let warm_up_count = (count / 10).max(1);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let count_sql = std::env::var_os("BENCH_SQL").is_some();
@@ -439,6 +1163,20 @@ fn main() {
     } else if std::env::var_os("BENCH_LOG").is_some() {
         crm_recovery_bot::telemetry::init(crm_recovery_bot::config::LogFormat::Text);
     }
+    let pg_server = std::env::var("BENCH_DATABASE_URL").ok().filter(|url| !url.is_empty());
+    if let Some(url) = &pg_server {
+        assert!(
+            url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "BENCH_DATABASE_URL is a PostgreSQL server (each set-up gets a database of its own on it)"
+        );
+    }
+    let setups: Vec<Setup> = match std::env::var("BENCH_SETUPS") {
+        Ok(list) => list.split(',').map(Setup::parse).collect(),
+        Err(_) if pg_server.is_some() => {
+            vec![Setup::Sqlite, Setup::Pg, Setup::PgWebhook, Setup::Pg2]
+        }
+        Err(_) => vec![Setup::Sqlite],
+    };
 
     let harness = Harness {
         fake: tokio::runtime::Builder::new_multi_thread()
@@ -454,51 +1192,68 @@ fn main() {
             .build()
             .expect("bot runtime"),
         concurrency,
+        pg_server,
+        http: reqwest::Client::new(),
     };
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let database = DatabaseConfig::parse(&url).expect("database url");
+    if let Some(burst) = burst {
+        for setup in setups {
+            run_burst(&harness, setup, burst);
+        }
+        return;
+    }
+    if let Some(rss_users) = rss_users {
+        let dialogues = env_number("BENCH_DIALOGUES").unwrap_or(10_000);
+        run_rss(&harness, rss_users, dialogues);
+        return;
+    }
+
     println!(
         "{count} users ({warm_up_count} more to warm up), {UPDATES_PER_USER} updates each, \
-         {concurrency} at a time; our bot on {:?}",
-        database.backend
+         {concurrency} at a time; set-ups: {setups:?}"
     );
-
     let mut results = Vec::new();
     if only != "ours" {
-        let warm_up = users(1_000, warm_up_count);
-        let measured = users(100_000, count);
-        results.push(run_echo(&harness, &warm_up, &measured));
+        results.push(run_echo(&harness, &users(1_000, warm_up_count), &users(100_000, count)));
     }
     if only != "echo" {
-        let warm_up = users(1_000, warm_up_count);
-        let measured = users(100_000, count);
-        results.push(run_ours(&harness, database, &warm_up, &measured));
+        for setup in setups {
+            results.push(run_ours(
+                &harness,
+                setup,
+                &users(1_000, warm_up_count),
+                &users(100_000, count),
+            ));
+        }
     }
 
+    let echo_cpu = results.iter().find(|r| r.name == ECHO).map(Measured::cpu_ms_per_update);
     println!(
-        "{:<28} {:>7} {:>9} {:>10} {:>12} {:>14}",
-        "bot", "updates", "wall s", "updates/s", "CPU ms/upd", "fake ms/upd"
+        "\n{:<30} {:>7} {:>7} {:>9} {:>10} {:>8} {:>9} {:>11}",
+        "bot", "updates", "wall s", "updates/s", "CPU ms/upd", "PG ms", "vs echo", "fake ms/upd"
     );
     for result in &results {
-        result.print();
+        result.print_cost(echo_cpu);
     }
-    if let [echo, ours] = results.as_slice() {
-        println!(
-            "CPU per update, ours / echo: {:.1}x (aim: at most 2x)",
-            ours.cpu_ms_per_update() / echo.cpu_ms_per_update()
-        );
+    println!(
+        "(CPU per update of ours / echo's aim: at most 2x; PG ms: the server's backends, not in CPU ms)"
+    );
+    println!(
+        "\n{:<30} {:>5} {:>4} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "bot", "msgs", "max", "edits", "hdl p50", "hdl p99", "drv p50", "drv p99", "drv max"
+    );
+    for result in &results {
+        result.print_latency();
     }
-    if let Some(ours) = results.iter().find(|r| r.name == OURS).filter(|_| count_sql) {
-        let updates = ours.updates as f64;
-        let total: usize = ours.statements.values().sum();
-        println!("SQL statements per update of our bot: {:.2}", total as f64 / updates);
-        let mut by_count: Vec<_> = ours.statements.clone().into_iter().collect();
-        by_count.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-        for (statement, n) in by_count {
-            println!("{:>7.2}  {statement}", n as f64 / updates);
+    println!(
+        "(msgs: messages put in each user's chat per recovery (aim: at most 3), edits apart; \
+         hdl: handler time in ms from crm_recovery_handler_seconds, bucket-interpolated, sends \
+         through the throttle included (aim: p99 < 50 ms); drv: update queued at the fake → \
+         answer seen, ms)"
+    );
+    if count_sql {
+        for ours in results.iter().filter(|r| r.name != ECHO) {
+            print_statements(ours);
         }
         println!("(figures of a BENCH_SQL run include the counting: compare without it)");
     }

@@ -1,6 +1,11 @@
 //! Prints how long the recovery steps take: `cargo bench --bench recovery`.
-//! Uses a temporary SQLite file, or `BENCH_DATABASE_URL` (e.g. the local
-//! PostgreSQL) when set. Figures, not pass/fail: targets are read from here.
+//! Uses a temporary SQLite file, or, when `BENCH_DATABASE_URL` names a
+//! PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/test`), a
+//! database of its own on that server, `bench_<pid>`, created through the
+//! server's `postgres` database and dropped at the end. Figures, not
+//! pass/fail: targets are read from here. The one check is exactness: the
+//! lockout counting under concurrent wrong passwords must match the
+//! policy's arithmetic, or the bench stops.
 
 use std::{
     sync::Arc,
@@ -11,7 +16,8 @@ use crm_recovery_bot::{
     clock::SystemClock,
     config::{DatabaseConfig, PageConfig},
     domain::{
-        Lang, NewPassword, PasswordContext, PasswordPolicy, Phone, PublicUrls, TelegramUserId,
+        FailureOutcome, Lang, LockoutState, NewPassword, PasswordContext, PasswordPolicy, Phone,
+        PublicUrls, TelegramUserId, login_key,
     },
     http::{self, HttpState, api::ApiToken},
     recovery::{
@@ -21,6 +27,7 @@ use crm_recovery_bot::{
     store::Store,
 };
 use futures::StreamExt;
+use sqlx::{Connection, Executor, PgConnection};
 
 const ACCOUNTS: usize = 300;
 
@@ -44,11 +51,65 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A database of its own on the PostgreSQL server of `BENCH_DATABASE_URL`,
+/// dropped with this value: the server's other databases (the tests'
+/// `test`) are never touched.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create(server: &str) -> PgDatabase {
+        let name = format!("bench_{}", std::process::id());
+        let mut url = url::Url::parse(server).expect("BENCH_DATABASE_URL is a URL");
+        url.set_path("/postgres");
+        let admin_url = url.to_string();
+        url.set_path(&format!("/{name}"));
+        let mut admin = PgConnection::connect(&admin_url).await.expect("PostgreSQL reachable");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create the bench database");
+        admin.close().await.ok();
+        PgDatabase { admin_url, name, url: url.to_string() }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropped inside the runtime: a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            runtime.map_err(|e| e.to_string())?.block_on(async {
+                let mut admin =
+                    PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                admin.execute(sqlx::AssertSqlSafe(sql)).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: bench database {} not dropped: {dropped:?}", self.name);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let server = std::env::var("BENCH_DATABASE_URL").ok().filter(|url| !url.is_empty());
+    let postgres = match &server {
+        Some(server) => Some(PgDatabase::create(server).await),
+        None => None,
+    };
+    let url = match &postgres {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+    };
     let database = DatabaseConfig::parse(&url).expect("database url");
     let store = Store::connect(&database).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -145,18 +206,19 @@ async fn main() {
     }
     report("complete reset, 20 concurrent (wall clock/op)", runs, start.elapsed());
 
-    sign_in_over_http(&store, &recovery).await;
+    sign_in_over_http(&store, &recovery, &url).await;
 
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }
     store.close().await;
+    drop(postgres);
 }
 
 /// Sign-ins per second through the real HTTP API (right passwords, so
 /// nothing locks), against the ceiling argon2 sets: one verification per
 /// core at a time.
-async fn sign_in_over_http(store: &Store, recovery: &Recovery) {
+async fn sign_in_over_http(store: &Store, recovery: &Recovery, database_url: &str) {
     const PASSWORD: &str = "correct horse battery staple";
     const SIGNED: usize = 20;
     let runs: usize =
@@ -216,6 +278,7 @@ async fn sign_in_over_http(store: &Store, recovery: &Recovery) {
         100.0 * runs as f64 / elapsed.as_secs_f64() / ceiling
     );
     unknown_and_known_logins_take_as_long(&client, &url, token, SIGNED).await;
+    lockout_exact_under_load(store, &client, &url, token, database_url).await;
     shutdown.cancel();
     server.await.expect("server stops");
 }
@@ -271,5 +334,161 @@ async fn unknown_and_known_logins_take_as_long(
         unknown_mean.as_secs_f64() * 1e3,
         gap * 100.0,
         bodies.len()
+    );
+}
+
+/// Many wrong passwords at once for a few logins (known and unknown): the
+/// answers, the stored failure records and the audit rows must be exactly
+/// what the lockout policy gives for that many failures one after another
+/// (nothing lost, nothing counted twice, exactly one lock per login that
+/// reached `max_failures`).
+async fn lockout_exact_under_load(
+    store: &Store,
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    database_url: &str,
+) {
+    const PASSWORD: &str = "correct horse battery staple";
+    const AT_ONCE: usize = 32;
+    let policy = Policies::default().lockout;
+    let max = policy.max_failures as usize;
+    let mut csv = String::from("login,email,phone,full_name,company,password\n");
+    for i in 0..4 {
+        csv.push_str(&format!(
+            "locker{i},locker{i}@example.com,+7936{i:07},Locker {i},Initech,{PASSWORD}\n"
+        ));
+    }
+    import_accounts(store, csv.as_bytes(), &PasswordPolicy::default(), chrono::Utc::now())
+        .await
+        .expect("import lockers");
+    let pid = std::process::id();
+    let plan: Vec<(String, usize)> = vec![
+        ("locker0".into(), max - 2),
+        ("locker1".into(), max - 1),
+        ("locker2".into(), max),
+        ("locker3".into(), 8 * max),
+        (format!("ghost0-{pid}"), max - 1),
+        (format!("ghost1-{pid}"), max),
+        (format!("ghost2-{pid}"), 6 * max),
+    ];
+    // Interleaved: every login has attempts in flight at the same time.
+    let rounds = plan.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let attempts: Vec<String> = (0..rounds)
+        .flat_map(|round| plan.iter().filter(move |(_, n)| round < *n).map(|(l, _)| l.clone()))
+        .collect();
+
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(database_url).await.expect("a second pool on the database");
+    let audit_from: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM audit_events")
+            .fetch_one(&raw)
+            .await
+            .expect("last audit id");
+    let started = chrono::Utc::now();
+    let clock = Instant::now();
+    let answers: Vec<(String, u16)> = futures::stream::iter(attempts)
+        .map(|login| {
+            let request = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"login": login, "password": "not the password"}));
+            async move {
+                let status = request.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+                (login, status)
+            }
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
+    let elapsed = clock.elapsed();
+    let ended = chrono::Utc::now();
+
+    let mut problems = Vec::new();
+    let (mut failed, mut locked, mut refused) = (0, 0, 0);
+    for (login, n) in &plan {
+        // The policy's answer for n failures one after another.
+        let mut expected = LockoutState::default();
+        let (mut counted, mut locks, mut already) = (0, 0, 0);
+        for _ in 0..*n {
+            let (next, outcome) = policy.fail(expected, started);
+            expected = next;
+            match outcome {
+                FailureOutcome::Counted(_) => counted += 1,
+                FailureOutcome::Locked(_) => locks += 1,
+                FailureOutcome::AlreadyLocked(_) => already += 1,
+            }
+        }
+        failed += counted + locks;
+        locked += locks;
+        refused += already;
+        let statuses = |code| answers.iter().filter(|(l, s)| l == login && *s == code).count();
+        let (unauthorized, locked_answers) = (statuses(401), statuses(423));
+        let stored = store.lockout_state(&login_key(login)).await.expect("lockout state");
+        let until_ok = match (stored.locked_until, expected.locked_until) {
+            (None, None) => true,
+            (Some(at), Some(_)) => {
+                let wait = policy.wait(stored.locks);
+                at >= started + wait - chrono::Duration::seconds(1)
+                    && at <= ended + wait + chrono::Duration::seconds(1)
+            }
+            _ => false,
+        };
+        let exact = unauthorized == counted
+            && locked_answers == locks + already
+            && stored.failures == expected.failures
+            && stored.locks == expected.locks
+            && stored.locked_permanently_at.is_none()
+            && until_ok;
+        println!(
+            "  {login:<16} {n:>3} wrong: {unauthorized:>2} x 401, {locked_answers:>2} x 423; stored \
+             failures {} locks {} locked {} (policy: {counted} x 401, {} x 423, failures {} locks \
+             {}){}",
+            stored.failures,
+            stored.locks,
+            stored.locked_until.is_some(),
+            locks + already,
+            expected.failures,
+            expected.locks,
+            if exact { "" } else { "  <- NOT EXACT" }
+        );
+        if !exact {
+            problems.push(login.clone());
+        }
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT event, COUNT(*) FROM audit_events WHERE id > $1 \
+         AND event IN ('sign_in_failed', 'sign_in_locked', 'sign_in_refused') GROUP BY event",
+    )
+    .bind(audit_from)
+    .fetch_all(&raw)
+    .await
+    .expect("audit counts");
+    raw.close().await;
+    let audited =
+        |event: &str| rows.iter().find(|(e, _)| e == event).map_or(0, |(_, n)| *n as usize);
+    let audit_exact = audited("sign_in_failed") == failed
+        && audited("sign_in_locked") == locked
+        && audited("sign_in_refused") == refused;
+    println!(
+        "  audit rows: {} sign_in_failed, {} sign_in_locked, {} sign_in_refused (policy: {failed}, \
+         {locked}, {refused})",
+        audited("sign_in_failed"),
+        audited("sign_in_locked"),
+        audited("sign_in_refused"),
+    );
+    let total = answers.len();
+    println!(
+        "lockout under load: {total} wrong sign-ins for {} logins, {AT_ONCE} at once, in {:.2} s \
+         ({:.0}/s): {}",
+        plan.len(),
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        if problems.is_empty() && audit_exact { "exact" } else { "NOT EXACT" }
+    );
+    assert!(
+        problems.is_empty() && audit_exact,
+        "lockout counting under load differs from the policy for {problems:?} (audit exact: \
+         {audit_exact})"
     );
 }
