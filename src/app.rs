@@ -239,7 +239,8 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
     let dialogues = DialogueStorage::new(store.clone(), options.clock);
-    let handler = bot::inbox::measured(bot::schema::schema(), inbox::Marks::start(store.clone()));
+    let marks = inbox::Marks::start(store.clone(), updates.in_flight());
+    let handler = bot::inbox::measured(bot::schema::schema(), marks);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![recovery, dialogues, settings, desk, Languages::default()])
         .default_handler(|_| async {})

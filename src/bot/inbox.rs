@@ -33,7 +33,7 @@ use teloxide::{
     types::{AllowedUpdate, Update, UpdateKind},
     update_listeners::{AsUpdateStream, UpdateListener},
 };
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::BotT;
@@ -62,6 +62,12 @@ const CLAIM_LEASE_SECS: i64 = 15;
 const CLAIM_RENEWAL: Duration = Duration::from_secs(5);
 /// Updates claimed at once.
 const CLAIM_BATCH: i64 = 64;
+/// Updates handed to the dispatcher and not yet finished. Telegram's pace
+/// (about 30 messages a second) is what a burst waits for: more handlers
+/// at once would only wait in the throttle's queue, each holding its
+/// update, its futures and teloxide's per-chat worker, so the memory would
+/// grow with the burst (1,000 users waiting took 135 MiB).
+const MAX_IN_FLIGHT: usize = 64;
 /// With nothing to do, how often the inbox is looked at anyway (updates a
 /// replica's webhook kept for a chat this process may take).
 const IDLE_LOOK: Duration = Duration::from_millis(500);
@@ -130,6 +136,7 @@ pub fn inbox(store: Store, worker: String) -> (Inbox, InboxListener, AllowedUpda
         worker,
         wake: Arc::clone(&wake),
         claimed: VecDeque::new(),
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         stop_token,
         stop_flag: stop_flag.clone(),
         hint: Some(hint_tx),
@@ -194,6 +201,8 @@ pub struct InboxListener {
     store: Store,
     worker: String,
     wake: Arc<Notify>,
+    /// Places for updates handed over and not yet marked handled.
+    in_flight: Arc<Semaphore>,
     claimed: VecDeque<Update>,
     stop_token: StopToken,
     stop_flag: StopFlag,
@@ -201,11 +210,21 @@ pub struct InboxListener {
 }
 
 impl InboxListener {
+    /// The places for updates in flight, for [`Marks`] to give back.
+    pub fn in_flight(&self) -> InFlight {
+        InFlight(Arc::clone(&self.in_flight))
+    }
+
     /// The next claimed update, claiming more or waiting when there is
     /// none; `None` once stopped.
     async fn next(&mut self) -> Option<Update> {
         loop {
             if let Some(update) = self.claimed.pop_front() {
+                // A place is given back when the update is marked handled
+                // ([`Marks::finish`]).
+                if let Ok(place) = self.in_flight.acquire().await {
+                    place.forget();
+                }
                 return Some(update);
             }
             if self.stop_flag.is_stopped() {
@@ -436,13 +455,7 @@ pub fn measured(
                 let update_id = deps.try_get::<Update>().map(|update| i64::from(update.id.0));
                 let result = cont(deps).await;
                 monitoring::update_handled(started);
-                if let Some(update_id) = update_id
-                    && let Err(error) = marks.mark(update_id).await
-                {
-                    // It is handled again after a restart: at most one
-                    // answer twice.
-                    tracing::error!(update_id, %error, "update not marked handled");
-                }
+                marks.finish(update_id).await;
                 result
             }
         },
@@ -465,14 +478,31 @@ type MarkReply = oneshot::Sender<Result<(), String>>;
 #[derive(Debug, Clone)]
 pub struct Marks {
     tx: tokio::sync::mpsc::UnboundedSender<(i64, MarkReply)>,
+    in_flight: InFlight,
 }
+
+/// The listener's places for updates in flight.
+#[derive(Debug, Clone)]
+pub struct InFlight(Arc<Semaphore>);
 
 impl Marks {
     /// Starts the writer; it ends when the last `Marks` is dropped.
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, in_flight: InFlight) -> Self {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(write_marks(store, rx));
-        Self { tx }
+        Self { tx, in_flight }
+    }
+
+    /// The handler of an update has finished: it is marked handled, and
+    /// its place goes to the next update.
+    pub async fn finish(&self, update_id: Option<i64>) {
+        if let Some(update_id) = update_id
+            && let Err(error) = self.mark(update_id).await
+        {
+            // It is handled again after a restart: at most one answer twice.
+            tracing::error!(update_id, %error, "update not marked handled");
+        }
+        self.in_flight.0.add_permits(1);
     }
 
     /// Marks `update_id` handled; returns once it is written.
