@@ -72,9 +72,7 @@ pub struct RunningApp {
     claims_task: JoinHandle<()>,
     /// Keeps this replica's part of Telegram's limits.
     budget_task: JoinHandle<()>,
-    /// Hands a new part to the throttle.
-    limits_task: JoinHandle<()>,
-    send_limits: tokio::sync::watch::Receiver<Limits>,
+    bot: BotT,
     /// Long polling, when the bot polls.
     poll_task: Option<JoinHandle<()>>,
     /// Raised when the process must stop (another instance polls).
@@ -102,7 +100,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     // This process's name among the replicas (and on its inbox claims).
     let replica = format!("bot-{}-{:x}", std::process::id(), random_suffix());
     // Its part of the bot's limits is known before anything is sent.
-    let send_share = SendShare::join(
+    let mut send_share = SendShare::join(
         store.clone(),
         replica.clone(),
         options.telegram_limits,
@@ -110,8 +108,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     )
     .await;
     let bot = telegram_client(&config, send_share.part());
-    let send_limits = send_share.watch();
-    let limits_task = send_share.apply_to(bot.clone());
+    send_share.attach(bot.clone());
     let me = bot.get_me().await.with_context(|| {
         format!("the Telegram Bot API at {} did not answer getMe", config.telegram_api_url)
     })?;
@@ -275,8 +272,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         maintenance_task,
         claims_task,
         budget_task,
-        limits_task,
-        send_limits,
+        bot: bot.clone(),
         poll_task,
         fatal,
         _run_lock: run_lock,
@@ -365,10 +361,10 @@ impl RunningApp {
         self.fatal.raised().await
     }
 
-    /// This replica's part of Telegram's limits, as last counted (its
-    /// throttle takes it up from its next message).
+    /// This replica's part of Telegram's limits, as its client paces
+    /// messages now.
     pub fn send_limits(&self) -> Limits {
-        *self.send_limits.borrow()
+        self.bot.limits()
     }
 
     /// Stops polling (confirming processed updates to Telegram), lets the
@@ -402,8 +398,6 @@ impl RunningApp {
         joined("maintenance", self.maintenance_task.await);
         joined("the inbox claims", self.claims_task.await);
         joined("the send budget", self.budget_task.await);
-        // It may wait for a throttle that will send nothing more.
-        self.limits_task.abort();
         self.store.close().await;
         tracing::info!("stopped");
     }

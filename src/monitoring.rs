@@ -157,6 +157,11 @@ pub fn update_received(update: &Update) {
     counter!(UPDATES_TOTAL, "kind" => update_kind(&update.kind)).increment(1);
 }
 
+/// Telegram answered 429 and the send is tried again after its wait.
+pub fn telegram_flood_wait() {
+    counter!(TELEGRAM_API_ERRORS_TOTAL, "code" => "429").increment(1);
+}
+
 /// The replicas this one shares Telegram's limits with (itself included).
 pub fn replicas(running: u32) {
     gauge!(REPLICAS).set(f64::from(running));

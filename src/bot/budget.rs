@@ -14,7 +14,6 @@
 use std::time::Duration;
 
 use teloxide::adaptors::throttle::Limits;
-use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::BotT;
@@ -59,7 +58,9 @@ pub struct SendShare {
     total: Limits,
     timing: BudgetTiming,
     replicas: u32,
-    part: watch::Sender<Limits>,
+    part: Limits,
+    /// The client whose pace follows the part.
+    bot: Option<BotT>,
 }
 
 impl SendShare {
@@ -73,8 +74,7 @@ impl SendShare {
                 tracing::warn!(%error, "send budget: earlier runs not forgotten");
             }
         }
-        let (part, _) = watch::channel(total);
-        let mut share = Self { store, name, total, timing, replicas: 0, part };
+        let mut share = Self { store, name, total, timing, replicas: 0, part: total, bot: None };
         share.beat().await;
         share
     }
@@ -110,7 +110,10 @@ impl SendShare {
             return;
         }
         let part = share(self.total, replicas);
-        self.part.send_replace(part);
+        self.part = part;
+        if let Some(bot) = &self.bot {
+            bot.set_limits(part);
+        }
         monitoring::replicas(replicas);
         tracing::info!(
             replicas,
@@ -128,26 +131,13 @@ impl SendShare {
 
     /// This replica's part now.
     pub fn part(&self) -> Limits {
-        *self.part.borrow()
+        self.part
     }
 
-    /// Follows this replica's part as it changes.
-    pub fn watch(&self) -> watch::Receiver<Limits> {
-        self.part.subscribe()
-    }
-
-    /// Hands every new part to `bot`'s throttle. The throttle reads new
-    /// limits only between two messages (teloxide answers `set_limits`
-    /// when its worker next wakes), so this waits in a task of its own and
-    /// always hands over the latest part.
-    pub fn apply_to(&self, bot: BotT) -> JoinHandle<()> {
-        let mut parts = self.watch();
-        tokio::spawn(async move {
-            while parts.changed().await.is_ok() {
-                let part = *parts.borrow_and_update();
-                bot.set_limits(part).await;
-            }
-        })
+    /// Paces `bot` by this replica's part, now and whenever it changes.
+    pub fn attach(&mut self, bot: BotT) {
+        bot.set_limits(self.part);
+        self.bot = Some(bot);
     }
 }
 

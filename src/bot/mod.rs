@@ -11,6 +11,7 @@ mod keyboards;
 mod locked;
 mod menu;
 mod outbox;
+pub mod paced;
 mod reset;
 pub mod schema;
 mod staff;
@@ -29,7 +30,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use teloxide::{
-    adaptors::{DefaultParseMode, Throttle, throttle::Limits},
+    adaptors::{DefaultParseMode, throttle::Limits},
     dispatching::dialogue::Dialogue,
     prelude::*,
     types::{LinkPreviewOptions, ParseMode},
@@ -58,14 +59,14 @@ pub struct BotSettings {
 /// The bot type every handler takes: one alias, so the dispatcher's and the
 /// handlers' types cannot drift apart. Every text is HTML, so values are
 /// escaped uniformly ([`escape`]).
-pub type BotT = Throttle<DefaultParseMode<Bot>>;
+pub type BotT = paced::Paced<DefaultParseMode<Bot>>;
 pub type BotDialogue = Dialogue<State, DialogueStorage>;
 pub type HandlerResult = anyhow::Result<()>;
 
 /// The Bot API client: the given API URL, HTML by default, Telegram's rate
-/// limits (and retries on 429) through the throttle.
+/// limits (and retries on 429) through [`paced`].
 pub fn client(token: &str, api_url: url::Url, limits: Limits) -> BotT {
-    Bot::new(token).set_api_url(api_url).parse_mode(ParseMode::Html).throttle(limits)
+    paced::Paced::new(Bot::new(token).set_api_url(api_url).parse_mode(ParseMode::Html), limits)
 }
 
 /// Telegram's own link preview would fetch one-time links before the user

@@ -1,0 +1,345 @@
+//! The bot's Bot API client, paced: every message put in a chat waits for
+//! its turn in one send budget (Telegram's limits, or this replica's part
+//! of them), first come first served, and is sent the moment its turn
+//! comes. teloxide's own `Throttle` releases messages in rounds 250 ms
+//! apart whatever the limits, so each step of a conversation waited up to
+//! 250 ms, and a burst went out a whole second's budget at once; here the
+//! overall budget is spread evenly (30 a second: one message every 33 ms)
+//! and a message that finds the budget free goes at once.
+//!
+//! Turns are reserved in the order requests arrive: first one chat's own
+//! limits (one message a second, and 20 a minute in a group, as teloxide
+//! counts them), then the overall one. A 429 from Telegram holds every
+//! send for its `retry_after`, and the request is sent again (at most
+//! [`RETRIES`] times). New limits (replicas joining or leaving) apply to
+//! the next reservation.
+
+mod requester;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    future::IntoFuture,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::future::BoxFuture;
+use teloxide::{
+    adaptors::throttle::Limits,
+    errors::AsResponseParameters,
+    requests::{HasPayload, Output, Request},
+    types::{ChatId, Recipient},
+};
+use tokio::time::Instant;
+
+/// How many times a request refused with 429 is sent again.
+pub const RETRIES: usize = 3;
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A Bot API client whose message sends are paced (see the module).
+#[derive(Debug, Clone)]
+pub struct Paced<B> {
+    inner: B,
+    gate: Gate,
+}
+
+impl<B> Paced<B> {
+    pub fn new(inner: B, limits: Limits) -> Self {
+        Self { inner, gate: Gate::new(limits) }
+    }
+
+    /// The limits turns are reserved by now.
+    pub fn limits(&self) -> Limits {
+        self.gate.limits()
+    }
+
+    /// Takes new limits for the next reservations.
+    pub fn set_limits(&self, limits: Limits) {
+        self.gate.set_limits(limits);
+    }
+}
+
+/// Whose limits a message counts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChatKey {
+    Id(i64),
+    /// A channel's `@username`.
+    Username(String),
+}
+
+impl ChatKey {
+    /// Channels and supergroups have a minute's limit of their own.
+    fn is_group(&self) -> bool {
+        match self {
+            ChatKey::Id(id) => ChatId(*id).is_channel_or_supergroup(),
+            ChatKey::Username(_) => true,
+        }
+    }
+}
+
+impl From<&Recipient> for ChatKey {
+    fn from(recipient: &Recipient) -> Self {
+        match recipient {
+            Recipient::Id(id) => ChatKey::Id(id.0),
+            Recipient::ChannelUsername(name) => ChatKey::Username(name.clone()),
+        }
+    }
+}
+
+impl From<&ChatId> for ChatKey {
+    fn from(id: &ChatId) -> Self {
+        ChatKey::Id(id.0)
+    }
+}
+
+/// The send budget shared by every clone of one client.
+#[derive(Debug, Clone)]
+struct Gate(Arc<Mutex<Budget>>);
+
+#[derive(Debug)]
+struct Budget {
+    limits: Limits,
+    /// The earliest time the next message may go, by the overall limit.
+    next_overall: Instant,
+    /// Turns reserved per chat in the last minute, oldest first.
+    chats: HashMap<ChatKey, VecDeque<Instant>>,
+    /// When chats were last swept of turns older than a minute.
+    swept: Instant,
+}
+
+impl Gate {
+    fn new(limits: Limits) -> Self {
+        let now = Instant::now();
+        Gate(Arc::new(Mutex::new(Budget {
+            limits,
+            next_overall: now,
+            chats: HashMap::new(),
+            swept: now,
+        })))
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        // A panic while holding the lock leaves plain numbers behind.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn limits(&self) -> Limits {
+        self.budget().limits
+    }
+
+    fn set_limits(&self, limits: Limits) {
+        self.budget().limits = limits;
+    }
+
+    /// Waits until a message to `chat` may go.
+    async fn turn(&self, chat: &ChatKey) {
+        let chat_turn = self.budget().chat_turn(chat, Instant::now());
+        tokio::time::sleep_until(chat_turn).await;
+        let turn = self.budget().overall_turn(Instant::now());
+        tokio::time::sleep_until(turn).await;
+    }
+
+    /// Telegram said to wait: nothing goes before `after` has passed.
+    fn hold(&self, after: Duration) {
+        let mut budget = self.budget();
+        budget.next_overall = budget.next_overall.max(Instant::now() + after);
+    }
+}
+
+impl Budget {
+    /// Reserves `chat`'s next turn by its own limits.
+    fn chat_turn(&mut self, chat: &ChatKey, now: Instant) -> Instant {
+        if now.duration_since(self.swept) >= MINUTE {
+            self.chats.retain(|_, turns| turns.back().is_some_and(|last| *last + MINUTE > now));
+            self.swept = now;
+        }
+        let per_second = self.limits.messages_per_sec_chat.max(1) as usize;
+        let per_minute = if chat.is_group() {
+            self.limits.messages_per_min_channel_or_supergroup
+        } else {
+            self.limits.messages_per_min_chat
+        }
+        .max(1) as usize;
+        let turns = self.chats.entry(chat.clone()).or_default();
+        while turns.front().is_some_and(|first| *first + MINUTE <= now) {
+            turns.pop_front();
+        }
+        let mut at = now;
+        if turns.len() >= per_second {
+            at = at.max(turns[turns.len() - per_second] + SECOND);
+        }
+        if turns.len() >= per_minute {
+            at = at.max(turns[turns.len() - per_minute] + MINUTE);
+        }
+        // Turns stay in order: a later request never goes before an
+        // earlier one to the same chat.
+        if let Some(last) = turns.back() {
+            at = at.max(*last);
+        }
+        turns.push_back(at);
+        at
+    }
+
+    /// Reserves the next overall turn: one every second / limit.
+    fn overall_turn(&mut self, now: Instant) -> Instant {
+        let at = self.next_overall.max(now);
+        self.next_overall = at + self.overall_interval();
+        at
+    }
+
+    /// A second divided by the overall limit, rounded up, so that no
+    /// second ever holds one turn more.
+    fn overall_interval(&self) -> Duration {
+        let per_second = u64::from(self.limits.messages_per_sec_overall.max(1));
+        Duration::from_nanos(1_000_000_000u64.div_ceil(per_second))
+    }
+}
+
+/// A request that waits for its turn before it is sent.
+#[derive(Clone)]
+pub struct PacedRequest<R: HasPayload> {
+    request: R,
+    gate: Gate,
+    chat: fn(&R::Payload) -> ChatKey,
+}
+
+impl<R: HasPayload> PacedRequest<R> {
+    fn new(request: R, gate: &Gate, chat: fn(&R::Payload) -> ChatKey) -> Self {
+        Self { request, gate: gate.clone(), chat }
+    }
+}
+
+impl<R: HasPayload> HasPayload for PacedRequest<R> {
+    type Payload = R::Payload;
+
+    fn payload_mut(&mut self) -> &mut Self::Payload {
+        self.request.payload_mut()
+    }
+
+    fn payload_ref(&self) -> &Self::Payload {
+        self.request.payload_ref()
+    }
+}
+
+impl<R> Request for PacedRequest<R>
+where
+    R: Request + Clone + Send + Sync + 'static,
+    R::Err: AsResponseParameters + Send,
+    Output<R>: Send,
+{
+    type Err = R::Err;
+    type Send = BoxFuture<'static, Result<Output<Self>, Self::Err>>;
+    type SendRef = BoxFuture<'static, Result<Output<Self>, Self::Err>>;
+
+    fn send(self) -> Self::Send {
+        let chat = (self.chat)(self.request.payload_ref());
+        Box::pin(paced(self.request, self.gate, chat))
+    }
+
+    fn send_ref(&self) -> Self::SendRef {
+        let chat = (self.chat)(self.request.payload_ref());
+        Box::pin(paced(self.request.clone(), self.gate.clone(), chat))
+    }
+}
+
+impl<R> IntoFuture for PacedRequest<R>
+where
+    R: Request + Clone + Send + Sync + 'static,
+    R::Err: AsResponseParameters + Send,
+    Output<R>: Send,
+{
+    type Output = Result<Output<Self>, <Self as Request>::Err>;
+    type IntoFuture = <Self as Request>::Send;
+
+    fn into_future(self) -> Self::IntoFuture {
+        self.send()
+    }
+}
+
+async fn paced<R>(request: R, gate: Gate, chat: ChatKey) -> Result<Output<R>, R::Err>
+where
+    R: Request,
+    R::Err: AsResponseParameters,
+{
+    let mut retries = 0;
+    loop {
+        gate.turn(&chat).await;
+        match request.send_ref().await {
+            Err(error) if retries < RETRIES => match error.retry_after() {
+                Some(after) => {
+                    retries += 1;
+                    let after = after.duration();
+                    tracing::warn!(
+                        retry_after_secs = after.as_secs(),
+                        "Telegram asked to slow down (429): every send waits"
+                    );
+                    crate::monitoring::telegram_flood_wait();
+                    gate.hold(after);
+                }
+                None => return Err(error),
+            },
+            result => return result,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(limits: Limits) -> Budget {
+        let now = Instant::now();
+        Budget { limits, next_overall: now, chats: HashMap::new(), swept: now }
+    }
+
+    #[tokio::test]
+    async fn the_overall_budget_is_spread_evenly_first_come_first_served() {
+        let mut budget = budget(Limits::default());
+        let now = Instant::now();
+        let turns: Vec<Duration> = (0..60).map(|_| budget.overall_turn(now) - now).collect();
+        // 30 a second: one every 33.3 ms, in the order asked.
+        assert_eq!(turns[0], Duration::ZERO);
+        assert_eq!(turns[1], budget.overall_interval());
+        assert!(turns[1] >= SECOND / 30 && turns[1] < SECOND / 30 + Duration::from_nanos(2));
+        assert!(turns.windows(2).all(|pair| pair[0] < pair[1]));
+        // Never more than 30 in any second.
+        for (n, turn) in turns.iter().enumerate() {
+            let within = turns[n..].iter().take_while(|later| **later < *turn + SECOND).count();
+            assert!(within <= 30, "{within} turns in the second from {turn:?}");
+        }
+        // A quiet moment later, the next message goes at once.
+        let later = now + Duration::from_secs(5);
+        assert_eq!(budget.overall_turn(later), later);
+    }
+
+    #[tokio::test]
+    async fn a_chat_gets_one_message_a_second_and_a_group_twenty_a_minute() {
+        let mut budget = budget(Limits::default());
+        let now = Instant::now();
+        let user = ChatKey::Id(42);
+        let turns: Vec<Duration> = (0..3).map(|_| budget.chat_turn(&user, now) - now).collect();
+        assert_eq!(turns, [Duration::ZERO, SECOND, 2 * SECOND]);
+        // Another chat is not held back by the first.
+        assert_eq!(budget.chat_turn(&ChatKey::Id(43), now), now);
+
+        let group = ChatKey::Id(-1_001_234_567_890);
+        let per_minute = Limits::default().messages_per_min_channel_or_supergroup as usize;
+        let turns: Vec<Instant> = (0..=per_minute).map(|_| budget.chat_turn(&group, now)).collect();
+        assert_eq!(turns[per_minute], turns[0] + MINUTE, "the next minute's first");
+    }
+
+    #[tokio::test]
+    async fn new_limits_apply_to_the_next_turn() {
+        let gate = Gate::new(Limits::default());
+        let half = Limits { messages_per_sec_overall: 15, ..Limits::default() };
+        gate.set_limits(half);
+        assert_eq!(gate.limits(), half);
+        let now = Instant::now();
+        let mut budget = gate.budget();
+        let first = budget.overall_turn(now);
+        assert_eq!(budget.overall_turn(now) - first, budget.overall_interval());
+        assert_eq!(budget.overall_interval(), Duration::from_nanos(66_666_667));
+    }
+}
