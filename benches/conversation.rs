@@ -25,9 +25,9 @@
 //! - Latency, two ways: the handler's own time from the application's
 //!   `crm_recovery_handler_seconds` histogram (read from `/metrics` before
 //!   and after; p50/p99 interpolated within its buckets), which includes the
-//!   handler's sends through the throttle; and the driver's time from an
-//!   update queued at the fake to the bot's answer seen there, which adds
-//!   getUpdates (or the webhook post), the inbox and the throttle's queue.
+//!   handler's sends and their wait for a turn (`bot/paced`); and the
+//!   driver's time from an update queued at the fake to the bot's answer
+//!   seen there, which adds getUpdates (or the webhook post) and the inbox.
 //!
 //! Modes besides the default run (each replaces it):
 //! - `BENCH_BURST=5000`: that many users send `/start` at once, with
@@ -112,9 +112,9 @@ const WEBHOOK_SECRET: &str = "bench-webhook-secret";
 /// Bot API methods that put a message in a chat.
 const MESSAGE_METHODS: [&str; 4] = ["sendmessage", "sendphoto", "senddocument", "copymessage"];
 
-/// Telegram's limits, lifted: the throttle stays in the path (as in
-/// production) but never holds a message back for long. The overall limit
-/// is also the capacity of the throttle's queue, so it is not `u32::MAX`.
+/// Telegram's limits, lifted: the paced client stays in the path (as in
+/// production) but never holds a message back for long (at 100,000 a
+/// second, one every 10 µs).
 fn lifted_limits() -> Limits {
     Limits {
         messages_per_sec_chat: 10_000,
@@ -869,9 +869,10 @@ fn run_burst(harness: &Harness, setup: Setup, count: usize) {
         .filter(|call| !call.failed)
         .collect();
     sends.sort_by_key(|call| call.at);
-    // The throttle releases messages in rounds 250 ms apart, and the
-    // messages of one round race each other over HTTP: a gap of 100 ms
-    // between two arrivals starts a new round.
+    // teloxide's Throttle released messages in rounds 250 ms apart, whose
+    // messages raced each other over HTTP: a gap of 100 ms between two
+    // arrivals starts a new round. Our paced client sends one message
+    // every 33 ms, so "by arrival" is the figure that counts now.
     let mut first_reply: HashMap<i64, (usize, usize, Instant)> = HashMap::new();
     let mut round = 0;
     for (rank, call) in sends.iter().enumerate() {
@@ -914,8 +915,8 @@ fn run_burst(harness: &Harness, setup: Setup, count: usize) {
         count - answered
     );
     println!(
-        "  first replies out of order: {by_arrival} by arrival at the fake, {by_round} by the \
-         throttle's release round ({round} rounds); users minus the longest run in sending order"
+        "  first replies out of order: {by_arrival} by arrival at the fake, {by_round} by \
+         release round ({round} rounds); users minus the longest run in sending order"
     );
     println!(
         "  wall time to the last first reply: {:.1} s; {:.1} messages/s on average, {busiest} in the busiest second",
@@ -923,7 +924,7 @@ fn run_burst(harness: &Harness, setup: Setup, count: usize) {
         sends.len() as f64 / wall.as_secs_f64().max(1e-9)
     );
     println!(
-        "  handler time (histogram, includes waiting in the throttle): p50 {} ms, p99 {} ms, {} updates",
+        "  handler time (histogram, includes waiting for the turn to send): p50 {} ms, p99 {} ms, {} updates",
         handler.quantile(0.5),
         handler.quantile(0.99),
         handler.count()
@@ -1248,7 +1249,7 @@ fn main() {
     println!(
         "(msgs: messages put in each user's chat per recovery (aim: at most 3), edits apart; \
          hdl: handler time in ms from crm_recovery_handler_seconds, bucket-interpolated, sends \
-         through the throttle included (aim: p99 < 50 ms); drv: update queued at the fake → \
+         and their wait for a turn included (aim: p99 < 50 ms); drv: update queued at the fake → \
          answer seen, ms)"
     );
     if count_sql {

@@ -18,7 +18,7 @@
 //! about the rules.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashSet, VecDeque},
     convert::Infallible,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -62,12 +62,14 @@ const CLAIM_LEASE_SECS: i64 = 15;
 const CLAIM_RENEWAL: Duration = Duration::from_secs(5);
 /// Updates claimed at once.
 const CLAIM_BATCH: i64 = 64;
-/// Updates handed to the dispatcher and not yet finished. Telegram's pace
-/// (about 30 messages a second) is what a burst waits for: more handlers
-/// at once would only wait in the throttle's queue, each holding its
-/// update, its futures and teloxide's per-chat worker, so the memory would
-/// grow with the burst (1,000 users waiting took 135 MiB).
-const MAX_IN_FLIGHT: usize = 64;
+/// Updates handed to the dispatcher and not yet finished, one per chat at
+/// most. Telegram's pace (about 30 messages a second) is what a burst waits
+/// for: more handlers at once would only wait for their turn to send, each
+/// holding its update, its futures and teloxide's per-chat worker (1,000
+/// users waiting took 135 MiB), and would contend for the database and the
+/// CPU, which makes every handler slower (with 64 at once the p99 of a
+/// 300-user burst was 240 ms, with 32 about 100 ms).
+const MAX_IN_FLIGHT: usize = 32;
 /// With nothing to do, how often the inbox is looked at anyway (updates a
 /// replica's webhook kept for a chat this process may take).
 const IDLE_LOOK: Duration = Duration::from_millis(500);
@@ -136,7 +138,7 @@ pub fn inbox(store: Store, worker: String) -> (Inbox, InboxListener, AllowedUpda
         worker,
         wake: Arc::clone(&wake),
         claimed: VecDeque::new(),
-        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        in_flight: InFlight::default(),
         stop_token,
         stop_flag: stop_flag.clone(),
         hint: Some(hint_tx),
@@ -201,8 +203,8 @@ pub struct InboxListener {
     store: Store,
     worker: String,
     wake: Arc<Notify>,
-    /// Places for updates handed over and not yet marked handled.
-    in_flight: Arc<Semaphore>,
+    /// Updates handed over and not yet marked handled.
+    in_flight: InFlight,
     claimed: VecDeque<Update>,
     stop_token: StopToken,
     stop_flag: StopFlag,
@@ -212,43 +214,63 @@ pub struct InboxListener {
 impl InboxListener {
     /// The places for updates in flight, for [`Marks`] to give back.
     pub fn in_flight(&self) -> InFlight {
-        InFlight(Arc::clone(&self.in_flight))
+        self.in_flight.clone()
     }
 
     /// The next claimed update, claiming more or waiting when there is
     /// none; `None` once stopped.
     async fn next(&mut self) -> Option<Update> {
         loop {
-            if let Some(update) = self.claimed.pop_front() {
-                // A place is given back when the update is marked handled
-                // ([`Marks::finish`]).
-                if let Ok(place) = self.in_flight.acquire().await {
-                    place.forget();
-                }
+            if let Some(update) = self.hand_over() {
                 return Some(update);
             }
             if self.stop_flag.is_stopped() {
+                // What is left claimed is given back by `keep_claims`.
                 return None;
             }
-            let now = chrono::Utc::now();
-            let lease = chrono::Duration::seconds(CLAIM_LEASE_SECS);
-            match self.store.claim_updates(&self.worker, now, lease, CLAIM_BATCH).await {
-                Ok(rows) if !rows.is_empty() => {
-                    for row in rows {
-                        self.take(row).await;
+            let room = CLAIM_BATCH - self.claimed.len() as i64;
+            if room > 0 {
+                let now = chrono::Utc::now();
+                let lease = chrono::Duration::seconds(CLAIM_LEASE_SECS);
+                match self.store.claim_updates(&self.worker, now, lease, room).await {
+                    Ok(rows) if !rows.is_empty() => {
+                        for row in rows {
+                            self.take(row).await;
+                        }
+                        continue;
                     }
-                    continue;
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "the inbox could not be read; will retry"),
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "the inbox could not be read; will retry"),
             }
             // The stop flag is only looked at, never awaited here: its
             // future wakes one waiter, and the poller awaits it.
             tokio::select! {
                 _ = self.wake.notified() => {}
+                _ = self.in_flight.0.finished.notified() => {}
                 _ = tokio::time::sleep(IDLE_LOOK) => {}
             }
         }
+    }
+
+    /// The oldest claimed update that may go now: a place is free, and its
+    /// chat has no update in flight (a chat's updates run one after the
+    /// other anyway, so one chatty user waits alone instead of taking
+    /// every place). Its place is given back by [`Marks::finish`].
+    fn hand_over(&mut self) -> Option<Update> {
+        let state = &self.in_flight.0;
+        let mut busy = state.chats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let at = self
+            .claimed
+            .iter()
+            .position(|update| chat_of(update).is_none_or(|chat| !busy.contains(&chat)))?;
+        let place = state.places.try_acquire().ok()?;
+        place.forget();
+        let update = self.claimed.remove(at)?;
+        if let Some(chat) = chat_of(&update) {
+            busy.insert(chat);
+        }
+        Some(update)
     }
 
     /// A claimed row becomes an update to hand over; one that cannot be
@@ -452,10 +474,10 @@ pub fn measured(
             let marks = marks.clone();
             async move {
                 let started = Instant::now();
-                let update_id = deps.try_get::<Update>().map(|update| i64::from(update.id.0));
+                let update = deps.try_get::<Update>();
                 let result = cont(deps).await;
                 monitoring::update_handled(started);
-                marks.finish(update_id).await;
+                marks.finish(update.as_deref()).await;
                 result
             }
         },
@@ -481,9 +503,27 @@ pub struct Marks {
     in_flight: InFlight,
 }
 
-/// The listener's places for updates in flight.
-#[derive(Debug, Clone)]
-pub struct InFlight(Arc<Semaphore>);
+/// The updates in flight: their places, and their chats.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<InFlightState>);
+
+#[derive(Debug)]
+struct InFlightState {
+    places: Semaphore,
+    chats: Mutex<HashSet<i64>>,
+    /// Wakes the listener when an update is finished.
+    finished: Notify,
+}
+
+impl Default for InFlightState {
+    fn default() -> Self {
+        Self {
+            places: Semaphore::new(MAX_IN_FLIGHT),
+            chats: Mutex::default(),
+            finished: Notify::new(),
+        }
+    }
+}
 
 impl Marks {
     /// Starts the writer; it ends when the last `Marks` is dropped.
@@ -493,16 +533,23 @@ impl Marks {
         Self { tx, in_flight }
     }
 
-    /// The handler of an update has finished: it is marked handled, and
-    /// its place goes to the next update.
-    pub async fn finish(&self, update_id: Option<i64>) {
-        if let Some(update_id) = update_id
-            && let Err(error) = self.mark(update_id).await
-        {
-            // It is handled again after a restart: at most one answer twice.
-            tracing::error!(update_id, %error, "update not marked handled");
+    /// The handler of `update` has finished: it is marked handled, and
+    /// its place and its chat go to the next update.
+    pub async fn finish(&self, update: Option<&Update>) {
+        if let Some(update) = update {
+            let update_id = i64::from(update.id.0);
+            if let Err(error) = self.mark(update_id).await {
+                // It is handled again after a restart: at most one answer twice.
+                tracing::error!(update_id, %error, "update not marked handled");
+            }
+            if let Some(chat) = chat_of(update) {
+                let state = &self.in_flight.0;
+                state.chats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&chat);
+            }
         }
-        self.in_flight.0.add_permits(1);
+        let state = &self.in_flight.0;
+        state.places.add_permits(1);
+        state.finished.notify_one();
     }
 
     /// Marks `update_id` handled; returns once it is written.
