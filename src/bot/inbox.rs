@@ -574,3 +574,62 @@ async fn write_marks(store: Store, mut rx: tokio::sync::mpsc::UnboundedReceiver<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_update(update_id: i64, chat: i64) -> Update {
+        // Read from text, as the inbox reads its rows.
+        let json = serde_json::json!({
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1_764_061_200,
+                "chat": { "id": chat, "type": "private", "first_name": "U" },
+                "from": { "id": chat, "is_bot": false, "first_name": "U" },
+                "text": "/help"
+            }
+        });
+        let update: Update = serde_json::from_str(&json.to_string()).expect("an update");
+        assert!(chat_of(&update).is_some(), "{:?}", update.kind);
+        update
+    }
+
+    fn ids(updates: &[Option<Update>]) -> Vec<Option<u32>> {
+        updates.iter().map(|u| u.as_ref().map(|u| u.id.0)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_chat_has_one_update_in_flight_and_a_busy_chat_does_not_hold_up_the_others() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
+        let config = crate::config::DatabaseConfig::parse(&url).expect("url");
+        let store = Store::connect(&config).await.expect("store");
+        let (_intake, mut listener, _allowed) = inbox(store.clone(), "test".into());
+        // A chatty user's three updates, then another user's one.
+        for update in [text_update(1, 10), text_update(2, 10), text_update(3, 10)] {
+            listener.claimed.push_back(update);
+        }
+        listener.claimed.push_back(text_update(4, 20));
+        let marks = Marks::start(store.clone(), listener.in_flight());
+
+        let first = [listener.hand_over(), listener.hand_over(), listener.hand_over()];
+        // Chat 10's first goes, its second waits; chat 20 is not held up.
+        assert_eq!(ids(&first), [Some(1), Some(4), None]);
+        marks.finish(first[0].as_ref()).await;
+        assert_eq!(ids(&[listener.hand_over(), listener.hand_over()]), [Some(2), None]);
+
+        // No more than MAX_IN_FLIGHT at once, whatever the chats.
+        for n in 0..MAX_IN_FLIGHT as i64 {
+            listener.claimed.push_back(text_update(100 + n, 1_000 + n));
+        }
+        let mut handed = 0;
+        while listener.hand_over().is_some() {
+            handed += 1;
+        }
+        // Two places are taken (updates 2 and 4).
+        assert_eq!(handed, MAX_IN_FLIGHT - 2);
+        store.close().await;
+    }
+}
