@@ -59,6 +59,11 @@ impl<B> Paced<B> {
     pub fn set_limits(&self, limits: Limits) {
         self.gate.set_limits(limits);
     }
+
+    /// Sends nothing for `after` (counted from now).
+    pub fn hold(&self, after: Duration) {
+        self.gate.hold(after);
+    }
 }
 
 /// Whose limits a message counts against.
