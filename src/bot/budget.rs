@@ -5,8 +5,8 @@
 //! each overall limit, so that together they never exceed it. A replica
 //! that stops leaves at once; one that is killed is forgotten after
 //! [`BudgetTiming::forgotten_after`], and the others then take its part.
-//! One that joins others waits two beats before it sends anything, so
-//! that they have taken their smaller parts first.
+//! One that joins others waits one beat before it sends anything, so that
+//! they have taken their smaller parts first.
 //!
 //! One chat's messages a second are not divided: a chat's updates are
 //! handled by one replica at a time (the inbox's claims), so only a chat
@@ -137,14 +137,13 @@ impl SendShare {
     }
 
     /// Paces `bot` by this replica's part, now and whenever it changes.
-    /// A replica that joins others sends nothing for two beats: until each
-    /// of them has counted again (within one beat) and sent the turns it
-    /// had already given at its larger part, their parts and its own would
-    /// add up to more than the whole.
+    /// A replica that joins others sends nothing for one beat: until each
+    /// of them has counted again, their parts and its own would add up to
+    /// more than the whole.
     pub fn attach(&mut self, bot: BotT) {
         bot.set_limits(self.part);
         if self.replicas > 1 {
-            let wait = self.timing.beat * 2;
+            let wait = self.timing.beat;
             bot.hold(wait);
             tracing::info!(
                 replicas = self.replicas,
