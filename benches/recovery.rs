@@ -27,7 +27,10 @@ use crm_recovery_bot::{
     store::Store,
 };
 use futures::StreamExt;
-use sqlx::{Connection, Executor, PgConnection};
+#[path = "shared/pg_database.rs"]
+mod pg_database;
+
+use pg_database::PgDatabase;
 
 const ACCOUNTS: usize = 300;
 
@@ -49,53 +52,6 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A database of its own on the PostgreSQL server of `BENCH_DATABASE_URL`,
-/// dropped with this value: the server's other databases (the tests'
-/// `test`) are never touched.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create(server: &str) -> PgDatabase {
-        let name = format!("bench_{}", std::process::id());
-        let mut url = url::Url::parse(server).expect("BENCH_DATABASE_URL is a URL");
-        url.set_path("/postgres");
-        let admin_url = url.to_string();
-        url.set_path(&format!("/{name}"));
-        let mut admin = PgConnection::connect(&admin_url).await.expect("PostgreSQL reachable");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .expect("create the bench database");
-        admin.close().await.ok();
-        PgDatabase { admin_url, name, url: url.to_string() }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Dropped inside the runtime: a thread with a runtime of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            runtime.map_err(|e| e.to_string())?.block_on(async {
-                let mut admin =
-                    PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
-                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                admin.execute(sqlx::AssertSqlSafe(sql)).await.map_err(|e| e.to_string())?;
-                Ok::<_, String>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: bench database {} not dropped: {dropped:?}", self.name);
-        }
-    }
 }
 
 #[tokio::main]

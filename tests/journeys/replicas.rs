@@ -9,10 +9,9 @@ use reqwest::StatusCode;
 use crate::support::*;
 
 // Replicas share PostgreSQL (SQLite allows one `run`): PostgreSQL only.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_chat_posted_to_two_replicas_on_postgres() {
+async fn on_postgres<F: std::future::Future<Output = ()>>(journey: impl FnOnce(TestDb) -> F) {
     match TestDb::postgres().await {
-        Some(db) => one_chat_posted_to_two_replicas_is_answered_once_in_order(db).await,
+        Some(db) => journey(db).await,
         // On CI a missing database must not pass as a skip.
         None if std::env::var_os("CI").is_some() => {
             panic!("CI is set but TEST_DATABASE_URL is not")
@@ -21,17 +20,16 @@ async fn one_chat_posted_to_two_replicas_on_postgres() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_chat_posted_to_two_replicas_on_postgres() {
+    on_postgres(one_chat_posted_to_two_replicas_is_answered_once_in_order).await;
+}
+
 const SECRET: &str = "replicas_SECRET-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_conversation_on_postgres() {
-    match TestDb::postgres().await {
-        Some(db) => a_replica_killed_mid_conversation_leaves_it_to_the_other(db).await,
-        None if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but TEST_DATABASE_URL is not")
-        }
-        None => eprintln!("TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
-    }
+    on_postgres(a_replica_killed_mid_conversation_leaves_it_to_the_other).await;
 }
 
 async fn one_chat_posted_to_two_replicas_is_answered_once_in_order(db: TestDb) {
