@@ -82,7 +82,7 @@ use crm_recovery_bot::{
     domain::{LockoutPolicy, PasswordPolicy, ResetPolicy},
     monitoring::HANDLER_SECONDS,
     recovery::import_accounts,
-    store::Store,
+    store::{Store, StoredDialogue},
 };
 #[path = "shared/pg_database.rs"]
 mod pg_database;
@@ -967,8 +967,11 @@ fn run_rss(harness: &Harness, count: usize, dialogues: usize) {
         })
         .to_string();
         let now = chrono::Utc::now();
-        for i in 0..dialogues as i64 {
-            store.save_dialogue_state(50_000_000 + i, &state, now).await.expect("seed a dialogue");
+        let seeds: Vec<StoredDialogue> = (0..dialogues as i64)
+            .map(|i| StoredDialogue { chat_id: 50_000_000 + i, state: state.clone(), version: 1 })
+            .collect();
+        for chunk in seeds.chunks(1_000) {
+            store.finish_updates(chunk, &[], now).await.expect("seed dialogues");
         }
         store.close().await;
     });

@@ -19,6 +19,7 @@ use crate::{
         OutboxWorker,
         budget::{BudgetTiming, SendShare},
         inbox,
+        storage::DialogueCache,
     },
     clock::{Clock, SystemClock},
     config::{Backend, BotMode, Config, DatabaseConfig},
@@ -38,8 +39,7 @@ pub struct AppOptions {
     /// The reset page's hashing queue; otherwise one of `HASH_QUEUE_LIMIT`
     /// places. Tests hold places in it.
     pub hashing: Option<HashingQueue>,
-    /// How often replicas count each other to share the send budget;
-    /// tests shorten it.
+    /// How often replicas count each other to share the send budget.
     pub send_budget: BudgetTiming,
 }
 
@@ -219,9 +219,13 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         None => tracing::info!("HTTP API is off: API_TOKEN is not set"),
     }
     let api_token = config.api_token.as_deref().map(http::api::ApiToken::new);
+    let ready_at = send_share.ready_at();
     let budget_task = tokio::spawn(send_share.run(background_shutdown.clone()));
     inbox::release_stale_claims(&store).await.context("cannot read the inbox")?;
-    let (intake, updates, allowed_updates) = inbox::inbox(store.clone(), replica.clone());
+    let dialogue_cache = DialogueCache::default();
+    let (intake, mut updates, allowed_updates) =
+        inbox::inbox(store.clone(), replica.clone(), dialogue_cache.clone());
+    updates.claim_from(ready_at);
     let claims_task =
         tokio::spawn(inbox::keep_claims(store.clone(), replica, background_shutdown.clone()));
     let mut http_state = HttpState::new(recovery.clone(), &config.page, api_token)
@@ -235,8 +239,8 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     let http_task = tokio::spawn(http::serve(listener, http_state, background_shutdown.clone()));
     tracing::info!(%http_addr, public_base_url = %config.public_base_url, "HTTP server listening");
 
-    let dialogues = DialogueStorage::new(store.clone(), options.clock);
-    let marks = inbox::Marks::start(store.clone(), updates.in_flight());
+    let dialogues = DialogueStorage::sharing(store.clone(), dialogue_cache.clone());
+    let marks = inbox::Marks::start(store.clone(), updates.in_flight(), dialogue_cache);
     let handler = bot::inbox::measured(bot::schema::schema(), marks);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![recovery, dialogues, settings, desk, Languages::default()])

@@ -5,8 +5,10 @@
 //! each overall limit, so that together they never exceed it. A replica
 //! that stops leaves at once; one that is killed is forgotten after
 //! [`BudgetTiming::forgotten_after`], and the others then take its part.
-//! One that joins others waits one beat before it sends anything, so that
-//! they have taken their smaller parts first.
+//! One that joins others sends nothing and takes no update for two beats,
+//! so that they have taken their smaller parts first (they count at their
+//! next beat, at most one beat later); meanwhile they handle every update,
+//! in order.
 //!
 //! One chat's messages a second are not divided: a chat's updates are
 //! handled by one replica at a time (the inbox's claims), so only a chat
@@ -28,12 +30,20 @@ pub struct BudgetTiming {
 }
 
 impl Default for BudgetTiming {
+    /// A beat a second: a joining replica waits two seconds, and a killed
+    /// one's part is taken back after three.
     fn default() -> Self {
-        Self { beat: Duration::from_secs(5) }
+        Self { beat: Duration::from_secs(1) }
     }
 }
 
 impl BudgetTiming {
+    /// How long a replica that joins others waits: each of them counts
+    /// again within a beat.
+    pub fn join_wait(&self) -> Duration {
+        self.beat * 2
+    }
+
     /// Three beats missed: the replica is gone.
     pub fn forgotten_after(&self) -> Duration {
         self.beat * 3
@@ -63,6 +73,8 @@ pub struct SendShare {
     part: Limits,
     /// The client whose pace follows the part.
     bot: Option<BotT>,
+    /// When this replica may start, if it joined others.
+    ready_at: Option<std::time::Instant>,
 }
 
 impl SendShare {
@@ -76,7 +88,16 @@ impl SendShare {
                 tracing::warn!(%error, "send budget: earlier runs not forgotten");
             }
         }
-        let mut share = Self { store, name, total, timing, replicas: 0, part: total, bot: None };
+        let mut share = Self {
+            store,
+            name,
+            total,
+            timing,
+            replicas: 0,
+            part: total,
+            bot: None,
+            ready_at: None,
+        };
         share.beat().await;
         share
     }
@@ -137,22 +158,29 @@ impl SendShare {
     }
 
     /// Paces `bot` by this replica's part, now and whenever it changes.
-    /// A replica that joins others sends nothing for one beat: until each
-    /// of them has counted again, their parts and its own would add up to
-    /// more than the whole.
+    /// A replica that joins others sends nothing for [`BudgetTiming::join_wait`]:
+    /// until each of them has counted again, their parts and its own would
+    /// add up to more than the whole.
     pub fn attach(&mut self, bot: BotT) {
         bot.set_limits(self.part);
         if self.replicas > 1 {
-            let wait = self.timing.beat;
+            let wait = self.timing.join_wait();
             bot.hold(wait);
+            self.ready_at = Some(std::time::Instant::now() + wait);
             tracing::info!(
                 replicas = self.replicas,
                 wait_secs = wait.as_secs(),
-                "other replicas run: this one sends nothing until they have taken their \
-                 smaller part"
+                "other replicas run: this one sends nothing and takes no update until they \
+                 have taken their smaller part"
             );
         }
         self.bot = Some(bot);
+    }
+
+    /// When this replica may take updates: later than now if it joined
+    /// others (the updates that come meanwhile are theirs, in order).
+    pub fn ready_at(&self) -> Option<std::time::Instant> {
+        self.ready_at
     }
 }
 

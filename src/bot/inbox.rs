@@ -36,7 +36,7 @@ use teloxide::{
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::BotT;
+use super::{BotT, storage::DialogueCache};
 use crate::{
     config::Backend,
     monitoring,
@@ -127,9 +127,14 @@ fn chat_of(update: &Update) -> Option<i64> {
 }
 
 /// A new inbox on `store`: its intake, the dispatcher's listener (claiming
-/// as `worker`), and the update kinds the dispatcher's handler wants
-/// (known once it starts).
-pub fn inbox(store: Store, worker: String) -> (Inbox, InboxListener, AllowedUpdates) {
+/// as `worker`, and holding the dialogue states of the chats it claimed in
+/// `dialogues`), and the update kinds the dispatcher's handler wants (known
+/// once it starts).
+pub fn inbox(
+    store: Store,
+    worker: String,
+    dialogues: DialogueCache,
+) -> (Inbox, InboxListener, AllowedUpdates) {
     let wake = Arc::new(Notify::new());
     let (stop_token, stop_flag) = mk_stop_token();
     let (hint_tx, hint_rx) = oneshot::channel();
@@ -139,6 +144,8 @@ pub fn inbox(store: Store, worker: String) -> (Inbox, InboxListener, AllowedUpda
         wake: Arc::clone(&wake),
         claimed: VecDeque::new(),
         in_flight: InFlight::default(),
+        dialogues,
+        claim_from: None,
         stop_token,
         stop_flag: stop_flag.clone(),
         hint: Some(hint_tx),
@@ -206,12 +213,22 @@ pub struct InboxListener {
     /// Updates handed over and not yet marked handled.
     in_flight: InFlight,
     claimed: VecDeque<Update>,
+    /// The dialogue states of the chats claimed.
+    dialogues: DialogueCache,
+    /// Nothing is claimed before (a replica joining others).
+    claim_from: Option<Instant>,
     stop_token: StopToken,
     stop_flag: StopFlag,
     hint: Option<oneshot::Sender<Vec<AllowedUpdate>>>,
 }
 
 impl InboxListener {
+    /// Claims nothing before `at`: the other replicas take the updates
+    /// until then.
+    pub fn claim_from(&mut self, at: Option<Instant>) {
+        self.claim_from = at;
+    }
+
     /// The places for updates in flight, for [`Marks`] to give back.
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.clone()
@@ -220,6 +237,12 @@ impl InboxListener {
     /// The next claimed update, claiming more or waiting when there is
     /// none; `None` once stopped.
     async fn next(&mut self) -> Option<Update> {
+        if let Some(at) = self.claim_from.take() {
+            while !self.stop_flag.is_stopped() && Instant::now() < at {
+                let left = at.saturating_duration_since(Instant::now());
+                tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+            }
+        }
         loop {
             if let Some(update) = self.hand_over() {
                 return Some(update);
@@ -230,10 +253,12 @@ impl InboxListener {
             }
             let room = CLAIM_BATCH - self.claimed.len() as i64;
             if room > 0 {
+                self.forget_dialogues();
                 let now = chrono::Utc::now();
                 let lease = chrono::Duration::seconds(CLAIM_LEASE_SECS);
                 match self.store.claim_updates(&self.worker, now, lease, room).await {
                     Ok(rows) if !rows.is_empty() => {
+                        self.read_dialogues(&rows).await;
                         for row in rows {
                             self.take(row).await;
                         }
@@ -271,6 +296,26 @@ impl InboxListener {
             busy.insert(chat);
         }
         Some(update)
+    }
+
+    /// Drops the dialogue states no update here needs any more: only
+    /// chats with an update claimed or in flight keep theirs.
+    fn forget_dialogues(&self) {
+        let queued: HashSet<i64> = self.claimed.iter().filter_map(chat_of).collect();
+        let busy = self.in_flight.0.chats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.dialogues.keep_only(|chat| queued.contains(&chat) || busy.contains(&chat));
+    }
+
+    /// Reads the dialogue states of the chats just claimed, in one
+    /// statement. If that fails, each handler reads its own.
+    async fn read_dialogues(&self, rows: &[InboxUpdate]) {
+        let mut chats: Vec<i64> = rows.iter().filter_map(|row| row.chat_id).collect();
+        chats.sort_unstable();
+        chats.dedup();
+        match self.store.dialogue_states(&chats).await {
+            Ok(stored) => self.dialogues.adopt(&chats, stored),
+            Err(error) => tracing::warn!(%error, "dialogue states not read for a claim"),
+        }
     }
 
     /// A claimed row becomes an update to hand over; one that cannot be
@@ -499,8 +544,16 @@ type MarkReply = oneshot::Sender<Result<(), String>>;
 /// still waits until its own mark is written.
 #[derive(Debug, Clone)]
 pub struct Marks {
-    tx: tokio::sync::mpsc::UnboundedSender<(i64, MarkReply)>,
+    tx: tokio::sync::mpsc::UnboundedSender<Finished>,
     in_flight: InFlight,
+}
+
+/// An update whose handler finished, for the writer.
+#[derive(Debug)]
+struct Finished {
+    update_id: i64,
+    chat: Option<i64>,
+    reply: MarkReply,
 }
 
 /// The updates in flight: their places, and their chats.
@@ -526,10 +579,11 @@ impl Default for InFlightState {
 }
 
 impl Marks {
-    /// Starts the writer; it ends when the last `Marks` is dropped.
-    pub fn start(store: Store, in_flight: InFlight) -> Self {
+    /// Starts the writer, which also writes the changed states of
+    /// `dialogues`; it ends when the last `Marks` is dropped.
+    pub fn start(store: Store, in_flight: InFlight, dialogues: DialogueCache) -> Self {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(write_marks(store, rx));
+        tokio::spawn(write_marks(store, dialogues, rx));
         Self { tx, in_flight }
     }
 
@@ -538,7 +592,7 @@ impl Marks {
     pub async fn finish(&self, update: Option<&Update>) {
         if let Some(update) = update {
             let update_id = i64::from(update.id.0);
-            if let Err(error) = self.mark(update_id).await {
+            if let Err(error) = self.mark(update_id, chat_of(update)).await {
                 // It is handled again after a restart: at most one answer twice.
                 tracing::error!(update_id, %error, "update not marked handled");
             }
@@ -552,25 +606,43 @@ impl Marks {
         state.finished.notify_one();
     }
 
-    /// Marks `update_id` handled; returns once it is written.
-    pub async fn mark(&self, update_id: i64) -> Result<(), String> {
+    /// Marks `update_id` handled, with the state its handler left `chat`
+    /// in; returns once it is written.
+    async fn mark(&self, update_id: i64, chat: Option<i64>) -> Result<(), String> {
         let (reply, written) = oneshot::channel();
-        self.tx.send((update_id, reply)).map_err(|_| "the mark writer stopped".to_owned())?;
+        let finished = Finished { update_id, chat, reply };
+        self.tx.send(finished).map_err(|_| "the mark writer stopped".to_owned())?;
         written.await.map_err(|_| "the mark writer stopped".to_owned())?
     }
 }
 
-async fn write_marks(store: Store, mut rx: tokio::sync::mpsc::UnboundedReceiver<(i64, MarkReply)>) {
+async fn write_marks(
+    store: Store,
+    dialogues: DialogueCache,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Finished>,
+) {
     let mut group = Vec::with_capacity(MARK_GROUP);
     while rx.recv_many(&mut group, MARK_GROUP).await > 0 {
-        let ids: Vec<i64> = group.iter().map(|(id, _)| *id).collect();
-        let written = store
-            .mark_updates_handled(&ids, chrono::Utc::now())
-            .await
-            .map_err(|error| error.to_string());
-        for (_, reply) in group.drain(..) {
+        let ids: Vec<i64> = group.iter().map(|finished| finished.update_id).collect();
+        let states: Vec<_> =
+            group.iter().filter_map(|finished| dialogues.take_staged(finished.chat?)).collect();
+        let now = chrono::Utc::now();
+        let mut written = store.finish_updates(&states, &ids, now).await;
+        if let Err(error) = &written
+            && !states.is_empty()
+        {
+            // The states go with these chats' next marks; the marks alone
+            // may still be written (a broken `dialogues` table).
+            tracing::error!(%error, chats = states.len(), "dialogue states not written");
+            for state in &states {
+                dialogues.restage(state);
+            }
+            written = store.finish_updates(&[], &ids, now).await;
+        }
+        let written = written.map_err(|error| error.to_string());
+        for finished in group.drain(..) {
             // A caller that went away needs no answer.
-            let _ = reply.send(written.clone());
+            let _ = finished.reply.send(written.clone());
         }
     }
 }
@@ -606,13 +678,14 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
         let config = crate::config::DatabaseConfig::parse(&url).expect("url");
         let store = Store::connect(&config).await.expect("store");
-        let (_intake, mut listener, _allowed) = inbox(store.clone(), "test".into());
+        let (_intake, mut listener, _allowed) =
+            inbox(store.clone(), "test".into(), DialogueCache::default());
         // A chatty user's three updates, then another user's one.
         for update in [text_update(1, 10), text_update(2, 10), text_update(3, 10)] {
             listener.claimed.push_back(update);
         }
         listener.claimed.push_back(text_update(4, 20));
-        let marks = Marks::start(store.clone(), listener.in_flight());
+        let marks = Marks::start(store.clone(), listener.in_flight(), DialogueCache::default());
 
         let first = [listener.hand_over(), listener.hand_over(), listener.hand_over()];
         // Chat 10's first goes, its second waits; chat 20 is not held up.

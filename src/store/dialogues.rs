@@ -1,45 +1,52 @@
 //! The `dialogues` table: each private chat's conversation state, as JSON the
-//! bot writes and reads, so a conversation survives a restart.
+//! bot writes and reads, so a conversation survives a restart. Each row
+//! counts its writes (`version`), so a state read back can be told newer or
+//! older than one held in memory.
 
-use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Store, StoreResult, to_unix};
+use super::{Store, StoreResult};
+
+/// A chat's stored dialogue state and how many times it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDialogue {
+    pub chat_id: i64,
+    pub state: String,
+    pub version: i64,
+}
 
 impl Store {
     /// The stored state of `chat_id`, if any.
-    pub async fn dialogue_state(&self, chat_id: i64) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT state FROM dialogues WHERE chat_id = $1")
-            .bind(chat_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| row.try_get("state")).transpose()
+    pub async fn dialogue_state(&self, chat_id: i64) -> StoreResult<Option<StoredDialogue>> {
+        Ok(self.dialogue_states(&[chat_id]).await?.pop())
     }
 
-    pub async fn save_dialogue_state(
-        &self,
-        chat_id: i64,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO dialogues (chat_id, state, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, \
-                 updated_at = excluded.updated_at",
-        )
-        .bind(chat_id)
-        .bind(state)
-        .bind(to_unix(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn delete_dialogue_state(&self, chat_id: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM dialogues WHERE chat_id = $1")
-            .bind(chat_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// The stored states of these chats (those that have one): one
+    /// statement.
+    pub async fn dialogue_states(&self, chat_ids: &[i64]) -> StoreResult<Vec<StoredDialogue>> {
+        if chat_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT chat_id, state, version FROM dialogues WHERE chat_id IN ({})",
+            super::placeholders(1, chat_ids.len())
+        );
+        // Only numbered placeholders are formatted in; the ids are bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for chat_id in chat_ids {
+            query = query.bind(*chat_id);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(StoredDialogue {
+                    chat_id: row.try_get("chat_id")?,
+                    state: row.try_get("state")?,
+                    version: row.try_get("version")?,
+                })
+            })
+            .collect()
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::{Store, StoreResult, to_unix};
+use super::{Store, StoreResult, StoredDialogue, to_unix};
 use crate::config::Backend;
 
 /// An update as Telegram sent it, for the inbox.
@@ -18,39 +18,48 @@ pub struct InboxUpdate {
 }
 
 impl Store {
-    /// Keeps updates before they are acknowledged; one already kept (a
-    /// repeat after a restart or a retried webhook call) is left as it is.
-    /// A different update under a number already kept replaces it.
+    /// Keeps updates before they are acknowledged, in one statement; one
+    /// already kept (a repeat after a restart or a retried webhook call) is
+    /// left as it is. A different update under a number already kept
+    /// replaces it.
     pub async fn keep_updates(
         &self,
         updates: &[InboxUpdate],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        if updates.is_empty() {
+        // One row per number: a statement may not upsert a row twice.
+        let mut rows: Vec<&InboxUpdate> = Vec::with_capacity(updates.len());
+        for update in updates.iter().rev() {
+            if !rows.iter().any(|kept| kept.update_id == update.update_id) {
+                rows.push(update);
+            }
+        }
+        if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.inbox_pool.begin().await?;
-        for update in updates {
-            // The same update again (a retried webhook call, a repeat after
-            // a restart) is the same JSON and stays as it is; another update
-            // with a number seen before (Telegram picks new numbers after a
-            // quiet week; another bot on this database) replaces it.
-            sqlx::query(
-                "INSERT INTO inbox (update_id, chat_id, payload, received_at) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (update_id) DO UPDATE SET chat_id = excluded.chat_id, \
-                     payload = excluded.payload, received_at = excluded.received_at, \
-                     claimed_by = NULL, claimed_until = NULL, handled_at = NULL \
-                 WHERE inbox.payload <> excluded.payload",
-            )
-            .bind(update.update_id)
-            .bind(update.chat_id)
-            .bind(&update.payload)
-            .bind(to_unix(now))
-            .execute(&mut *tx)
-            .await?;
+        // The same update again (a retried webhook call, a repeat after a
+        // restart) is the same JSON and stays as it is; another update with
+        // a number seen before (Telegram picks new numbers after a quiet
+        // week; another bot on this database) replaces it.
+        let sql = format!(
+            "INSERT INTO inbox (update_id, chat_id, payload, received_at) VALUES {} \
+             ON CONFLICT (update_id) DO UPDATE SET chat_id = excluded.chat_id, \
+                 payload = excluded.payload, received_at = excluded.received_at, \
+                 claimed_by = NULL, claimed_until = NULL, handled_at = NULL \
+             WHERE inbox.payload <> excluded.payload",
+            super::value_rows(1, rows.len(), 4)
+        );
+        // Only numbered placeholders are formatted in; the values are bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for update in rows.iter().rev() {
+            query = query
+                .bind(update.update_id)
+                .bind(update.chat_id)
+                .bind(&update.payload)
+                .bind(to_unix(now));
         }
-        tx.commit().await
+        query.execute(&self.inbox_pool).await?;
+        Ok(())
     }
 
     /// Claims up to `limit` pending updates for `worker`, oldest first,
@@ -65,11 +74,7 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<InboxUpdate>> {
-        let mut tx = self.inbox_pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7146021)").execute(&mut *tx).await?;
-        }
-        let rows = sqlx::query(
+        let claim = sqlx::query(
             "UPDATE inbox SET claimed_by = $1, claimed_until = $3 WHERE update_id IN ( \
                  SELECT i.update_id FROM inbox i \
                  WHERE i.handled_at IS NULL \
@@ -83,10 +88,18 @@ impl Store {
         .bind(worker)
         .bind(to_unix(now))
         .bind(to_unix(now + lease))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .bind(limit);
+        let rows = match self.backend {
+            // SQLite runs one writer at a time: the one statement is enough.
+            Backend::Sqlite => claim.fetch_all(&self.inbox_pool).await?,
+            Backend::Postgres => {
+                let mut tx = self.inbox_pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7146021)").execute(&mut *tx).await?;
+                let rows = claim.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows
+            }
+        };
         let mut claimed = rows
             .iter()
             .map(|row| {
@@ -130,28 +143,62 @@ impl Store {
 
     /// The handler of this update has finished.
     pub async fn mark_update_handled(&self, update_id: i64, now: DateTime<Utc>) -> StoreResult<()> {
-        self.mark_updates_handled(&[update_id], now).await
+        self.finish_updates(&[], &[update_id], now).await
     }
 
-    /// The handlers of these updates have finished: one statement.
-    pub async fn mark_updates_handled(
+    /// The handlers of these updates have finished: their chats' new
+    /// dialogue states and the updates' "handled" marks are written in one
+    /// transaction, so a crash never leaves a state written for an update
+    /// that will be handled again.
+    pub async fn finish_updates(
         &self,
+        dialogues: &[StoredDialogue],
         update_ids: &[i64],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        if update_ids.is_empty() {
+        if update_ids.is_empty() && dialogues.is_empty() {
             return Ok(());
         }
-        let places: Vec<String> = (2..update_ids.len() + 2).map(|n| format!("${n}")).collect();
-        let sql =
-            format!("UPDATE inbox SET handled_at = $1 WHERE update_id IN ({})", places.join(", "));
-        // Only numbered placeholders are formatted in; the ids are bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(now));
-        for id in update_ids {
-            query = query.bind(*id);
+        let mark = (!update_ids.is_empty()).then(|| {
+            let sql = format!(
+                "UPDATE inbox SET handled_at = $1 WHERE update_id IN ({})",
+                super::placeholders(2, update_ids.len())
+            );
+            // Only numbered placeholders are formatted in; the ids are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(now));
+            for id in update_ids {
+                query = query.bind(*id);
+            }
+            query
+        });
+        if dialogues.is_empty() {
+            // One statement needs no transaction.
+            if let Some(mark) = mark {
+                mark.execute(&self.inbox_pool).await?;
+            }
+            return Ok(());
         }
-        query.execute(&self.inbox_pool).await?;
-        Ok(())
+        let sql = format!(
+            "INSERT INTO dialogues (chat_id, state, version, updated_at) VALUES {} \
+             ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, \
+                 version = excluded.version, updated_at = excluded.updated_at",
+            super::value_rows(1, dialogues.len(), 4)
+        );
+        // Only numbered placeholders are formatted in; the values are bound.
+        let mut save = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for dialogue in dialogues {
+            save = save
+                .bind(dialogue.chat_id)
+                .bind(&dialogue.state)
+                .bind(dialogue.version)
+                .bind(to_unix(now));
+        }
+        let mut tx = self.inbox_pool.begin().await?;
+        save.execute(&mut *tx).await?;
+        if let Some(mark) = mark {
+            mark.execute(&mut *tx).await?;
+        }
+        tx.commit().await
     }
 
     /// Drops updates handled before `before`; how many.

@@ -34,6 +34,7 @@ use sqlx::{
 pub use accounts::{SyncAudit, SyncRefusal, Synced};
 pub use audit::{AuditEntry, AuditRow};
 pub use bindings::StoredCode;
+pub use dialogues::StoredDialogue;
 pub use disputes::StoredDispute;
 pub use holds::{HoldCancelledBy, StoredHold};
 pub use inbox::InboxUpdate;
@@ -151,6 +152,21 @@ async fn open_pool(
         })
         .connect_with(options.clone())
         .await
+}
+
+/// `count` numbered placeholders from `$first`, comma-separated, for a
+/// statement whose length depends on how many values it binds.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `rows` parenthesised groups of `columns` numbered placeholders from
+/// `$first`, for a multi-row `VALUES`.
+fn value_rows(first: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", placeholders(first + row * columns, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn to_unix(at: DateTime<Utc>) -> i64 {

@@ -7,7 +7,6 @@ use crm_recovery_bot::{
     domain::Lang,
     i18n::{arg, t, t_args},
 };
-use std::sync::Arc;
 use teloxide::{dispatching::dialogue::Storage, types::ChatId};
 
 on_both_backends!(
@@ -56,7 +55,7 @@ async fn unreadable_stored_state_falls_back_to_the_menu(db: TestDb) {
             .execute(&pool)
             .await
             .unwrap();
-        let storage = DialogueStorage::new(app.store.clone(), Arc::new(app.clock.clone()));
+        let storage = DialogueStorage::new(app.store.clone());
         let state = <_ as Storage<State>>::get_dialogue(storage, ChatId(*chat_id)).await.unwrap();
         assert_eq!(state, Some(State::Menu), "{chat_id}: back to the menu");
 

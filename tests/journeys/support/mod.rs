@@ -267,10 +267,7 @@ impl TestApp {
             http_listener: Some(listener),
             telegram_limits: generous_limits(),
             hashing: self.hashing.clone(),
-            // A replica joining another waits one beat before it sends.
-            send_budget: crm_recovery_bot::bot::budget::BudgetTiming {
-                beat: std::time::Duration::from_secs(1),
-            },
+            ..AppOptions::default()
         };
         let app = app::start(self.config.clone(), options).await.expect("app starts");
         // Polling has begun once the first getUpdates arrives; a webhook is
