@@ -136,6 +136,12 @@ async fn open_pool(
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
+        // No ping before each use: it doubled the round trips of every
+        // statement (on SQLite, two hand-overs to its worker thread). A
+        // connection that broke meanwhile fails its statement and is
+        // dropped; the caller's error handling (an apology, a retry) covers
+        // that rare case.
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
