@@ -3,13 +3,14 @@
 //! over when a worker's lease runs out, and pruned once handled.
 
 use chrono::Duration;
-use crm_recovery_bot::store::{InboxUpdate, Store};
+use crm_recovery_bot::store::{InboxUpdate, Store, StoredDialogue};
 
 use crate::support::*;
 
 on_both_backends!(
     workers_claim_whole_chats_in_order_and_take_over_after_a_crash,
     replicas_share_the_send_budget_and_a_killed_one_is_forgotten,
+    a_state_and_its_handled_mark_are_written_together_or_not_at_all,
 );
 
 fn update(update_id: i64, chat_id: i64) -> InboxUpdate {
@@ -126,5 +127,41 @@ async fn replicas_share_the_send_budget_and_a_killed_one_is_forgotten(db: TestDb
     second.run(stopped).await;
     first.beat().await;
     assert_eq!((first.replicas(), first.part(), bot.limits()), (1, whole, whole));
+    store.close().await;
+}
+
+/// An update's new dialogue state and its "handled" mark are one
+/// transaction: several updates' at once (a group), and when the state
+/// cannot be written, the mark is not either (so the update is handled
+/// again from the state it found, never from a state it left).
+async fn a_state_and_its_handled_mark_are_written_together_or_not_at_all(db: TestDb) {
+    let store = Store::connect(&db.config).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = chrono::DateTime::from_timestamp(1_764_061_200, 0).unwrap();
+    store.keep_updates(&[update(1, 10), update(2, 20), update(3, 30)], now).await.unwrap();
+    let state = |chat_id: i64, version: i64| StoredDialogue {
+        chat_id,
+        state: format!("state {version} of {chat_id}"),
+        version,
+    };
+
+    store.finish_updates(&[state(10, 1), state(20, 4)], &[1, 2], now).await.unwrap();
+    assert_eq!(store.inbox_depth().await.unwrap(), 1);
+    let read = store.dialogue_states(&[10, 20, 30]).await.unwrap();
+    let mut read: Vec<(i64, i64)> = read.iter().map(|d| (d.chat_id, d.version)).collect();
+    read.sort_unstable();
+    assert_eq!(read, [(10, 1), (20, 4)], "chat 30 has no state");
+    // A later write replaces the state and its count.
+    store.finish_updates(&[state(10, 2)], &[], now).await.unwrap();
+    assert_eq!(store.dialogue_state(10).await.unwrap(), Some(state(10, 2)));
+
+    // The states' table is gone: nothing of the group is written.
+    let pool = db.raw_pool().await;
+    sqlx::query("ALTER TABLE dialogues RENAME TO dialogues_away").execute(&pool).await.unwrap();
+    assert!(store.finish_updates(&[state(30, 1)], &[3], now).await.is_err());
+    sqlx::query("ALTER TABLE dialogues_away RENAME TO dialogues").execute(&pool).await.unwrap();
+    assert_eq!(store.inbox_depth().await.unwrap(), 1, "update 3 is not marked handled");
+    assert_eq!(store.dialogue_state(30).await.unwrap(), None);
+    pool.close().await;
     store.close().await;
 }
