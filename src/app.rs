@@ -9,6 +9,7 @@ use teloxide::{
     dispatching::ShutdownToken,
     error_handlers::{IgnoringErrorHandlerSafe, LoggingErrorHandler},
     prelude::*,
+    stop::StopToken,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,9 @@ pub struct RunningApp {
     /// Wakes the outbox worker (tests move the clock, then wake it).
     pub outbox: OutboxHandle,
     dispatcher_shutdown: ShutdownToken,
+    /// Ends the inbox listener's stream (and polling), which ends
+    /// dispatching whatever the dispatcher's own state.
+    listener_stop: StopToken,
     /// Stops the HTTP server and the outbox worker.
     background_shutdown: CancellationToken,
     bot_task: JoinHandle<()>,
@@ -248,6 +252,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();
     let dispatcher_shutdown = dispatcher.shutdown_token();
+    let listener_stop = updates.stopper();
     let fatal = Fatal::default();
     let (allowed_updates, poll_task) = match &config.bot_mode {
         BotMode::Polling => {
@@ -269,6 +274,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
         store,
         outbox,
         dispatcher_shutdown,
+        listener_stop,
         background_shutdown,
         bot_task,
         http_task,
@@ -374,6 +380,13 @@ impl RunningApp {
     /// Stops polling (confirming processed updates to Telegram), lets the
     /// handlers and HTTP requests in flight finish, then closes the pool.
     pub async fn stop(mut self) {
+        // The listener is stopped directly, not only through the
+        // dispatcher: teloxide's shutdown wakes only a dispatcher already
+        // waiting for it, so one that was just starting (or between two
+        // updates) would never pass it on, and dispatching never ended.
+        // With its stream ended, the dispatcher finishes the updates it
+        // has, then stops.
+        self.listener_stop.stop();
         loop {
             if self.bot_task.is_finished() {
                 break;

@@ -229,6 +229,11 @@ impl InboxListener {
         self.claim_from = at;
     }
 
+    /// Stops this listener (and polling) from outside the dispatcher.
+    pub fn stopper(&self) -> StopToken {
+        self.stop_token.clone()
+    }
+
     /// The places for updates in flight, for [`Marks`] to give back.
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.clone()
