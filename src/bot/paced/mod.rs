@@ -112,8 +112,6 @@ struct Budget {
     chats: HashMap<ChatKey, VecDeque<Instant>>,
     /// When chats were last swept of turns older than a minute.
     swept: Instant,
-    /// When the messages of the last second actually went, oldest first.
-    sent: VecDeque<Instant>,
 }
 
 impl Gate {
@@ -124,7 +122,6 @@ impl Gate {
             next_overall: now,
             chats: HashMap::new(),
             swept: now,
-            sent: VecDeque::new(),
         })))
     }
 
@@ -145,14 +142,8 @@ impl Gate {
     async fn turn(&self, chat: &ChatKey) {
         let chat_turn = self.budget().chat_turn(chat, Instant::now());
         tokio::time::sleep_until(chat_turn).await;
-        let mut turn = self.budget().overall_turn(Instant::now());
-        loop {
-            tokio::time::sleep_until(turn).await;
-            match self.budget().go(Instant::now()) {
-                Ok(()) => return,
-                Err(later) => turn = later,
-            }
-        }
+        let turn = self.budget().overall_turn(Instant::now());
+        tokio::time::sleep_until(turn).await;
     }
 
     /// Telegram said to wait: nothing goes before `after` has passed.
@@ -201,21 +192,6 @@ impl Budget {
         let at = self.next_overall.max(now);
         self.next_overall = at + self.overall_interval();
         at
-    }
-
-    /// A message whose turn came goes now, unless the last second already
-    /// holds the limit's worth: turns woken late (a busy CPU) would
-    /// otherwise go together. Then it may go at the returned time.
-    fn go(&mut self, now: Instant) -> Result<(), Instant> {
-        while self.sent.front().is_some_and(|first| *first + SECOND <= now) {
-            self.sent.pop_front();
-        }
-        let limit = self.limits.messages_per_sec_overall.max(1) as usize;
-        if self.sent.len() >= limit {
-            return Err(self.sent[self.sent.len() - limit] + SECOND);
-        }
-        self.sent.push_back(now);
-        Ok(())
     }
 
     /// A second divided by the overall limit, rounded up, so that no
@@ -320,13 +296,7 @@ mod tests {
 
     fn budget(limits: Limits) -> Budget {
         let now = Instant::now();
-        Budget {
-            limits,
-            next_overall: now,
-            chats: HashMap::new(),
-            swept: now,
-            sent: VecDeque::new(),
-        }
+        Budget { limits, next_overall: now, chats: HashMap::new(), swept: now }
     }
 
     #[tokio::test]
@@ -347,21 +317,6 @@ mod tests {
         // A quiet moment later, the next message goes at once.
         let later = now + Duration::from_secs(5);
         assert_eq!(budget.overall_turn(later), later);
-    }
-
-    #[tokio::test]
-    async fn turns_woken_late_never_put_more_than_the_limit_in_a_second() {
-        let mut budget = budget(Limits::default());
-        let now = Instant::now();
-        for _ in 0..60 {
-            budget.overall_turn(now);
-        }
-        // All 60 turns have passed when their tasks wake up, together.
-        let late = now + 3 * SECOND;
-        let went = (0..60).filter(|_| budget.go(late).is_ok()).count();
-        assert_eq!(went, 30);
-        assert_eq!(budget.go(late), Err(late + SECOND), "the rest in the next second");
-        assert_eq!(budget.go(late + SECOND), Ok(()));
     }
 
     #[tokio::test]
