@@ -222,15 +222,6 @@ impl DialogueCache {
         self.lock().retain(|chat, held| held.staged || needed(*chat));
     }
 
-    /// How many chats' states are held.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Held>> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
