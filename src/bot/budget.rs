@@ -10,17 +10,24 @@
 //! next beat, at most one beat later); meanwhile they handle every update,
 //! in order.
 //!
+//! On PostgreSQL the overall turns (30 a second) are not divided but
+//! shared: every replica reserves its messages' turns on the database's
+//! `send_clock`, so together they keep one pace and one order, and a
+//! replica alone may use the whole. The parts still pace the groups'
+//! minutes, and the overall limit if the clock cannot be reached.
+//!
 //! One chat's messages a second are not divided: a chat's updates are
 //! handled by one replica at a time (the inbox's claims), so only a chat
 //! handed from one replica to another within the same second could get one
 //! message more in that second.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use teloxide::adaptors::throttle::Limits;
 use tokio_util::sync::CancellationToken;
 
-use super::BotT;
+use super::{BotT, paced::SharedTurns};
 use crate::{config::Backend, monitoring, store::Store};
 
 /// How often a replica says it is alive, and when it is forgotten.
@@ -163,6 +170,9 @@ impl SendShare {
     /// add up to more than the whole.
     pub fn attach(&mut self, bot: BotT) {
         bot.set_limits(self.part);
+        if self.store.backend() == Backend::Postgres {
+            bot.share_turns(Arc::new(SendClock(self.store.clone())), self.total);
+        }
         if self.replicas > 1 {
             let wait = self.timing.join_wait();
             bot.hold(wait);
@@ -181,6 +191,22 @@ impl SendShare {
     /// others (the updates that come meanwhile are theirs, in order).
     pub fn ready_at(&self) -> Option<std::time::Instant> {
         self.ready_at
+    }
+}
+
+/// The database's send clock: one sequence of turns for every replica.
+#[derive(Debug)]
+struct SendClock(Store);
+
+impl SharedTurns for SendClock {
+    fn reserve(
+        &self,
+        count: u32,
+        interval: Duration,
+        floor: Duration,
+    ) -> BoxFuture<'static, anyhow::Result<Duration>> {
+        let store = self.0.clone();
+        Box::pin(async move { Ok(store.reserve_send_turns(count, interval, floor).await?) })
     }
 }
 

@@ -11,6 +11,7 @@ on_both_backends!(
     workers_claim_whole_chats_in_order_and_take_over_after_a_crash,
     replicas_share_the_send_budget_and_a_killed_one_is_forgotten,
     a_state_and_its_handled_mark_are_written_together_or_not_at_all,
+    two_replicas_reserve_their_send_turns_on_one_clock,
 );
 
 fn update(update_id: i64, chat_id: i64) -> InboxUpdate {
@@ -121,6 +122,24 @@ async fn replicas_share_the_send_budget_and_a_killed_one_is_forgotten(db: TestDb
     first.beat().await;
     assert_eq!((first.part(), bot.limits()), (half, half));
 
+    // Its messages take their turns on the database's send clock, which
+    // every replica shares.
+    let pool = db.raw_pool().await;
+    let clock = || async {
+        sqlx::query_scalar::<_, i64>("SELECT next_at FROM send_clock")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before = clock().await;
+    use teloxide::prelude::Requester;
+    // (The fake refuses a chat that never wrote to the bot, as Telegram
+    // would; the turn was taken before.)
+    let refused = bot.send_message(teloxide::types::ChatId(42), "hello").await;
+    assert!(refused.is_err());
+    assert!(clock().await > before, "the send reserved a turn on the clock");
+    pool.close().await;
+
     // The second stops: it leaves, and the first takes everything again.
     let stopped = tokio_util::sync::CancellationToken::new();
     stopped.cancel();
@@ -164,4 +183,46 @@ async fn a_state_and_its_handled_mark_are_written_together_or_not_at_all(db: Tes
     assert_eq!(store.dialogue_state(30).await.unwrap(), None);
     pool.close().await;
     store.close().await;
+}
+
+/// The replicas' send turns come from one clock in the database: turns
+/// reserved at once from two connections never coincide and follow each
+/// other at the pace asked; a wait (Telegram's 429) holds back every turn
+/// reserved after it.
+async fn two_replicas_reserve_their_send_turns_on_one_clock(db: TestDb) {
+    let first = Store::connect(&db.config).await.unwrap();
+    first.migrate().await.unwrap();
+    let second = Store::connect(&db.config).await.unwrap();
+    let second_ = std::time::Duration::from_secs(1);
+    // 40 turns a second apart, asked for from both at once; each turn
+    // read as a time by the clock of this process.
+    let asked: Vec<_> = (0..40)
+        .map(|n| {
+            let store = if n % 2 == 0 { first.clone() } else { second.clone() };
+            tokio::spawn(async move {
+                let first_in =
+                    store.reserve_send_turns(1, second_, std::time::Duration::ZERO).await.unwrap();
+                std::time::Instant::now() + first_in
+            })
+        })
+        .collect();
+    let mut turns = Vec::new();
+    for turn in asked {
+        turns.push(turn.await.unwrap());
+    }
+    turns.sort_unstable();
+    let mut seconds: Vec<u64> =
+        turns.iter().map(|turn| (*turn - turns[0]).as_secs_f64().round() as u64).collect();
+    seconds.dedup();
+    assert_eq!(seconds, (0..40).collect::<Vec<u64>>(), "one turn a second, none shared");
+    // A block of turns, after the others.
+    let block = first.reserve_send_turns(5, second_, std::time::Duration::ZERO).await.unwrap();
+    assert!(block > 38 * second_, "{block:?}");
+    // Telegram says to wait an hour: the next turn comes after it.
+    let hour = std::time::Duration::from_secs(3600);
+    first.reserve_send_turns(0, std::time::Duration::ZERO, hour).await.unwrap();
+    let next = second.reserve_send_turns(1, second_, std::time::Duration::ZERO).await.unwrap();
+    assert!(next >= hour - second_, "{next:?}");
+    first.close().await;
+    second.close().await;
 }

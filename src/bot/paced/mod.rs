@@ -13,6 +13,13 @@
 //! send for its `retry_after`, and the request is sent again (at most
 //! [`RETRIES`] times). New limits (replicas joining or leaving) apply to
 //! the next reservation.
+//!
+//! When other processes send for the same bot (replicas on PostgreSQL),
+//! the overall turns come from one clock they all share
+//! ([`SharedTurns`], the database's `send_clock`): the requests waiting
+//! for a turn are reserved together, one round trip for all of them, in
+//! the order they asked. If that clock cannot be reached, turns are
+//! reserved here again, at this process's part of the limit.
 
 mod requester;
 
@@ -30,10 +37,15 @@ use teloxide::{
     requests::{HasPayload, Output, Request},
     types::{ChatId, Recipient},
 };
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// How many times a request refused with 429 is sent again.
 pub const RETRIES: usize = 3;
+
+/// How long a reservation on the shared clock may take before this
+/// process reserves its turns alone.
+const SHARED_WAIT: Duration = Duration::from_secs(1);
 
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -64,6 +76,33 @@ impl<B> Paced<B> {
     pub fn hold(&self, after: Duration) {
         self.gate.hold(after);
     }
+
+    /// Takes the overall turns from `turns`, a clock shared with the
+    /// other processes sending for this bot, paced by the whole bot's
+    /// `limits`.
+    pub fn share_turns(&self, turns: Arc<dyn SharedTurns>, limits: Limits) {
+        self.gate.budget().shared = Some(Shared {
+            turns,
+            interval: interval(limits),
+            waiting: VecDeque::new(),
+            reserving: false,
+            held_until: Instant::now(),
+        });
+    }
+}
+
+/// One sequence of overall turns shared by every process sending for the
+/// bot (see the module).
+pub trait SharedTurns: std::fmt::Debug + Send + Sync + 'static {
+    /// Reserves `count` consecutive turns `interval` apart, the first after
+    /// every turn reserved before and not earlier than `floor` from now;
+    /// says how long from now the first one is.
+    fn reserve(
+        &self,
+        count: u32,
+        interval: Duration,
+        floor: Duration,
+    ) -> BoxFuture<'static, anyhow::Result<Duration>>;
 }
 
 /// Whose limits a message counts against.
@@ -112,6 +151,21 @@ struct Budget {
     chats: HashMap<ChatKey, VecDeque<Instant>>,
     /// When chats were last swept of turns older than a minute.
     swept: Instant,
+    /// Where the overall turns come from when other processes send too.
+    shared: Option<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    turns: Arc<dyn SharedTurns>,
+    /// The whole bot's pace (not this process's part of it).
+    interval: Duration,
+    /// Requests waiting for a turn, in the order they asked.
+    waiting: VecDeque<oneshot::Sender<Instant>>,
+    /// A reservation is under way; it takes every request waiting.
+    reserving: bool,
+    /// This process sends nothing before (it joined others).
+    held_until: Instant,
 }
 
 impl Gate {
@@ -122,6 +176,7 @@ impl Gate {
             next_overall: now,
             chats: HashMap::new(),
             swept: now,
+            shared: None,
         })))
     }
 
@@ -142,14 +197,97 @@ impl Gate {
     async fn turn(&self, chat: &ChatKey) {
         let chat_turn = self.budget().chat_turn(chat, Instant::now());
         tokio::time::sleep_until(chat_turn).await;
-        let turn = self.budget().overall_turn(Instant::now());
+        let turn = self.overall_turn().await;
         tokio::time::sleep_until(turn).await;
     }
 
-    /// Telegram said to wait: nothing goes before `after` has passed.
+    /// Reserves the next overall turn: here, or on the shared clock
+    /// together with every request waiting for one.
+    async fn overall_turn(&self) -> Instant {
+        let held = self.budget().shared.as_ref().map(|shared| shared.held_until);
+        if let Some(held) = held {
+            tokio::time::sleep_until(held).await;
+        }
+        let waiting = {
+            let mut budget = self.budget();
+            let now = Instant::now();
+            let Some(shared) = budget.shared.as_mut() else {
+                return budget.overall_turn(now);
+            };
+            let (turn, waiting) = oneshot::channel();
+            shared.waiting.push_back(turn);
+            if !shared.reserving {
+                shared.reserving = true;
+                tokio::spawn(self.clone().reserve_waiting());
+            }
+            waiting
+        };
+        // The reserving task always answers; if it died, go now.
+        waiting.await.unwrap_or_else(|_| Instant::now())
+    }
+
+    /// Reserves shared turns for the requests waiting, all of them in one
+    /// round trip, until none waits.
+    async fn reserve_waiting(self) {
+        loop {
+            let (turns, interval, waiting) = {
+                let mut budget = self.budget();
+                let Some(shared) = budget.shared.as_mut() else { return };
+                if shared.waiting.is_empty() {
+                    shared.reserving = false;
+                    return;
+                }
+                let waiting: Vec<_> = shared.waiting.drain(..).collect();
+                (Arc::clone(&shared.turns), shared.interval, waiting)
+            };
+            let count = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
+            let reserved =
+                tokio::time::timeout(SHARED_WAIT, turns.reserve(count, interval, Duration::ZERO));
+            let first = match reserved.await.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
+                Ok(first_in) => Some(Instant::now() + first_in),
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        "send clock not reached: this replica paces its part of the limit alone"
+                    );
+                    None
+                }
+            };
+            let mut budget = self.budget();
+            let now = Instant::now();
+            for (n, waiter) in (0u32..).zip(waiting) {
+                let at = match first {
+                    Some(first) => first + interval * n,
+                    None => budget.overall_turn(now),
+                };
+                // A request dropped meanwhile leaves its turn unused.
+                let _ = waiter.send(at);
+            }
+        }
+    }
+
+    /// This process sends nothing before `after` has passed.
     fn hold(&self, after: Duration) {
         let mut budget = self.budget();
-        budget.next_overall = budget.next_overall.max(Instant::now() + after);
+        let until = Instant::now() + after;
+        budget.next_overall = budget.next_overall.max(until);
+        if let Some(shared) = budget.shared.as_mut() {
+            shared.held_until = shared.held_until.max(until);
+        }
+    }
+
+    /// Telegram said to wait: nothing goes before `after` has passed, from
+    /// this process or, through the shared clock, from any other.
+    fn flood_wait(&self, after: Duration) {
+        self.hold(after);
+        let shared = self.budget().shared.as_ref().map(|shared| Arc::clone(&shared.turns));
+        if let Some(turns) = shared {
+            tokio::spawn(async move {
+                if let Err(error) = turns.reserve(0, Duration::ZERO, after).await {
+                    tracing::warn!(%error, "send clock not held back for the other replicas");
+                }
+            });
+        }
     }
 }
 
@@ -194,12 +332,16 @@ impl Budget {
         at
     }
 
-    /// A second divided by the overall limit, rounded up, so that no
-    /// second ever holds one turn more.
     fn overall_interval(&self) -> Duration {
-        let per_second = u64::from(self.limits.messages_per_sec_overall.max(1));
-        Duration::from_nanos(1_000_000_000u64.div_ceil(per_second))
+        interval(self.limits)
     }
+}
+
+/// A second divided by the overall limit, rounded up, so that no second
+/// ever holds one turn more.
+fn interval(limits: Limits) -> Duration {
+    let per_second = u64::from(limits.messages_per_sec_overall.max(1));
+    Duration::from_nanos(1_000_000_000u64.div_ceil(per_second))
 }
 
 /// A request that waits for its turn before it is sent.
@@ -281,7 +423,7 @@ where
                         "Telegram asked to slow down (429): every send waits"
                     );
                     crate::monitoring::telegram_flood_wait();
-                    gate.hold(after);
+                    gate.flood_wait(after);
                 }
                 None => return Err(error),
             },
@@ -296,7 +438,7 @@ mod tests {
 
     fn budget(limits: Limits) -> Budget {
         let now = Instant::now();
-        Budget { limits, next_overall: now, chats: HashMap::new(), swept: now }
+        Budget { limits, next_overall: now, chats: HashMap::new(), swept: now, shared: None }
     }
 
     #[tokio::test]
@@ -346,5 +488,96 @@ mod tests {
         let first = budget.overall_turn(now);
         assert_eq!(budget.overall_turn(now) - first, budget.overall_interval());
         assert_eq!(budget.overall_interval(), Duration::from_nanos(66_666_667));
+    }
+
+    /// A send clock in memory, as the database keeps it.
+    #[derive(Debug, Default)]
+    struct Clock {
+        next_at: Mutex<Option<Instant>>,
+        calls: std::sync::atomic::AtomicUsize,
+        broken: bool,
+    }
+
+    impl SharedTurns for Arc<Clock> {
+        fn reserve(
+            &self,
+            count: u32,
+            interval: Duration,
+            floor: Duration,
+        ) -> BoxFuture<'static, anyhow::Result<Duration>> {
+            let clock = Arc::clone(self);
+            Box::pin(async move {
+                clock.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                anyhow::ensure!(!clock.broken, "the database is away");
+                let now = Instant::now();
+                let mut next_at = clock.next_at.lock().unwrap();
+                let first = next_at.unwrap_or(now).max(now + floor);
+                *next_at = Some(first + interval * count);
+                Ok(first - now)
+            })
+        }
+    }
+
+    fn sharing(clock: &Arc<Clock>, part: Limits) -> Gate {
+        let gate = Gate::new(part);
+        let turns: Arc<dyn SharedTurns> = Arc::new(Arc::clone(clock));
+        let paced = Paced { inner: (), gate: gate.clone() };
+        paced.share_turns(turns, Limits::default());
+        gate
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_on_one_clock_take_turns_in_one_sequence_at_the_whole_pace() {
+        let clock = Arc::new(Clock::default());
+        let half = Limits { messages_per_sec_overall: 15, ..Limits::default() };
+        let replicas = [sharing(&clock, half), sharing(&clock, half)];
+        let asked: Vec<_> = (0..40)
+            .map(|n| {
+                let gate = replicas[n % 2].clone();
+                tokio::spawn(async move { gate.overall_turn().await })
+            })
+            .collect();
+        let mut turns = Vec::new();
+        for turn in asked {
+            turns.push(turn.await.unwrap());
+        }
+        turns.sort_unstable();
+        // The whole bot's pace (30 a second), not each part's (15), and
+        // never two turns closer than that, whichever replica asked.
+        let interval = interval(Limits::default());
+        for pair in turns.windows(2) {
+            assert!(pair[1] - pair[0] >= interval - Duration::from_millis(2), "{pair:?}");
+        }
+        assert!(turns[39] - turns[0] < interval * 39 + Duration::from_millis(100));
+        // Requests waiting together were reserved together.
+        let calls = clock.calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(calls < 40, "{calls} round trips for 40 turns");
+    }
+
+    #[tokio::test]
+    async fn a_clock_out_of_reach_leaves_the_replica_its_part() {
+        let clock = Arc::new(Clock { broken: true, ..Clock::default() });
+        let half = Limits { messages_per_sec_overall: 15, ..Limits::default() };
+        let gate = sharing(&clock, half);
+        let first = gate.overall_turn().await;
+        let second = gate.overall_turn().await;
+        assert_eq!(second - first, interval(half));
+        assert_eq!(clock.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn telegram_s_wait_holds_every_replica_on_the_clock() {
+        let clock = Arc::new(Clock::default());
+        let (first, second) =
+            (sharing(&clock, Limits::default()), sharing(&clock, Limits::default()));
+        let asked = Instant::now();
+        first.flood_wait(Duration::from_secs(5));
+        // The clock is held back in a task of its own.
+        while clock.next_at.lock().unwrap().is_none() {
+            tokio::task::yield_now().await;
+        }
+        let turn = second.overall_turn().await;
+        assert!(turn >= asked + Duration::from_secs(5), "the other replica waits too");
     }
 }
