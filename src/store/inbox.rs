@@ -74,17 +74,25 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<InboxUpdate>> {
+        // The chats another worker holds are read once (a few dozen rows),
+        // not looked up again for every pending update. The statement is
+        // planned anew each time: PostgreSQL's cached generic plan, made
+        // while the inbox was nearly empty, took seconds once a burst had
+        // queued thousands of updates.
         let claim = sqlx::query(
             "UPDATE inbox SET claimed_by = $1, claimed_until = $3 WHERE update_id IN ( \
+                 WITH held AS MATERIALIZED ( \
+                     SELECT DISTINCT o.chat_id FROM inbox o \
+                     WHERE o.handled_at IS NULL AND o.claimed_by <> $1 \
+                       AND o.claimed_until > $2) \
                  SELECT i.update_id FROM inbox i \
                  WHERE i.handled_at IS NULL \
                    AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
-                   AND NOT EXISTS (SELECT 1 FROM inbox o \
-                       WHERE o.chat_id = i.chat_id AND o.handled_at IS NULL \
-                         AND o.claimed_by <> $1 AND o.claimed_until > $2) \
+                   AND NOT EXISTS (SELECT 1 FROM held WHERE held.chat_id = i.chat_id) \
                  ORDER BY i.update_id LIMIT $4) \
              RETURNING update_id, chat_id, payload",
         )
+        .persistent(self.backend == Backend::Sqlite)
         .bind(worker)
         .bind(to_unix(now))
         .bind(to_unix(now + lease))
