@@ -153,6 +153,80 @@ struct Budget {
     swept: Instant,
     /// Where the overall turns come from when other processes send too.
     shared: Option<Shared>,
+    /// The order in which turns are taken.
+    line: Line,
+}
+
+/// Turns are numbered as they are reserved, and a message goes only after
+/// the one before it in the line.
+#[derive(Debug)]
+struct Line {
+    /// The number the next turn gets.
+    next: u64,
+    /// Every turn numbered below this has gone (or was given up).
+    released: tokio::sync::watch::Sender<u64>,
+    /// Turns given up while an earlier one still waited.
+    given_up: std::collections::BTreeSet<u64>,
+    /// When the last message went.
+    last_sent: Option<Instant>,
+}
+
+impl Line {
+    fn new() -> Self {
+        Self {
+            next: 0,
+            released: tokio::sync::watch::Sender::new(0),
+            given_up: std::collections::BTreeSet::new(),
+            last_sent: None,
+        }
+    }
+
+    fn take_number(&mut self) -> u64 {
+        let number = self.next;
+        self.next += 1;
+        number
+    }
+
+    /// Turn `number` is done with (its message went, or it was given up
+    /// while it was the first in line): the next one may go.
+    fn pass(&mut self, number: u64) {
+        let mut next = number + 1;
+        while self.given_up.remove(&next) {
+            next += 1;
+        }
+        self.released.send_replace(next);
+    }
+}
+
+/// A turn's place in the line, given back if its request is dropped.
+struct Place {
+    gate: Gate,
+    number: u64,
+    gone: bool,
+}
+
+impl Place {
+    /// The message goes now.
+    fn gone(mut self) {
+        self.gone = true;
+        let mut budget = self.gate.budget();
+        budget.line.last_sent = Some(Instant::now());
+        budget.line.pass(self.number);
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if self.gone {
+            return;
+        }
+        let mut budget = self.gate.budget();
+        if *budget.line.released.borrow() == self.number {
+            budget.line.pass(self.number);
+        } else {
+            budget.line.given_up.insert(self.number);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -177,6 +251,7 @@ impl Gate {
             chats: HashMap::new(),
             swept: now,
             shared: None,
+            line: Line::new(),
         })))
     }
 
@@ -197,22 +272,40 @@ impl Gate {
     async fn turn(&self, chat: &ChatKey) {
         let chat_turn = self.budget().chat_turn(chat, Instant::now());
         tokio::time::sleep_until(chat_turn).await;
-        let turn = self.overall_turn().await;
-        tokio::time::sleep_until(turn).await;
+        let (turn, place) = self.overall_turn().await;
+        self.go(turn, place).await;
+    }
+
+    /// Waits for `turn`, in the line: messages go in the order of their
+    /// turns, and never closer together than the pace, so turns whose
+    /// tasks woke late (a busy CPU) go one after another, not all at once.
+    async fn go(&self, turn: Instant, place: Place) {
+        let mut released = self.budget().line.released.subscribe();
+        // The sender lives in the gate, which outlives this wait.
+        let _ = released.wait_for(|next| *next >= place.number).await;
+        let not_before = {
+            let budget = self.budget();
+            budget.line.last_sent.map(|last| last + budget.pace())
+        };
+        tokio::time::sleep_until(not_before.map_or(turn, |not_before| turn.max(not_before))).await;
+        place.gone();
     }
 
     /// Reserves the next overall turn: here, or on the shared clock
-    /// together with every request waiting for one.
-    async fn overall_turn(&self) -> Instant {
+    /// together with every request waiting for one. The place holds the
+    /// turn's number in the line.
+    async fn overall_turn(&self) -> (Instant, Place) {
         let held = self.budget().shared.as_ref().map(|shared| shared.held_until);
         if let Some(held) = held {
             tokio::time::sleep_until(held).await;
         }
-        let waiting = {
+        let (waiting, place) = {
             let mut budget = self.budget();
             let now = Instant::now();
+            let place =
+                Place { gate: self.clone(), number: budget.line.take_number(), gone: false };
             let Some(shared) = budget.shared.as_mut() else {
-                return budget.overall_turn(now);
+                return (budget.overall_turn(now), place);
             };
             let (turn, waiting) = oneshot::channel();
             shared.waiting.push_back(turn);
@@ -220,10 +313,10 @@ impl Gate {
                 shared.reserving = true;
                 tokio::spawn(self.clone().reserve_waiting());
             }
-            waiting
+            (waiting, place)
         };
         // The reserving task always answers; if it died, go now.
-        waiting.await.unwrap_or_else(|_| Instant::now())
+        (waiting.await.unwrap_or_else(|_| Instant::now()), place)
     }
 
     /// Reserves shared turns for the requests waiting, all of them in one
@@ -323,6 +416,11 @@ impl Budget {
         }
         turns.push_back(at);
         at
+    }
+
+    /// The least time between two messages of this process.
+    fn pace(&self) -> Duration {
+        self.shared.as_ref().map_or_else(|| self.overall_interval(), |shared| shared.interval)
     }
 
     /// Reserves the next overall turn: one every second / limit.
@@ -438,7 +536,14 @@ mod tests {
 
     fn budget(limits: Limits) -> Budget {
         let now = Instant::now();
-        Budget { limits, next_overall: now, chats: HashMap::new(), swept: now, shared: None }
+        Budget {
+            limits,
+            next_overall: now,
+            chats: HashMap::new(),
+            swept: now,
+            shared: None,
+            line: Line::new(),
+        }
     }
 
     #[tokio::test]
@@ -535,7 +640,7 @@ mod tests {
         let asked: Vec<_> = (0..40)
             .map(|n| {
                 let gate = replicas[n % 2].clone();
-                tokio::spawn(async move { gate.overall_turn().await })
+                tokio::spawn(async move { gate.overall_turn().await.0 })
             })
             .collect();
         let mut turns = Vec::new();
@@ -560,8 +665,8 @@ mod tests {
         let clock = Arc::new(Clock { broken: true, ..Clock::default() });
         let half = Limits { messages_per_sec_overall: 15, ..Limits::default() };
         let gate = sharing(&clock, half);
-        let first = gate.overall_turn().await;
-        let second = gate.overall_turn().await;
+        let first = gate.overall_turn().await.0;
+        let second = gate.overall_turn().await.0;
         assert_eq!(second - first, interval(half));
         assert_eq!(clock.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
@@ -577,7 +682,65 @@ mod tests {
         while clock.next_at.lock().unwrap().is_none() {
             tokio::task::yield_now().await;
         }
-        let turn = second.overall_turn().await;
+        let turn = second.overall_turn().await.0;
         assert!(turn >= asked + Duration::from_secs(5), "the other replica waits too");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn turns_woken_late_go_one_after_another_in_their_order() {
+        let gate = Gate::new(Limits::default());
+        let mut reserved = Vec::new();
+        for _ in 0..5 {
+            reserved.push(gate.overall_turn().await);
+        }
+        // The process stalls past all five turns (a busy CPU).
+        std::thread::sleep(Duration::from_millis(250));
+        // Their tasks wake together, the last first.
+        let woken: Vec<_> = reserved
+            .into_iter()
+            .enumerate()
+            .rev()
+            .map(|(n, (turn, place))| {
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    gate.go(turn, place).await;
+                    (Instant::now(), n)
+                })
+            })
+            .collect();
+        let mut went = Vec::new();
+        for task in woken {
+            went.push(task.await.unwrap());
+        }
+        went.sort_unstable();
+        let order: Vec<usize> = went.iter().map(|(_, n)| *n).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4], "in the order of their turns");
+        let pace = interval(Limits::default());
+        for pair in went.windows(2) {
+            let gap = pair[1].0 - pair[0].0;
+            assert!(gap + Duration::from_millis(5) >= pace, "{gap:?} between two messages");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_turn_given_up_does_not_hold_the_line() {
+        let gate = Gate::new(Limits::default());
+        let (first, first_place) = gate.overall_turn().await;
+        let (_, dropped) = gate.overall_turn().await;
+        let (third, third_place) = gate.overall_turn().await;
+        // The second's request is dropped before the first went.
+        drop(dropped);
+        let went = async {
+            gate.go(first, first_place).await;
+            gate.go(third, third_place).await;
+        };
+        tokio::time::timeout(Duration::from_secs(5), went).await.expect("the third went");
+        // And one dropped while first in line passes it on at once.
+        let (_, first_in_line) = gate.overall_turn().await;
+        let (next, next_place) = gate.overall_turn().await;
+        drop(first_in_line);
+        tokio::time::timeout(Duration::from_secs(5), gate.go(next, next_place))
+            .await
+            .expect("the next went");
     }
 }
