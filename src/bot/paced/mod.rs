@@ -83,6 +83,7 @@ impl<B> Paced<B> {
     pub fn share_turns(&self, turns: Arc<dyn SharedTurns>, limits: Limits) {
         self.gate.budget().shared = Some(Shared {
             turns,
+            limits,
             interval: interval(limits),
             waiting: VecDeque::new(),
             reserving: false,
@@ -167,8 +168,8 @@ struct Line {
     released: tokio::sync::watch::Sender<u64>,
     /// Turns given up while an earlier one still waited.
     given_up: std::collections::BTreeSet<u64>,
-    /// When the last message went.
-    last_sent: Option<Instant>,
+    /// When the last messages went (a second's worth), oldest first.
+    sent: VecDeque<Instant>,
 }
 
 impl Line {
@@ -177,7 +178,7 @@ impl Line {
             next: 0,
             released: tokio::sync::watch::Sender::new(0),
             given_up: std::collections::BTreeSet::new(),
-            last_sent: None,
+            sent: VecDeque::new(),
         }
     }
 
@@ -210,7 +211,12 @@ impl Place {
     fn gone(mut self) {
         self.gone = true;
         let mut budget = self.gate.budget();
-        budget.line.last_sent = Some(Instant::now());
+        let per_second = budget.per_second();
+        let sent = &mut budget.line.sent;
+        sent.push_back(Instant::now());
+        while sent.len() > per_second {
+            sent.pop_front();
+        }
         budget.line.pass(self.number);
     }
 }
@@ -232,7 +238,8 @@ impl Drop for Place {
 #[derive(Debug)]
 struct Shared {
     turns: Arc<dyn SharedTurns>,
-    /// The whole bot's pace (not this process's part of it).
+    /// The whole bot's limits and pace (not this process's part of them).
+    limits: Limits,
     interval: Duration,
     /// Requests waiting for a turn, in the order they asked.
     waiting: VecDeque<oneshot::Sender<Instant>>,
@@ -277,15 +284,18 @@ impl Gate {
     }
 
     /// Waits for `turn`, in the line: messages go in the order of their
-    /// turns, and never closer together than the pace, so turns whose
-    /// tasks woke late (a busy CPU) go one after another, not all at once.
+    /// turns, and never more in a second than the limit, counted over the
+    /// messages that actually went: turns whose tasks woke late (a busy
+    /// CPU) go together only as far as the last second leaves room.
     async fn go(&self, turn: Instant, place: Place) {
         let mut released = self.budget().line.released.subscribe();
         // The sender lives in the gate, which outlives this wait.
         let _ = released.wait_for(|next| *next >= place.number).await;
         let not_before = {
             let budget = self.budget();
-            budget.line.last_sent.map(|last| last + budget.pace())
+            let per_second = budget.per_second();
+            let sent = &budget.line.sent;
+            sent.len().checked_sub(per_second).map(|n| sent[n] + SECOND)
         };
         tokio::time::sleep_until(not_before.map_or(turn, |not_before| turn.max(not_before))).await;
         place.gone();
@@ -418,9 +428,10 @@ impl Budget {
         at
     }
 
-    /// The least time between two messages of this process.
-    fn pace(&self) -> Duration {
-        self.shared.as_ref().map_or_else(|| self.overall_interval(), |shared| shared.interval)
+    /// How many messages this process may send in a second.
+    fn per_second(&self) -> usize {
+        let limit = self.shared.as_ref().map_or(self.limits, |shared| shared.limits);
+        limit.messages_per_sec_overall.max(1) as usize
     }
 
     /// Reserves the next overall turn: one every second / limit.
@@ -715,10 +726,28 @@ mod tests {
         went.sort_unstable();
         let order: Vec<usize> = went.iter().map(|(_, n)| *n).collect();
         assert_eq!(order, [0, 1, 2, 3, 4], "in the order of their turns");
-        let pace = interval(Limits::default());
-        for pair in went.windows(2) {
-            let gap = pair[1].0 - pair[0].0;
-            assert!(gap + Duration::from_millis(5) >= pace, "{gap:?} between two messages");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn late_turns_never_put_more_than_the_limit_in_one_second() {
+        let limits = Limits { messages_per_sec_overall: 5, ..Limits::default() };
+        let gate = Gate::new(limits);
+        // Ten turns, two seconds' worth: one every 200 ms.
+        let mut reserved = Vec::new();
+        for _ in 0..10 {
+            reserved.push(gate.overall_turn().await);
+        }
+        // The process stalls past the first three; they go together when
+        // it wakes, and the later ones wait until the second has room.
+        std::thread::sleep(Duration::from_millis(450));
+        let mut went = Vec::new();
+        for (turn, place) in reserved {
+            gate.go(turn, place).await;
+            went.push(Instant::now());
+        }
+        for n in 5..10 {
+            let since = went[n] - went[n - 5];
+            assert!(since + Duration::from_millis(5) >= SECOND, "{since:?} for six messages");
         }
     }
 
