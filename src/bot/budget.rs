@@ -10,10 +10,12 @@
 //! next beat, at most one beat later); meanwhile they handle every update,
 //! in order.
 //!
-//! On PostgreSQL the overall turns (30 a second) are not divided but
-//! shared: every replica reserves its messages' turns on the database's
-//! `send_clock`, so together they keep one pace and one order, and a
-//! replica alone may use the whole. The parts still pace the groups'
+//! On PostgreSQL, while more than one replica runs, the overall turns (30 a
+//! second) are not divided but shared: every replica reserves its
+//! messages' turns on the database's `send_clock`, so together they keep
+//! one pace and one order. A replica alone reserves them in memory (no
+//! round trip per message); the joiner's wait gives it a beat to turn
+//! the clock on before the joiner sends. The parts still pace the groups'
 //! minutes, and the overall limit if the clock cannot be reached.
 //!
 //! One chat's messages a second are not divided: a chat's updates are
@@ -143,6 +145,7 @@ impl SendShare {
         self.part = part;
         if let Some(bot) = &self.bot {
             bot.set_limits(part);
+            bot.use_shared_turns(replicas > 1);
         }
         monitoring::replicas(replicas);
         tracing::info!(
@@ -172,6 +175,7 @@ impl SendShare {
         bot.set_limits(self.part);
         if self.store.backend() == Backend::Postgres {
             bot.share_turns(Arc::new(SendClock(self.store.clone())), self.total);
+            bot.use_shared_turns(self.replicas > 1);
         }
         if self.replicas > 1 {
             let wait = self.timing.join_wait();

@@ -122,8 +122,9 @@ async fn replicas_share_the_send_budget_and_a_killed_one_is_forgotten(db: TestDb
     first.beat().await;
     assert_eq!((first.part(), bot.limits()), (half, half));
 
-    // Its messages take their turns on the database's send clock, which
-    // every replica shares.
+    // While it ran alone, its messages took their turns in memory; now
+    // they take them on the database's send clock, which every replica
+    // shares.
     let pool = db.raw_pool().await;
     let clock = || async {
         sqlx::query_scalar::<_, i64>("SELECT next_at FROM send_clock")
@@ -138,7 +139,6 @@ async fn replicas_share_the_send_budget_and_a_killed_one_is_forgotten(db: TestDb
     let refused = bot.send_message(teloxide::types::ChatId(42), "hello").await;
     assert!(refused.is_err());
     assert!(clock().await > before, "the send reserved a turn on the clock");
-    pool.close().await;
 
     // The second stops: it leaves, and the first takes everything again.
     let stopped = tokio_util::sync::CancellationToken::new();
@@ -146,6 +146,12 @@ async fn replicas_share_the_send_budget_and_a_killed_one_is_forgotten(db: TestDb
     second.run(stopped).await;
     first.beat().await;
     assert_eq!((first.replicas(), first.part(), bot.limits()), (1, whole, whole));
+    // Alone again: no round trip to the clock for a message.
+    let before = clock().await;
+    let refused = bot.send_message(teloxide::types::ChatId(42), "hello").await;
+    assert!(refused.is_err());
+    assert_eq!(clock().await, before, "the turn was taken in memory");
+    pool.close().await;
     store.close().await;
 }
 
@@ -193,15 +199,16 @@ async fn two_replicas_reserve_their_send_turns_on_one_clock(db: TestDb) {
     let first = Store::connect(&db.config).await.unwrap();
     first.migrate().await.unwrap();
     let second = Store::connect(&db.config).await.unwrap();
-    let second_ = std::time::Duration::from_secs(1);
-    // 40 turns a second apart, asked for from both at once; each turn
-    // read as a time by the clock of this process.
+    // 40 turns ten seconds apart (far wider than the time a reply takes
+    // on a busy machine), asked for from both at once; each turn read as a
+    // time by the clock of this process.
+    let apart = std::time::Duration::from_secs(10);
     let asked: Vec<_> = (0..40)
         .map(|n| {
             let store = if n % 2 == 0 { first.clone() } else { second.clone() };
             tokio::spawn(async move {
                 let first_in =
-                    store.reserve_send_turns(1, second_, std::time::Duration::ZERO).await.unwrap();
+                    store.reserve_send_turns(1, apart, std::time::Duration::ZERO).await.unwrap();
                 std::time::Instant::now() + first_in
             })
         })
@@ -211,18 +218,20 @@ async fn two_replicas_reserve_their_send_turns_on_one_clock(db: TestDb) {
         turns.push(turn.await.unwrap());
     }
     turns.sort_unstable();
-    let mut seconds: Vec<u64> =
-        turns.iter().map(|turn| (*turn - turns[0]).as_secs_f64().round() as u64).collect();
-    seconds.dedup();
-    assert_eq!(seconds, (0..40).collect::<Vec<u64>>(), "one turn a second, none shared");
+    let mut places: Vec<u64> = turns
+        .iter()
+        .map(|turn| ((*turn - turns[0]).as_secs_f64() / apart.as_secs_f64()).round() as u64)
+        .collect();
+    places.dedup();
+    assert_eq!(places, (0..40).collect::<Vec<u64>>(), "one turn every ten seconds, none shared");
     // A block of turns, after the others.
-    let block = first.reserve_send_turns(5, second_, std::time::Duration::ZERO).await.unwrap();
-    assert!(block > 38 * second_, "{block:?}");
+    let block = first.reserve_send_turns(5, apart, std::time::Duration::ZERO).await.unwrap();
+    assert!(block > 38 * apart, "{block:?}");
     // Telegram says to wait an hour: the next turn comes after it.
     let hour = std::time::Duration::from_secs(3600);
     first.reserve_send_turns(0, std::time::Duration::ZERO, hour).await.unwrap();
-    let next = second.reserve_send_turns(1, second_, std::time::Duration::ZERO).await.unwrap();
-    assert!(next >= hour - second_, "{next:?}");
+    let next = second.reserve_send_turns(1, apart, std::time::Duration::ZERO).await.unwrap();
+    assert!(next >= hour - apart, "{next:?}");
     first.close().await;
     second.close().await;
 }

@@ -88,7 +88,18 @@ impl<B> Paced<B> {
             waiting: VecDeque::new(),
             reserving: false,
             held_until: Instant::now(),
+            on: true,
+            floor_until: Instant::now(),
+            last_turn: None,
         });
+    }
+
+    /// Takes the overall turns from the shared clock (`true`: other
+    /// processes send too) or reserves them here (`false`: this one runs
+    /// alone, and a round trip per message would be wasted). Turns already
+    /// reserved on either side stay, and the other side starts after them.
+    pub fn use_shared_turns(&self, on: bool) {
+        self.gate.use_shared_turns(on);
     }
 }
 
@@ -247,6 +258,13 @@ struct Shared {
     reserving: bool,
     /// This process sends nothing before (it joined others).
     held_until: Instant,
+    /// Turns come from the shared clock (other processes send too).
+    on: bool,
+    /// The next reservation on the clock starts no earlier (the turns
+    /// reserved here before the clock was turned on).
+    floor_until: Instant,
+    /// The last turn the clock gave this process.
+    last_turn: Option<Instant>,
 }
 
 impl Gate {
@@ -314,7 +332,7 @@ impl Gate {
             let now = Instant::now();
             let place =
                 Place { gate: self.clone(), number: budget.line.take_number(), gone: false };
-            let Some(shared) = budget.shared.as_mut() else {
+            let Some(shared) = budget.shared.as_mut().filter(|shared| shared.on) else {
                 return (budget.overall_turn(now), place);
             };
             let (turn, waiting) = oneshot::channel();
@@ -333,7 +351,7 @@ impl Gate {
     /// round trip, until none waits.
     async fn reserve_waiting(self) {
         loop {
-            let (turns, interval, waiting) = {
+            let (turns, interval, waiting, floor) = {
                 let mut budget = self.budget();
                 let Some(shared) = budget.shared.as_mut() else { return };
                 if shared.waiting.is_empty() {
@@ -341,11 +359,11 @@ impl Gate {
                     return;
                 }
                 let waiting: Vec<_> = shared.waiting.drain(..).collect();
-                (Arc::clone(&shared.turns), shared.interval, waiting)
+                let floor = shared.floor_until.saturating_duration_since(Instant::now());
+                (Arc::clone(&shared.turns), shared.interval, waiting, floor)
             };
             let count = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
-            let reserved =
-                tokio::time::timeout(SHARED_WAIT, turns.reserve(count, interval, Duration::ZERO));
+            let reserved = tokio::time::timeout(SHARED_WAIT, turns.reserve(count, interval, floor));
             let first = match reserved.await.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
                 Ok(first_in) => Some(Instant::now() + first_in),
                 Err(error) => {
@@ -358,6 +376,9 @@ impl Gate {
             };
             let mut budget = self.budget();
             let now = Instant::now();
+            if let (Some(first), Some(shared)) = (first, budget.shared.as_mut()) {
+                shared.last_turn = Some(first + interval * count.saturating_sub(1));
+            }
             for (n, waiter) in (0u32..).zip(waiting) {
                 let at = match first {
                     Some(first) => first + interval * n,
@@ -366,6 +387,22 @@ impl Gate {
                 // A request dropped meanwhile leaves its turn unused.
                 let _ = waiter.send(at);
             }
+        }
+    }
+
+    fn use_shared_turns(&self, on: bool) {
+        let mut budget = self.budget();
+        let next_overall = budget.next_overall;
+        let Some(shared) = budget.shared.as_mut() else { return };
+        if shared.on == on {
+            return;
+        }
+        shared.on = on;
+        if on {
+            shared.floor_until = next_overall;
+        } else if let Some(last) = shared.last_turn {
+            let after = last + shared.interval;
+            budget.next_overall = next_overall.max(after);
         }
     }
 
@@ -430,7 +467,8 @@ impl Budget {
 
     /// How many messages this process may send in a second.
     fn per_second(&self) -> usize {
-        let limit = self.shared.as_ref().map_or(self.limits, |shared| shared.limits);
+        let shared = self.shared.as_ref().filter(|shared| shared.on);
+        let limit = shared.map_or(self.limits, |shared| shared.limits);
         limit.messages_per_sec_overall.max(1) as usize
     }
 
@@ -771,5 +809,30 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), gate.go(next, next_place))
             .await
             .expect("the next went");
+    }
+
+    #[tokio::test]
+    async fn turning_the_clock_on_and_off_keeps_every_turn_after_the_last() {
+        let clock = Arc::new(Clock::default());
+        let gate = sharing(&clock, Limits::default());
+        let pace = interval(Limits::default());
+        // Alone: turns in memory, the clock untouched.
+        gate.use_shared_turns(false);
+        let mut local = Vec::new();
+        for _ in 0..3 {
+            local.push(gate.overall_turn().await.0);
+        }
+        assert_eq!(clock.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Another replica came: the clock's first turn for this one comes
+        // after those it reserved in memory.
+        gate.use_shared_turns(true);
+        let shared = gate.overall_turn().await.0;
+        assert_eq!(clock.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(shared + Duration::from_millis(1) >= local[2] + pace, "{:?}", shared - local[2]);
+        // Alone again: the next turn in memory comes after the clock's.
+        gate.use_shared_turns(false);
+        let again = gate.overall_turn().await.0;
+        assert!(again + Duration::from_millis(1) >= shared + pace);
+        assert_eq!(clock.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
