@@ -9,7 +9,10 @@
 //!
 //! Turns are reserved in the order requests arrive: first one chat's own
 //! limits (one message a second, and 20 a minute in a group, as teloxide
-//! counts them), then the overall one. A 429 from Telegram holds every
+//! counts them), then the overall one. Turns are numbered as they are
+//! reserved, and a message goes only after the one before it and only
+//! when the messages sent in the last second leave room, so turns whose
+//! tasks woke late never go all at once. A 429 from Telegram holds every
 //! send for its `retry_after`, and the request is sent again (at most
 //! [`RETRIES`] times). New limits (replicas joining or leaving) apply to
 //! the next reservation.
@@ -84,7 +87,6 @@ impl<B> Paced<B> {
         self.gate.budget().shared = Some(Shared {
             turns,
             limits,
-            interval: interval(limits),
             waiting: VecDeque::new(),
             reserving: false,
             held_until: Instant::now(),
@@ -249,9 +251,8 @@ impl Drop for Place {
 #[derive(Debug)]
 struct Shared {
     turns: Arc<dyn SharedTurns>,
-    /// The whole bot's limits and pace (not this process's part of them).
+    /// The whole bot's limits (not this process's part of them).
     limits: Limits,
-    interval: Duration,
     /// Requests waiting for a turn, in the order they asked.
     waiting: VecDeque<oneshot::Sender<Instant>>,
     /// A reservation is under way; it takes every request waiting.
@@ -269,15 +270,7 @@ struct Shared {
 
 impl Gate {
     fn new(limits: Limits) -> Self {
-        let now = Instant::now();
-        Gate(Arc::new(Mutex::new(Budget {
-            limits,
-            next_overall: now,
-            chats: HashMap::new(),
-            swept: now,
-            shared: None,
-            line: Line::new(),
-        })))
+        Gate(Arc::new(Mutex::new(Budget::new(limits))))
     }
 
     fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
@@ -360,7 +353,7 @@ impl Gate {
                 }
                 let waiting: Vec<_> = shared.waiting.drain(..).collect();
                 let floor = shared.floor_until.saturating_duration_since(Instant::now());
-                (Arc::clone(&shared.turns), shared.interval, waiting, floor)
+                (Arc::clone(&shared.turns), interval(shared.limits), waiting, floor)
             };
             let count = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
             let reserved = tokio::time::timeout(SHARED_WAIT, turns.reserve(count, interval, floor));
@@ -401,7 +394,7 @@ impl Gate {
         if on {
             shared.floor_until = next_overall;
         } else if let Some(last) = shared.last_turn {
-            let after = last + shared.interval;
+            let after = last + interval(shared.limits);
             budget.next_overall = next_overall.max(after);
         }
     }
@@ -432,6 +425,18 @@ impl Gate {
 }
 
 impl Budget {
+    fn new(limits: Limits) -> Self {
+        let now = Instant::now();
+        Budget {
+            limits,
+            next_overall: now,
+            chats: HashMap::new(),
+            swept: now,
+            shared: None,
+            line: Line::new(),
+        }
+    }
+
     /// Reserves `chat`'s next turn by its own limits.
     fn chat_turn(&mut self, chat: &ChatKey, now: Instant) -> Instant {
         if now.duration_since(self.swept) >= MINUTE {
@@ -583,21 +588,9 @@ where
 mod tests {
     use super::*;
 
-    fn budget(limits: Limits) -> Budget {
-        let now = Instant::now();
-        Budget {
-            limits,
-            next_overall: now,
-            chats: HashMap::new(),
-            swept: now,
-            shared: None,
-            line: Line::new(),
-        }
-    }
-
     #[tokio::test]
     async fn the_overall_budget_is_spread_evenly_first_come_first_served() {
-        let mut budget = budget(Limits::default());
+        let mut budget = Budget::new(Limits::default());
         let now = Instant::now();
         let turns: Vec<Duration> = (0..60).map(|_| budget.overall_turn(now) - now).collect();
         // 30 a second: one every 33.3 ms, in the order asked.
@@ -617,7 +610,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_chat_gets_one_message_a_second_and_a_group_twenty_a_minute() {
-        let mut budget = budget(Limits::default());
+        let mut budget = Budget::new(Limits::default());
         let now = Instant::now();
         let user = ChatKey::Id(42);
         let turns: Vec<Duration> = (0..3).map(|_| budget.chat_turn(&user, now) - now).collect();
