@@ -6,7 +6,12 @@
 //! "forgot password" → shares their own contact → the reset link; 3 updates
 //! per user, all users at once, each step sent after the bot's answer to the
 //! previous one. A bare teloxide echo bot is driven the same way (3 text
-//! messages per user) in the same run, as the yardstick. Our bot runs in each
+//! messages per user) in the same run, as the yardstick. A second bare
+//! teloxide bot, "our replies, no DB", walks the same recovery as ours and
+//! answers each step with exactly the message our bot sent (its text,
+//! keyboard and options, replayed from the first set-up's first user) and
+//! answers the button press, with no database, inbox or pacing: the floor
+//! that Telegram's side of a recovery costs. Our bot runs in each
 //! set-up in turn (`BENCH_SETUPS`): SQLite with long polling; PostgreSQL
 //! with long polling, with one replica in webhook mode, and with two
 //! replicas in webhook mode on one database behind the fake's load balancer
@@ -59,7 +64,8 @@
 //! - `BENCH_SQL=1`: counts the SQL statements our bot runs per update
 //!   (sqlx's statement log, at debug level) and lists them; the counting
 //!   costs CPU, so the CPU figures of such a run are not comparable.
-//! - `BENCH_ONLY=ours` or `BENCH_ONLY=echo`: one bot only (for profiling).
+//! - `BENCH_ONLY=ours` or `BENCH_ONLY=echo`: one bot only (for profiling;
+//!   the floor bot needs ours to run first, so it runs with neither).
 //! - `BENCH_PERF_CTL=<fifo>`: enables `perf record --delay -1 --control
 //!   fifo:<fifo>` for the measured part only (no start-up, import, warm-up).
 
@@ -107,6 +113,7 @@ use support::telegram::{self, FakeTelegram, TgUser};
 /// Threads of the fake Bot API and of the driver; the rest is the bot's.
 const HARNESS_THREADS: &str = "fake-tg";
 const ECHO: &str = "teloxide echo bot";
+const FLOOR: &str = "teloxide, our replies, no DB";
 const UPDATES_PER_USER: usize = 3;
 /// After the last answer, the bot may still write (the link message's id)
 /// and confirm the updates; that work is counted.
@@ -656,6 +663,82 @@ fn run_echo(harness: &Harness, warm_up: &[TgUser], users: &[TgUser]) -> Measured
     measured
 }
 
+/// What our bot sent one user in one recovery, each step's `sendMessage`
+/// parameters without the chat: the floor bot sends the same.
+#[derive(Debug, Clone)]
+struct Script(Arc<Vec<serde_json::Value>>);
+
+impl Script {
+    fn of(tg: &FakeTelegram, user: &TgUser) -> Script {
+        let steps: Vec<_> = tg
+            .all_sent(user.id)
+            .into_iter()
+            .filter(|sent| MESSAGE_METHODS.contains(&sent.method.as_str()))
+            .map(|sent| sent.params)
+            .collect();
+        assert_eq!(steps.len(), UPDATES_PER_USER, "one message per step");
+        Script(Arc::new(steps))
+    }
+
+    /// Step `step`'s message, to `chat`, as our bot sent it.
+    async fn send(&self, bot: &Bot, chat: ChatId, step: usize) -> ResponseResult<()> {
+        let params = &self.0[step];
+        let text = params["text"].as_str().unwrap_or_default().to_owned();
+        let mut request = bot.send_message(chat, text);
+        if let Ok(markup) = serde_json::from_value(params["reply_markup"].clone()) {
+            request = request.reply_markup::<teloxide::types::ReplyMarkup>(markup);
+        }
+        if let Ok(options) = serde_json::from_value(params["link_preview_options"].clone()) {
+            request = request.link_preview_options(options);
+        }
+        if params["protect_content"].as_bool() == Some(true) {
+            request = request.protect_content(true);
+        }
+        request.await?;
+        Ok(())
+    }
+}
+
+/// The floor: a bare teloxide bot that answers the recovery's three
+/// updates with exactly our bot's messages (and answers the button press,
+/// as ours does), with no database, no inbox and no pacing. What Telegram's
+/// side of a recovery costs, whatever the bot does besides.
+async fn floor_message(bot: Bot, msg: Message, script: Script) -> ResponseResult<()> {
+    let step = if msg.contact().is_some() { 2 } else { 0 };
+    script.send(&bot, msg.chat.id, step).await
+}
+
+async fn floor_button(bot: Bot, query: CallbackQuery, script: Script) -> ResponseResult<()> {
+    bot.answer_callback_query(query.id.clone()).await?;
+    script.send(&bot, ChatId(query.from.id.0 as i64), 1).await
+}
+
+fn run_floor(harness: &Harness, script: Script, warm_up: &[TgUser], users: &[TgUser]) -> Measured {
+    let tg = harness.fake.block_on(FakeTelegram::start());
+    let bot = Bot::new(telegram::TOKEN).set_api_url(tg.api_url());
+    let handler = dptree::entry()
+        .branch(Update::filter_message().endpoint(floor_message))
+        .branch(Update::filter_callback_query().endpoint(floor_button));
+    let mut dispatcher =
+        Dispatcher::builder(bot, handler).dependencies(dptree::deps![script]).build();
+    let shutdown = dispatcher.shutdown_token();
+    let task = harness.bot.spawn(async move { dispatcher.dispatch().await });
+    harness.fake.block_on(tg.wait_for_call("getupdates"));
+
+    let tg_for_users = tg.clone();
+    let probe = Probe { database: None, metrics: None };
+    let mut measured = harness.measure(FLOOR, probe, warm_up, users, move |user| {
+        recovery_conversation(tg_for_users.clone(), user)
+    });
+    (measured.messages, measured.edits) = messages_per_user(&tg, users);
+
+    harness.bot.block_on(async {
+        shutdown.shutdown().expect("dispatching").await;
+        task.await.expect("floor bot");
+    });
+    measured
+}
+
 /// Our bot in `setup`, running; the replicas share `database`.
 struct Ours {
     tg: FakeTelegram,
@@ -730,7 +813,12 @@ impl Ours {
     }
 }
 
-fn run_ours(harness: &Harness, setup: Setup, warm_up: &[TgUser], users: &[TgUser]) -> Measured {
+fn run_ours(
+    harness: &Harness,
+    setup: Setup,
+    warm_up: &[TgUser],
+    users: &[TgUser],
+) -> (Measured, Script) {
     let database = Database::create(harness, setup);
     let ours = Ours::start(harness, setup, &database, lifted_limits());
     let everyone: Vec<TgUser> = warm_up.iter().chain(users).cloned().collect();
@@ -752,8 +840,9 @@ fn run_ours(harness: &Harness, setup: Setup, warm_up: &[TgUser], users: &[TgUser
         recovery_conversation(tg_for_users.clone(), user)
     });
     (measured.messages, measured.edits) = messages_per_user(&ours.tg, users);
+    let script = Script::of(&ours.tg, &users[0]);
     ours.stop(harness);
-    measured
+    (measured, script)
 }
 
 // ----- a burst of /start at Telegram's limits (BENCH_BURST) -----------------------
@@ -1177,10 +1266,17 @@ fn main() {
         results.push(run_echo(&harness, &users(1_000, warm_up_count), &users(100_000, count)));
     }
     if only != "echo" {
+        let mut script = None;
         for setup in setups {
-            results.push(run_ours(
+            let (measured, sent) =
+                run_ours(&harness, setup, &users(1_000, warm_up_count), &users(100_000, count));
+            results.push(measured);
+            script.get_or_insert(sent);
+        }
+        if let Some(script) = script.filter(|_| only != "ours") {
+            results.push(run_floor(
                 &harness,
-                setup,
+                script,
                 &users(1_000, warm_up_count),
                 &users(100_000, count),
             ));
@@ -1212,7 +1308,7 @@ fn main() {
          answer seen, ms)"
     );
     if count_sql {
-        for ours in results.iter().filter(|r| r.name != ECHO) {
+        for ours in results.iter().filter(|r| r.name != ECHO && r.name != FLOOR) {
             print_statements(ours);
         }
         println!("(figures of a BENCH_SQL run include the counting: compare without it)");

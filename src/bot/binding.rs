@@ -26,7 +26,7 @@ pub async fn send_link_or_code(
     dialogue: &BotDialogue,
     verified: VerifiedAccount,
 ) -> HandlerResult {
-    match recovery.second_proof(verified.tg_user_id, verified.account.id).await? {
+    match recovery.second_proof(verified.tg_user_id, &verified.account).await? {
         SecondProof::None => {}
         SecondProof::PrelinkOnly => {
             // Only a pre-link from the CRM, or support, can bind now.

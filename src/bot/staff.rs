@@ -396,7 +396,7 @@ async fn send_link(
         return Ok(Some(t(staff_lang, "desk-not-applicable")));
     }
     // A user not yet bound gives the second proof themselves, in the bot.
-    if recovery.second_proof(ticket.user, account.id).await? != SecondProof::None {
+    if recovery.second_proof(ticket.user, &account).await? != SecondProof::None {
         return Ok(Some(t(staff_lang, "desk-link-needs-proof")));
     }
     let verified = VerifiedAccount {

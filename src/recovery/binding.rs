@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use super::{Recovery, RecoveryError, RecoveryResult, VerifiedAccount};
 use crate::{
     domain::{
-        AccountId, AuditEvent, AuditOutcome, BindingPolicy, Delivery, Lang, MailEvent, MailNotice,
-        NewDelivery, TelegramUserId,
+        Account, AccountId, AuditEvent, AuditOutcome, BindingPolicy, Delivery, Lang, MailEvent,
+        MailNotice, NewDelivery, TelegramUserId,
     },
     store::AuditEntry,
 };
@@ -58,20 +58,17 @@ impl Recovery {
     /// access. For a while after the account's phone or e-mail changed, the
     /// phone alone binds nobody, whatever the policy: a mailed code, else a
     /// pre-link (or support).
+    /// `account` as just read: its contact change is not read again.
     pub async fn second_proof(
         &self,
         user: TelegramUserId,
-        account: AccountId,
+        account: &Account,
     ) -> RecoveryResult<SecondProof> {
-        if self.store.is_bound(user, account).await? {
+        if self.store.is_bound(user, account.id).await? {
             return Ok(SecondProof::None);
         }
-        let cooling = match self.store.account(account).await? {
-            Some(account) => {
-                account.contact_changed_at.is_some_and(|at| self.now() - at < self.contact_cooldown)
-            }
-            None => false,
-        };
+        let cooling =
+            account.contact_changed_at.is_some_and(|at| self.now() - at < self.contact_cooldown);
         Ok(match self.binding {
             _ if cooling && !self.mail_on => SecondProof::PrelinkOnly,
             _ if cooling => SecondProof::MailedCode,

@@ -60,7 +60,9 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn audit(&self, at: DateTime<Utc>, entry: AuditEntry) -> StoreResult<()> {
-        insert_audit(&mut *self.pool.acquire().await?, at, &entry).await
+        let mut conn = self.pool.acquire().await?;
+        let outcome = insert_audit(&mut conn, at, &entry).await;
+        conn.settle(outcome)
     }
 
     /// The audit trail, oldest first.

@@ -2,7 +2,7 @@
 //! claimed a chat at a time, and marked handled when their handler is done.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::{Store, StoreResult, StoredDialogue, to_unix};
 use crate::config::Backend;
@@ -101,11 +101,16 @@ impl Store {
             // SQLite runs one writer at a time: the one statement is enough.
             Backend::Sqlite => claim.fetch_all(&self.inbox_pool).await?,
             Backend::Postgres => {
-                let mut tx = self.inbox_pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(7146021)").execute(&mut *tx).await?;
-                let rows = claim.fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                rows
+                let mut conn = self.inbox_pool.acquire().await?;
+                let outcome = async {
+                    let mut tx = conn.begin().await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock(7146021)").execute(&mut *tx).await?;
+                    let rows = claim.fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(rows)
+                }
+                .await;
+                conn.settle(outcome)?
             }
         };
         let mut claimed = rows
@@ -201,12 +206,17 @@ impl Store {
                 .bind(dialogue.version)
                 .bind(to_unix(now));
         }
-        let mut tx = self.inbox_pool.begin().await?;
-        save.execute(&mut *tx).await?;
-        if let Some(mark) = mark {
-            mark.execute(&mut *tx).await?;
+        let mut conn = self.inbox_pool.acquire().await?;
+        let outcome = async {
+            let mut tx = conn.begin().await?;
+            save.execute(&mut *tx).await?;
+            if let Some(mark) = mark {
+                mark.execute(&mut *tx).await?;
+            }
+            tx.commit().await
         }
-        tx.commit().await
+        .await;
+        conn.settle(outcome)
     }
 
     /// Drops updates handled before `before`; how many.

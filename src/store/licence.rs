@@ -47,7 +47,9 @@ pub enum AdminAlertOutcome {
 
 impl Store {
     pub async fn reachable_admins(&self, company: &CompanyName) -> StoreResult<Vec<AdminContact>> {
-        reachable_admins(&mut *self.pool.acquire().await?, company).await
+        let mut conn = self.pool.acquire().await?;
+        let outcome = reachable_admins(&mut conn, company).await;
+        conn.settle(outcome)
     }
 
     /// Queues (or moves, or cancels) the licence reminders of `admins` for
@@ -61,7 +63,9 @@ impl Store {
     ) -> StoreResult<usize> {
         // Statement by statement: each row stands on its own, and a
         // transaction that reads first could be refused its write on SQLite.
-        schedule_reminders(&mut *self.pool.acquire().await?, company, end, admins, now).await
+        let mut conn = self.pool.acquire().await?;
+        let outcome = schedule_reminders(&mut conn, company, end, admins, now).await;
+        conn.settle(outcome)
     }
 
     /// Records today's alert for the company and queues it for every

@@ -13,6 +13,7 @@ mod inbox;
 mod licence;
 mod monitoring;
 mod outbox;
+mod pool;
 mod prelinks;
 mod replicas;
 mod security;
@@ -25,6 +26,7 @@ mod users;
 use std::{str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};
+use pool::Db;
 use sqlx::{
     AnyConnection, AnyPool, Connection, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
@@ -61,13 +63,13 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 /// The application's database handle; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pool: Db,
     /// The inbox's own connections: keeping and marking updates never
     /// queues behind the handlers' queries (the shorter that wait, the
     /// fewer answers a crash can repeat), and on SQLite they commit with
     /// `synchronous = FULL`, so an update Telegram was told arrived
     /// survives a power cut too.
-    inbox_pool: AnyPool,
+    inbox_pool: Db,
     backend: Backend,
 }
 
@@ -96,7 +98,7 @@ impl Store {
             open_pool(&options, backend, if backend == Backend::Sqlite { 4 } else { 10 }, "NORMAL")
                 .await?;
         let inbox_pool = open_pool(&options, backend, 2, "FULL").await?;
-        Ok(Self { pool, inbox_pool, backend })
+        Ok(Self { pool: Db::new(pool), inbox_pool: Db::new(inbox_pool), backend })
     }
 
     /// Applies the migrations of this backend.
@@ -105,7 +107,7 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.pool).await
+        migrator.run(&mut *self.pool.acquire().await?).await
     }
 
     pub fn backend(&self) -> Backend {

@@ -42,7 +42,9 @@ const PENDING: &str = "sent_at IS NULL AND failed_at IS NULL AND cancelled_at IS
 
 impl Store {
     pub async fn enqueue(&self, delivery: &NewDelivery, now: DateTime<Utc>) -> StoreResult<()> {
-        insert_delivery(&mut *self.pool.acquire().await?, delivery, now).await
+        let mut conn = self.pool.acquire().await?;
+        let outcome = insert_delivery(&mut conn, delivery, now).await;
+        conn.settle(outcome)
     }
 
     /// Claims up to `limit` due rows for `worker` until `now + lease`: rows

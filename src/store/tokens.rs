@@ -1,10 +1,10 @@
 //! The `reset_tokens` table: hashes of one-time reset links.
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
 use super::{
-    AuditEntry, Store, StoreResult,
+    AuditEntry, Backend, Store, StoreResult,
     audit::insert_audit,
     from_unix,
     outbox::{cancel_deliveries_with_prefix, hasten_delivery, insert_delivery},
@@ -67,14 +67,16 @@ impl Store {
         account_id: AccountId,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
-        links_created_since(&mut *self.pool.acquire().await?, account_id, since).await
+        let mut conn = self.pool.acquire().await?;
+        let outcome = links_created_since(&mut conn, account_id, since).await;
+        conn.settle(outcome)
     }
 
     /// Stores a new link unless the account already has `limit` links
     /// created after `window_start`, and revokes its older unused ones, all
-    /// in one transaction. Touching the account row first serialises
-    /// concurrent requests for one account on both backends (a row lock on
-    /// PostgreSQL, the write lock on SQLite), so the limit cannot be raced.
+    /// in one transaction. Concurrent requests for one account are
+    /// serialised first (a row lock on PostgreSQL, the write lock taken at
+    /// `BEGIN IMMEDIATE` on SQLite), so the limit cannot be raced.
     /// The messages holding revoked links are taken back at once. `Ok` is
     /// the new link's id; `Err` carries the creation times that filled the
     /// window, oldest first.
@@ -84,32 +86,9 @@ impl Store {
         window_start: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Result<i64, Vec<DateTime<Utc>>>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
-            .bind(new.account_id.0)
-            .execute(&mut *tx)
-            .await?;
-        let recent = links_created_since(&mut tx, new.account_id, window_start).await?;
-        if recent.len() >= limit {
-            tx.rollback().await?;
-            return Ok(Err(recent));
-        }
-        revoke_live_links(&mut tx, new.account_id, new.now).await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO reset_tokens (account_id, token_hash, tg_user_id, language, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(new.account_id.0)
-        .bind(&new.hash.0)
-        .bind(new.tg_user_id.0)
-        .bind(new.lang.code())
-        .bind(to_unix(new.now))
-        .bind(to_unix(new.expires_at))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        tx.commit().await?;
-        Ok(Ok(id))
+        let mut conn = self.pool.acquire().await?;
+        let outcome = insert_within_limit(&mut conn, self.backend, new, window_start, limit).await;
+        conn.settle(outcome)
     }
 
     /// Remembers which Telegram message holds link `token_id` and queues its
@@ -121,34 +100,9 @@ impl Store {
         message_id: i32,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "UPDATE reset_tokens SET message_id = $1 WHERE id = $2 \
-             RETURNING tg_user_id, language, expires_at, used_at, revoked_at",
-        )
-        .bind(i64::from(message_id))
-        .bind(token_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(());
-        };
-        let expires_at = from_unix(row.try_get("expires_at")?);
-        let finished = row.try_get::<Option<i64>, _>("used_at")?.is_some()
-            || row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
-        let language: String = row.try_get("language")?;
-        let delivery = NewDelivery {
-            payload: Delivery::RetractLink {
-                chat: TelegramUserId(row.try_get("tg_user_id")?),
-                message_id,
-                lang: Lang::parse(&language).unwrap_or_default(),
-            },
-            due_at: if finished { now } else { expires_at.max(now) },
-            key: Some(retract_link_key(token_id)),
-        };
-        insert_delivery(&mut tx, &delivery, now).await?;
-        tx.commit().await
+        let mut conn = self.pool.acquire().await?;
+        let outcome = record_link_message_on(&mut conn, token_id, message_id, now).await;
+        conn.settle(outcome)
     }
 
     /// Counts a refused submission of a usable link; the `max`-th spends it
@@ -306,6 +260,87 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// [`Store::insert_reset_token_within_limit`] on one connection. SQLite
+/// takes its one write lock at `BEGIN IMMEDIATE` (a statement less than
+/// touching the row); PostgreSQL locks the account's row by touching it.
+async fn insert_within_limit(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    new: &NewResetToken<'_>,
+    window_start: DateTime<Utc>,
+    limit: usize,
+) -> StoreResult<Result<i64, Vec<DateTime<Utc>>>> {
+    let mut tx = match backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => {
+            let mut tx = conn.begin().await?;
+            sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
+                .bind(new.account_id.0)
+                .execute(&mut *tx)
+                .await?;
+            tx
+        }
+    };
+    let recent = links_created_since(&mut tx, new.account_id, window_start).await?;
+    if recent.len() >= limit {
+        tx.rollback().await?;
+        return Ok(Err(recent));
+    }
+    revoke_live_links(&mut tx, new.account_id, new.now).await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO reset_tokens (account_id, token_hash, tg_user_id, language, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(new.account_id.0)
+    .bind(&new.hash.0)
+    .bind(new.tg_user_id.0)
+    .bind(new.lang.code())
+    .bind(to_unix(new.now))
+    .bind(to_unix(new.expires_at))
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    tx.commit().await?;
+    Ok(Ok(id))
+}
+
+/// [`Store::record_link_message`] on one connection.
+async fn record_link_message_on(
+    conn: &mut AnyConnection,
+    token_id: i64,
+    message_id: i32,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut tx = conn.begin().await?;
+    let row = sqlx::query(
+        "UPDATE reset_tokens SET message_id = $1 WHERE id = $2 \
+         RETURNING tg_user_id, language, expires_at, used_at, revoked_at",
+    )
+    .bind(i64::from(message_id))
+    .bind(token_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(());
+    };
+    let expires_at = from_unix(row.try_get("expires_at")?);
+    let finished = row.try_get::<Option<i64>, _>("used_at")?.is_some()
+        || row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+    let language: String = row.try_get("language")?;
+    let delivery = NewDelivery {
+        payload: Delivery::RetractLink {
+            chat: TelegramUserId(row.try_get("tg_user_id")?),
+            message_id,
+            lang: Lang::parse(&language).unwrap_or_default(),
+        },
+        due_at: if finished { now } else { expires_at.max(now) },
+        key: Some(retract_link_key(token_id)),
+    };
+    insert_delivery(&mut tx, &delivery, now).await?;
+    tx.commit().await
 }
 
 /// Creation times of the account's links after `since`, oldest first, read

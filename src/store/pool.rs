@@ -1,0 +1,455 @@
+//! The connections the store runs its statements on: sqlx's pool, with the
+//! connections it lends kept lent and reused.
+//!
+//! sqlx's pool checks every connection it gets back with a ping before
+//! anyone may use it again. That is a round trip per statement: on SQLite a
+//! second hand-over to the connection's worker thread and back (two thread
+//! wake-ups), on PostgreSQL a `Sync` to the server and its answer. [`Db`]
+//! keeps the connections its statements used and lends them again without
+//! that check, handing one straight to the next caller waiting. It takes at
+//! most as many from sqlx as sqlx's pool may open, so a caller waits here,
+//! in order, not in sqlx's pool. A connection goes back to sqlx (and gets
+//! its ping) only when it may need it: its statements failed or were
+//! abandoned half-way, it has something to flush (a rolled-back
+//! transaction on PostgreSQL), or it has been lent for a minute (so sqlx's
+//! lifetime and idle limits still apply). [`Db::begin`] gives sqlx's own
+//! transaction, whose connection goes back to sqlx when it ends; the
+//! busiest transactions run on a [`Lease`] instead and keep theirs.
+
+use std::{
+    collections::VecDeque,
+    ops::{Deref, DerefMut},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use futures::{FutureExt, StreamExt, TryStreamExt, future::BoxFuture, stream::BoxStream};
+use sqlx::{
+    Any, AnyConnection, AnyPool, Connection, Database, Either, Error, Execute, Executor,
+    Transaction, pool::PoolConnection,
+};
+use tokio::sync::oneshot;
+
+/// How long a connection stays lent before it goes back to sqlx's pool
+/// (and its checks) once.
+const LEND_FOR: Duration = Duration::from_secs(60);
+
+/// sqlx's pool and the connections taken from it; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    pool: AnyPool,
+    spare: Arc<Mutex<Spare>>,
+}
+
+#[derive(Debug)]
+struct Spare {
+    /// Taken from sqlx and not in use.
+    connections: Vec<Lent>,
+    /// Callers waiting for a connection, first come first served.
+    waiting: VecDeque<oneshot::Sender<Handed>>,
+    /// Connections taken from sqlx (spare, in use, or in a transaction).
+    taken: usize,
+    /// sqlx's pool's own limit.
+    max: usize,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Lent {
+    connection: PoolConnection<Any>,
+    since: Instant,
+}
+
+/// What a waiting caller is handed: a connection, or a place to take
+/// one from sqlx.
+#[derive(Debug)]
+enum Handed {
+    Connection(Lent),
+    Place,
+}
+
+impl Db {
+    pub(crate) fn new(pool: AnyPool) -> Self {
+        let max = pool.options().get_max_connections() as usize;
+        let spare = Spare {
+            connections: Vec::new(),
+            waiting: VecDeque::new(),
+            taken: 0,
+            max,
+            closed: false,
+        };
+        Self { pool, spare: Arc::new(Mutex::new(spare)) }
+    }
+
+    /// A connection for a few statements. It comes back here when dropped
+    /// only if [`Lease::settle`] said its statements succeeded; otherwise
+    /// sqlx checks it first.
+    pub(crate) async fn acquire(&self) -> Result<Lease, Error> {
+        let lent = self.take().await?;
+        Ok(Lease { lent: Some(lent), spare: Arc::clone(&self.spare), clean: false })
+    }
+
+    /// A transaction of sqlx's; its connection goes back to sqlx when it
+    /// ends.
+    pub(crate) async fn begin(&self) -> Result<Tx, Error> {
+        let lent = self.take().await?;
+        let place = Place(Arc::clone(&self.spare));
+        Ok(Tx { tx: Transaction::begin(lent.connection, None).await?, _place: place })
+    }
+
+    /// Closes the pool, after handing back the connections kept here.
+    pub(crate) async fn close(&self) {
+        let kept = {
+            let mut spare = self.lock();
+            spare.closed = true;
+            spare.taken -= spare.connections.len();
+            std::mem::take(&mut spare.connections)
+        };
+        drop(kept);
+        self.pool.close().await;
+    }
+
+    async fn take(&self) -> Result<Lent, Error> {
+        let handed = {
+            let mut spare = self.lock();
+            if let Some(lent) = spare.connections.pop() {
+                return Ok(lent);
+            }
+            if spare.taken < spare.max {
+                spare.taken += 1;
+                None
+            } else {
+                let (tx, rx) = oneshot::channel();
+                spare.waiting.push_back(tx);
+                Some(rx)
+            }
+        };
+        if let Some(mut handed) = handed {
+            let timeout = self.pool.options().get_acquire_timeout();
+            let outcome = match tokio::time::timeout(timeout, &mut handed).await {
+                Ok(outcome) => outcome.ok(),
+                // Handed over just as the wait ran out: taken all the same.
+                Err(_) => {
+                    handed.close();
+                    handed.try_recv().ok()
+                }
+            };
+            match outcome {
+                Some(Handed::Connection(lent)) => return Ok(lent),
+                Some(Handed::Place) => {}
+                None => return Err(Error::PoolTimedOut),
+            }
+        }
+        match self.pool.acquire().await {
+            Ok(connection) => Ok(Lent { connection, since: Instant::now() }),
+            Err(error) => {
+                place_freed(&mut self.lock());
+                Err(error)
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Spare> {
+        lock(&self.spare)
+    }
+}
+
+fn lock(spare: &Mutex<Spare>) -> MutexGuard<'_, Spare> {
+    spare.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A connection went back to sqlx: the first caller still waiting may take
+/// one from there.
+fn place_freed(spare: &mut Spare) {
+    while let Some(waiter) = spare.waiting.pop_front() {
+        if waiter.send(Handed::Place).is_ok() {
+            return;
+        }
+    }
+    spare.taken = spare.taken.saturating_sub(1);
+}
+
+/// A connection in use; it goes back to the spare ones (or to the first
+/// caller waiting) when dropped, unless it may need sqlx's checks (see the
+/// module's doc).
+#[derive(Debug)]
+pub(crate) struct Lease {
+    lent: Option<Lent>,
+    spare: Arc<Mutex<Spare>>,
+    /// Whether its statements all finished and succeeded: only then is it
+    /// lent again unchecked.
+    clean: bool,
+}
+
+impl Lease {
+    /// Says how the statements on this connection went, and passes the
+    /// outcome on.
+    pub(crate) fn settle<T>(&mut self, outcome: Result<T, Error>) -> Result<T, Error> {
+        self.clean = outcome.is_ok();
+        outcome
+    }
+}
+
+impl Deref for Lease {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        // Only `drop` takes it out.
+        self.lent.as_ref().map(|lent| &*lent.connection).expect("a lease holds its connection")
+    }
+}
+
+impl DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.lent.as_mut().map(|lent| &mut *lent.connection).expect("a lease holds its connection")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(mut lent) = self.lent.take() else { return };
+        let mut spare = lock(&self.spare);
+        let keep = self.clean
+            && !spare.closed
+            && !lent.connection.should_flush()
+            && lent.since.elapsed() < LEND_FOR;
+        if !keep {
+            // sqlx takes it back and checks it.
+            drop(lent);
+            place_freed(&mut spare);
+            return;
+        }
+        while let Some(waiter) = spare.waiting.pop_front() {
+            match waiter.send(Handed::Connection(lent)) {
+                Ok(()) => return,
+                Err(Handed::Connection(back)) => lent = back,
+                Err(Handed::Place) => unreachable!("sent a connection"),
+            }
+        }
+        spare.connections.push(lent);
+    }
+}
+
+/// sqlx's transaction, and its connection's place here: freed when it ends.
+#[derive(Debug)]
+pub(crate) struct Tx {
+    tx: Transaction<'static, Any>,
+    _place: Place,
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> Result<(), Error> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+/// A connection taken from sqlx that went back there with its transaction.
+#[derive(Debug)]
+struct Place(Arc<Mutex<Spare>>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        place_freed(&mut lock(&self.0));
+    }
+}
+
+impl<'p> Executor<'p> for &'_ Db {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<<Any as Database>::QueryResult, <Any as Database>::Row>, Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        // All our statements return few rows: they are collected while the
+        // connection is held, then handed out.
+        let db = self.clone();
+        let all = async move {
+            let mut lease = db.acquire().await?;
+            let outcome = lease.fetch_many(query).try_collect::<Vec<_>>().await;
+            let results = lease.settle(outcome)?;
+            Ok::<_, Error>(futures::stream::iter(results.into_iter().map(Ok)))
+        };
+        all.into_stream().try_flatten().boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<<Any as Database>::Row>, Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        let db = self.clone();
+        async move {
+            let mut lease = db.acquire().await?;
+            let outcome = lease.fetch_optional(query).await;
+            lease.settle(outcome)
+        }
+        .boxed()
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: sqlx::SqlStr,
+        parameters: &'e [<Any as Database>::TypeInfo],
+    ) -> BoxFuture<'e, Result<<Any as Database>::Statement, Error>>
+    where
+        'p: 'e,
+    {
+        let db = self.clone();
+        async move { db.acquire().await?.prepare_with(sql, parameters).await }.boxed()
+    }
+
+    fn describe<'e>(self, sql: sqlx::SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<Any>, Error>>
+    where
+        'p: 'e,
+    {
+        let db = self.clone();
+        async move { db.acquire().await?.describe(sql).await }.boxed()
+    }
+}
+
+#[cfg(test)]
+impl Db {
+    /// How many connections wait here to be lent again.
+    fn spare_count(&self) -> usize {
+        self.lock().connections.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::any::AnyPoolOptions;
+
+    use super::*;
+
+    async fn db(max: u32) -> Db {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect("sqlite::memory:")
+            .await
+            .expect("pool");
+        Db::new(pool)
+    }
+
+    #[tokio::test]
+    async fn a_statement_keeps_its_connection_for_the_next() {
+        let db = db(2).await;
+        let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&db).await.unwrap();
+        assert_eq!(one, 1);
+        assert_eq!(db.spare_count(), 1);
+        sqlx::query("SELECT 2").execute(&db).await.unwrap();
+        assert_eq!(db.spare_count(), 1, "the same connection was reused");
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_hands_its_connection_back_to_sqlx() {
+        let db = db(2).await;
+        let error = sqlx::query("SELECT * FROM no_such_table").execute(&db).await;
+        assert!(error.is_err());
+        assert_eq!(db.spare_count(), 0);
+        // sqlx checked it and lends it again.
+        sqlx::query("SELECT 1").execute(&db).await.unwrap();
+        assert_eq!(db.spare_count(), 1);
+    }
+
+    /// Waits until `count` callers wait for a connection.
+    async fn until_waiting(db: &Db, count: usize) {
+        while db.lock().waiting.len() < count {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiting_caller_gets_the_connection_finished_with() {
+        // One connection: the second caller waits while the first holds it
+        // and is handed it, unchecked, when the first is done.
+        let db = db(1).await;
+        let mut first = db.acquire().await.unwrap();
+        first.settle(Ok(())).unwrap();
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move { sqlx::query_scalar::<_, i64>("SELECT 7").fetch_one(&db).await }
+        });
+        until_waiting(&db, 1).await;
+        drop(first);
+        assert_eq!(second.await.unwrap().unwrap(), 7);
+        assert_eq!(db.spare_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_caller_takes_the_place_of_a_connection_sqlx_took_back() {
+        // The first's statements failed (never settled): its connection goes
+        // back to sqlx, and the waiting caller takes one from there.
+        let db = db(1).await;
+        let first = db.acquire().await.unwrap();
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move { sqlx::query_scalar::<_, i64>("SELECT 8").fetch_one(&db).await }
+        });
+        until_waiting(&db, 1).await;
+        drop(first);
+        assert_eq!(second.await.unwrap().unwrap(), 8);
+        assert_eq!(db.lock().taken, 1);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_waiting_passes_its_turn_on() {
+        let db = db(1).await;
+        let mut first = db.acquire().await.unwrap();
+        first.settle(Ok(())).unwrap();
+        let gave_up = tokio::spawn({
+            let db = db.clone();
+            async move { db.acquire().await.map(|_| ()) }
+        });
+        until_waiting(&db, 1).await;
+        let third = tokio::spawn({
+            let db = db.clone();
+            async move { sqlx::query_scalar::<_, i64>("SELECT 9").fetch_one(&db).await }
+        });
+        until_waiting(&db, 2).await;
+        gave_up.abort();
+        let _ = gave_up.await;
+        drop(first);
+        assert_eq!(third.await.unwrap().unwrap(), 9);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_runs_on_a_spare_connection() {
+        let db = db(1).await;
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&db).await.unwrap();
+        assert_eq!(db.spare_count(), 1);
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        // Its connection went back to sqlx, and its place with it.
+        assert_eq!((db.spare_count(), db.lock().taken), (0, 0));
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&db).await.unwrap();
+        assert_eq!(count, 1);
+    }
+}
