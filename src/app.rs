@@ -227,8 +227,9 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     let budget_task = tokio::spawn(send_share.run(background_shutdown.clone()));
     inbox::release_stale_claims(&store).await.context("cannot read the inbox")?;
     let dialogue_cache = DialogueCache::default();
+    let languages = Languages::default();
     let (intake, mut updates, allowed_updates) =
-        inbox::inbox(store.clone(), replica.clone(), dialogue_cache.clone());
+        inbox::inbox(store.clone(), replica.clone(), dialogue_cache.clone(), languages.clone());
     updates.claim_from(ready_at);
     let claims_task =
         tokio::spawn(inbox::keep_claims(store.clone(), replica, background_shutdown.clone()));
@@ -247,7 +248,7 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
     let marks = inbox::Marks::start(store.clone(), updates.in_flight(), dialogue_cache);
     let handler = bot::inbox::measured(bot::schema::schema(), marks);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
-        .dependencies(dptree::deps![recovery, dialogues, settings, desk, Languages::default()])
+        .dependencies(dptree::deps![recovery, dialogues, settings, desk, languages])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();

@@ -18,7 +18,7 @@
 //! about the rules.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     convert::Infallible,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -36,9 +36,10 @@ use teloxide::{
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{BotT, storage::DialogueCache};
+use super::{BotT, Languages, storage::DialogueCache};
 use crate::{
     config::Backend,
+    domain::TelegramUserId,
     monitoring,
     store::{InboxUpdate, Store, StoreError},
 };
@@ -74,12 +75,49 @@ const MAX_IN_FLIGHT: usize = 32;
 /// replica's webhook kept for a chat this process may take).
 const IDLE_LOOK: Duration = Duration::from_millis(500);
 
+/// Updates kept by this process and not yet claimed, held at most.
+const FRESH_MAX: usize = 1_024;
+/// An update held that long was claimed by another replica.
+const FRESH_FOR: Duration = Duration::from_secs(60);
+
 /// Takes updates in: cheap to clone, held by the poller or the webhook.
 #[derive(Debug, Clone)]
 pub struct Inbox {
     store: Store,
     /// Wakes this process's listener.
     wake: Arc<Notify>,
+    fresh: Fresh,
+}
+
+/// The updates this process kept, as read from Telegram, until it claims
+/// them: its listener need not read them back from their stored text.
+/// Those another replica claims are forgotten after [`FRESH_FOR`].
+#[derive(Debug, Clone, Default)]
+struct Fresh(Arc<Mutex<HashMap<i64, (Update, Instant)>>>);
+
+impl Fresh {
+    fn hold(&self, updates: Vec<Update>) {
+        let mut held = self.lock();
+        if held.len() + updates.len() > FRESH_MAX {
+            held.retain(|_, (_, since)| since.elapsed() < FRESH_FOR);
+        }
+        let now = Instant::now();
+        for update in updates {
+            if held.len() >= FRESH_MAX {
+                // A burst: the rest are read back from the inbox.
+                break;
+            }
+            held.insert(i64::from(update.id.0), (update, now));
+        }
+    }
+
+    fn take(&self, update_id: i64) -> Option<Update> {
+        self.lock().remove(&update_id).map(|(update, _)| update)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (Update, Instant)>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The update could not be kept (the database is unreachable): Telegram
@@ -91,9 +129,9 @@ pub struct NotKept(#[from] StoreError);
 impl Inbox {
     /// Keeps updates in the inbox; only then may Telegram be told they
     /// arrived. Updates teloxide cannot read are dropped with a log line.
-    pub async fn keep(&self, updates: &[Update]) -> Result<(), NotKept> {
+    pub async fn keep(&self, updates: Vec<Update>) -> Result<(), NotKept> {
         let mut rows = Vec::with_capacity(updates.len());
-        for update in updates {
+        for update in &updates {
             monitoring::update_received(update);
             if matches!(update.kind, UpdateKind::Error(_)) {
                 // Not logged whole: it may hold a user's phone.
@@ -115,6 +153,9 @@ impl Inbox {
             }
         }
         self.store.keep_updates(&rows, chrono::Utc::now()).await?;
+        self.fresh.hold(
+            updates.into_iter().filter(|u| !matches!(u.kind, UpdateKind::Error(_))).collect(),
+        );
         self.wake.notify_one();
         Ok(())
     }
@@ -134,23 +175,27 @@ pub fn inbox(
     store: Store,
     worker: String,
     dialogues: DialogueCache,
+    languages: Languages,
 ) -> (Inbox, InboxListener, AllowedUpdates) {
     let wake = Arc::new(Notify::new());
     let (stop_token, stop_flag) = mk_stop_token();
     let (hint_tx, hint_rx) = oneshot::channel();
+    let fresh = Fresh::default();
     let listener = InboxListener {
         store: store.clone(),
+        fresh: fresh.clone(),
         worker,
         wake: Arc::clone(&wake),
         claimed: VecDeque::new(),
         in_flight: InFlight::default(),
         dialogues,
+        languages,
         claim_from: None,
         stop_token,
         stop_flag: stop_flag.clone(),
         hint: Some(hint_tx),
     };
-    (Inbox { store, wake }, listener, AllowedUpdates { rx: hint_rx, stopped: stop_flag })
+    (Inbox { store, wake, fresh }, listener, AllowedUpdates { rx: hint_rx, stopped: stop_flag })
 }
 
 /// Before the listener starts: with SQLite only this process runs (a lock
@@ -208,6 +253,8 @@ impl AllowedUpdates {
 /// ends; what it did not hand over is given back by [`keep_claims`].
 pub struct InboxListener {
     store: Store,
+    /// The updates this process kept, not yet claimed.
+    fresh: Fresh,
     worker: String,
     wake: Arc<Notify>,
     /// Updates handed over and not yet marked handled.
@@ -215,6 +262,8 @@ pub struct InboxListener {
     claimed: VecDeque<Update>,
     /// The dialogue states of the chats claimed.
     dialogues: DialogueCache,
+    /// The users' /language choices, read ahead for the chats claimed.
+    languages: Languages,
     /// Nothing is claimed before (a replica joining others).
     claim_from: Option<Instant>,
     stop_token: StopToken,
@@ -312,7 +361,8 @@ impl InboxListener {
     }
 
     /// Reads the dialogue states of the chats just claimed, in one
-    /// statement. If that fails, each handler reads its own.
+    /// statement, and their users' languages in another. If that fails,
+    /// each handler reads its own.
     async fn read_dialogues(&self, rows: &[InboxUpdate]) {
         let mut chats: Vec<i64> = rows.iter().filter_map(|row| row.chat_id).collect();
         chats.sort_unstable();
@@ -321,12 +371,19 @@ impl InboxListener {
             Ok(stored) => self.dialogues.adopt(&chats, stored),
             Err(error) => tracing::warn!(%error, "dialogue states not read for a claim"),
         }
+        let users: Vec<_> =
+            chats.iter().filter(|chat| **chat > 0).map(|chat| TelegramUserId(*chat)).collect();
+        self.languages.read_ahead(&self.store, &users).await;
     }
 
     /// A claimed row becomes an update to hand over; one that cannot be
     /// read (an older version's?) is marked handled so it does not come
     /// back.
     async fn take(&mut self, row: InboxUpdate) {
+        if let Some(update) = self.fresh.take(row.update_id) {
+            self.claimed.push_back(update);
+            return;
+        }
         match serde_json::from_str::<Update>(&row.payload) {
             Ok(update) if !matches!(update.kind, UpdateKind::Error(_)) => {
                 self.claimed.push_back(update)
@@ -425,7 +482,7 @@ pub async fn poll(bot: BotT, inbox: Inbox, allowed: AllowedUpdates, fatal: Fatal
                 let Some(last) = updates.last().map(|update| update.id.as_offset()) else {
                     continue;
                 };
-                match inbox.keep(&updates).await {
+                match inbox.keep(updates).await {
                     // Kept: the next getUpdates tells Telegram they arrived.
                     Ok(()) => offset = last,
                     Err(error) => {
@@ -684,7 +741,7 @@ mod tests {
         let config = crate::config::DatabaseConfig::parse(&url).expect("url");
         let store = Store::connect(&config).await.expect("store");
         let (_intake, mut listener, _allowed) =
-            inbox(store.clone(), "test".into(), DialogueCache::default());
+            inbox(store.clone(), "test".into(), DialogueCache::default(), Languages::default());
         // A chatty user's three updates, then another user's one.
         for update in [text_update(1, 10), text_update(2, 10), text_update(3, 10)] {
             listener.claimed.push_back(update);
@@ -709,5 +766,44 @@ mod tests {
         // Two places are taken (updates 2 and 4).
         assert_eq!(handed, MAX_IN_FLIGHT - 2);
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_hands_over_kept_updates_and_reads_their_users_languages_ahead() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
+        let config = crate::config::DatabaseConfig::parse(&url).expect("url");
+        let store = Store::connect(&config).await.expect("store");
+        store.migrate().await.expect("migrations");
+        store
+            .choose_language(TelegramUserId(10), crate::domain::Lang::Ru, chrono::Utc::now())
+            .await
+            .expect("a choice");
+        let languages = Languages::default();
+        let (intake, mut listener, _allowed) =
+            inbox(store.clone(), "test".into(), DialogueCache::default(), languages.clone());
+        intake.keep(vec![text_update(1, 10), text_update(2, 20)]).await.expect("kept");
+        // What this process kept is handed over as it came, not read back.
+        let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        sqlx::query("UPDATE inbox SET payload = 'unreadable'").execute(&mut raw).await.unwrap();
+        let first = listener.next().await.expect("an update");
+        assert_eq!(first.id.0, 1);
+        assert_eq!(listener.claimed.front().map(|update| update.id.0), Some(2));
+
+        // Both users' choices are known without the database: it is closed.
+        store.close().await;
+        let user = |id: u64| teloxide::types::User {
+            id: teloxide::types::UserId(id),
+            is_bot: false,
+            first_name: "U".into(),
+            last_name: None,
+            username: None,
+            language_code: Some("en".into()),
+            is_premium: false,
+            added_to_attachment_menu: false,
+        };
+        assert_eq!(languages.of(&store, Some(&user(10))).await, crate::domain::Lang::Ru);
+        assert_eq!(languages.of(&store, Some(&user(20))).await, crate::domain::Lang::En);
+        assert!(languages.lock().contains_key(&TelegramUserId(20)), "no choice is remembered too");
     }
 }

@@ -149,6 +149,29 @@ impl Languages {
         }
     }
 
+    /// Reads in one statement the choices of those of `users` not
+    /// remembered yet (a claim's private chats, whose ids are their
+    /// users'), so that their handlers need not. If that fails, each
+    /// handler reads its own.
+    pub(crate) async fn read_ahead(&self, store: &Store, users: &[TelegramUserId]) {
+        let unknown: Vec<TelegramUserId> = {
+            let chosen = self.lock();
+            users.iter().filter(|user| !chosen.contains_key(user)).copied().collect()
+        };
+        if unknown.is_empty() {
+            return;
+        }
+        match store.chosen_languages(&unknown).await {
+            Ok(found) => {
+                let found: HashMap<_, _> = found.into_iter().collect();
+                for user in unknown {
+                    self.remember(user, found.get(&user).copied().flatten());
+                }
+            }
+            Err(error) => tracing::warn!(%error, "languages not read for a claim"),
+        }
+    }
+
     /// Stores a /language choice.
     pub async fn choose(
         &self,

@@ -64,7 +64,7 @@ pub async fn receive(
     };
     // Kept before Telegram hears 200; not kept, Telegram sends it again
     // (to this or another replica).
-    match intake.inbox.keep(std::slice::from_ref(&update)).await {
+    match intake.inbox.keep(vec![update]).await {
         Ok(()) => StatusCode::OK,
         Err(error) => {
             tracing::error!(%error, "webhook update not kept; Telegram will send it again");

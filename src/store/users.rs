@@ -20,6 +20,38 @@ impl Store {
             .and_then(|code| Lang::parse(&code)))
     }
 
+    /// The /language choices of `users`, in one statement: those with a
+    /// row, `None` where they chose none.
+    pub async fn chosen_languages(
+        &self,
+        users: &[TelegramUserId],
+    ) -> StoreResult<Vec<(TelegramUserId, Option<Lang>)>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT tg_user_id, language FROM telegram_users WHERE tg_user_id IN ({})",
+            super::placeholders(1, users.len())
+        );
+        // Only numbered placeholders are formatted in; the ids are bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for user in users {
+            query = query.bind(user.0);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let language = row.try_get::<Option<String>, _>("language")?;
+                Ok((
+                    TelegramUserId(row.try_get("tg_user_id")?),
+                    language.and_then(|code| Lang::parse(&code)),
+                ))
+            })
+            .collect()
+    }
+
     pub async fn choose_language(
         &self,
         tg_user_id: TelegramUserId,
