@@ -57,8 +57,8 @@ impl Recovery {
     /// What this user must do for this account before anything that grants
     /// access. For a while after the account's phone or e-mail changed, the
     /// phone alone binds nobody, whatever the policy: a mailed code, else a
-    /// pre-link (or support).
-    /// `account` as just read: its contact change is not read again.
+    /// pre-link (or support). `account` is as just read: its contact change
+    /// is not read again.
     pub async fn second_proof(
         &self,
         user: TelegramUserId,

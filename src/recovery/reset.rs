@@ -127,7 +127,13 @@ impl Recovery {
         };
         let stored = self.store.insert_reset_token_within_limit(&new, now - window, limit).await?;
         let token_id = match stored {
-            Ok(token_id) => token_id,
+            Ok(stored) => {
+                if stored.revoked > 0 {
+                    // The older links' messages are due to be taken back now.
+                    self.outbox.wake();
+                }
+                stored.id
+            }
             Err(recent) => {
                 // The link that must leave the window before another is allowed.
                 let oldest = recent.get(recent.len().saturating_sub(limit)).copied();
@@ -158,8 +164,14 @@ impl Recovery {
     /// The bot sent link `token_id` as Telegram message `message_id`: it is
     /// deleted when the link is used, revoked or expires.
     pub async fn link_message_sent(&self, token_id: i64, message_id: i32) -> RecoveryResult<()> {
-        self.store.record_link_message(token_id, message_id, self.now()).await?;
-        self.outbox.wake();
+        let due = self.store.record_link_message(token_id, message_id, self.now()).await?;
+        // A retraction due at the link's expiry is found by the outbox's
+        // next look (at most 30 s away); waking it for that would only
+        // cost two statements per link. The clock is read again after the
+        // commit: a look since then has seen the row.
+        if due.is_some_and(|due| due <= self.now()) {
+            self.outbox.wake();
+        }
         Ok(())
     }
 

@@ -49,7 +49,7 @@ pub use tickets::{
     ChangeEvent, DraftAnswer, Field, GroupMessage, NewItem, NewTicket, Opened, TicketChange,
     TicketEvent, TicketItem,
 };
-pub use tokens::{NewPasswordHash, NewResetToken, RefusalCount, StoredToken};
+pub use tokens::{NewPasswordHash, NewResetToken, RefusalCount, StoredLink, StoredToken};
 pub use two_factor::{AttemptSlot, Enabled, StoredBackupCode, StoredEnrolment, StoredTwoFactor};
 
 use crate::config::{Backend, DatabaseConfig};

@@ -93,7 +93,7 @@ impl Db {
     /// ends.
     pub(crate) async fn begin(&self) -> Result<Tx, Error> {
         let lent = self.take().await?;
-        let place = Place(Arc::clone(&self.spare));
+        let place = Place::new(&self.spare);
         Ok(Tx { tx: Transaction::begin(lent.connection, None).await?, _place: place })
     }
 
@@ -109,8 +109,12 @@ impl Db {
         self.pool.close().await;
     }
 
+    /// A spare connection, else one from sqlx while fewer than its limit
+    /// are taken, else the next one finished with (or the place of one
+    /// sqlx took back), in the order callers came. Safe to drop at any
+    /// point: what was handed over meanwhile is passed on.
     async fn take(&self) -> Result<Lent, Error> {
-        let handed = {
+        let queued = {
             let mut spare = self.lock();
             if let Some(lent) = spare.connections.pop() {
                 return Ok(lent);
@@ -121,32 +125,24 @@ impl Db {
             } else {
                 let (tx, rx) = oneshot::channel();
                 spare.waiting.push_back(tx);
-                Some(rx)
+                Some(Queued { rx, spare: Arc::clone(&self.spare) })
             }
         };
-        if let Some(mut handed) = handed {
+        if let Some(mut queued) = queued {
             let timeout = self.pool.options().get_acquire_timeout();
-            let outcome = match tokio::time::timeout(timeout, &mut handed).await {
-                Ok(outcome) => outcome.ok(),
-                // Handed over just as the wait ran out: taken all the same.
-                Err(_) => {
-                    handed.close();
-                    handed.try_recv().ok()
-                }
-            };
-            match outcome {
-                Some(Handed::Connection(lent)) => return Ok(lent),
-                Some(Handed::Place) => {}
-                None => return Err(Error::PoolTimedOut),
+            match tokio::time::timeout(timeout, &mut queued.rx).await {
+                Ok(Ok(Handed::Connection(lent))) => return Ok(lent),
+                Ok(Ok(Handed::Place)) => {}
+                // Never sent to (the pool is gone), or the wait ran out.
+                Ok(Err(_)) | Err(_) => return Err(Error::PoolTimedOut),
             }
         }
-        match self.pool.acquire().await {
-            Ok(connection) => Ok(Lent { connection, since: Instant::now() }),
-            Err(error) => {
-                place_freed(&mut self.lock());
-                Err(error)
-            }
-        }
+        // This caller holds a place now: freed again unless it gets a
+        // connection for it.
+        let place = Place::new(&self.spare);
+        let connection = self.pool.acquire().await?;
+        place.filled();
+        Ok(Lent { connection, since: Instant::now() })
     }
 
     fn lock(&self) -> MutexGuard<'_, Spare> {
@@ -207,7 +203,7 @@ impl DerefMut for Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let Some(mut lent) = self.lent.take() else { return };
+        let Some(lent) = self.lent.take() else { return };
         let mut spare = lock(&self.spare);
         let keep = self.clean
             && !spare.closed
@@ -219,14 +215,40 @@ impl Drop for Lease {
             place_freed(&mut spare);
             return;
         }
-        while let Some(waiter) = spare.waiting.pop_front() {
-            match waiter.send(Handed::Connection(lent)) {
-                Ok(()) => return,
-                Err(Handed::Connection(back)) => lent = back,
-                Err(Handed::Place) => unreachable!("sent a connection"),
-            }
+        give_back(&mut spare, lent);
+    }
+}
+
+/// A connection finished with, unchecked: to the first caller still
+/// waiting, else to the spare ones.
+fn give_back(spare: &mut Spare, mut lent: Lent) {
+    while let Some(waiter) = spare.waiting.pop_front() {
+        match waiter.send(Handed::Connection(lent)) {
+            Ok(()) => return,
+            Err(Handed::Connection(back)) => lent = back,
+            Err(Handed::Place) => unreachable!("sent a connection"),
         }
-        spare.connections.push(lent);
+    }
+    spare.connections.push(lent);
+}
+
+/// A caller's place in the queue. Dropped once something was handed to it
+/// but before it was taken (the caller gave up, or its future was
+/// dropped), it passes that on.
+struct Queued {
+    rx: oneshot::Receiver<Handed>,
+    spare: Arc<Mutex<Spare>>,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.rx.close();
+        let Ok(handed) = self.rx.try_recv() else { return };
+        let mut spare = lock(&self.spare);
+        match handed {
+            Handed::Connection(lent) => give_back(&mut spare, lent),
+            Handed::Place => place_freed(&mut spare),
+        }
     }
 }
 
@@ -261,13 +283,28 @@ impl DerefMut for Tx {
     }
 }
 
-/// A connection taken from sqlx that went back there with its transaction.
+/// A place for a connection taken from sqlx, freed when dropped: held by
+/// a transaction (whose connection goes back to sqlx with it), and by a
+/// caller until sqlx gives it one.
 #[derive(Debug)]
-struct Place(Arc<Mutex<Spare>>);
+struct Place(Option<Arc<Mutex<Spare>>>);
+
+impl Place {
+    fn new(spare: &Arc<Mutex<Spare>>) -> Self {
+        Self(Some(Arc::clone(spare)))
+    }
+
+    /// Its connection is in use: not freed here.
+    fn filled(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for Place {
     fn drop(&mut self) {
-        place_freed(&mut lock(&self.0));
+        if let Some(spare) = &self.0 {
+            place_freed(&mut lock(spare));
+        }
     }
 }
 
@@ -385,18 +422,35 @@ mod tests {
         }
     }
 
+    /// A connection in use, its statements said to have succeeded.
+    async fn held(db: &Db) -> Lease {
+        let mut lease = db.acquire().await.unwrap();
+        lease.settle(Ok(())).unwrap();
+        lease
+    }
+
+    /// A caller selecting `n` in a task of its own, once it waits.
+    async fn selecting(db: &Db, n: i64) -> tokio::task::JoinHandle<Result<i64, Error>> {
+        let waiting = db.lock().waiting.len();
+        let task = tokio::spawn({
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT {n}")))
+                    .fetch_one(&db)
+                    .await
+            }
+        });
+        until_waiting(db, waiting + 1).await;
+        task
+    }
+
     #[tokio::test]
     async fn a_waiting_caller_gets_the_connection_finished_with() {
         // One connection: the second caller waits while the first holds it
         // and is handed it, unchecked, when the first is done.
         let db = db(1).await;
-        let mut first = db.acquire().await.unwrap();
-        first.settle(Ok(())).unwrap();
-        let second = tokio::spawn({
-            let db = db.clone();
-            async move { sqlx::query_scalar::<_, i64>("SELECT 7").fetch_one(&db).await }
-        });
-        until_waiting(&db, 1).await;
+        let first = held(&db).await;
+        let second = selecting(&db, 7).await;
         drop(first);
         assert_eq!(second.await.unwrap().unwrap(), 7);
         assert_eq!(db.spare_count(), 1);
@@ -408,35 +462,41 @@ mod tests {
         // back to sqlx, and the waiting caller takes one from there.
         let db = db(1).await;
         let first = db.acquire().await.unwrap();
-        let second = tokio::spawn({
-            let db = db.clone();
-            async move { sqlx::query_scalar::<_, i64>("SELECT 8").fetch_one(&db).await }
-        });
-        until_waiting(&db, 1).await;
+        let second = selecting(&db, 8).await;
         drop(first);
         assert_eq!(second.await.unwrap().unwrap(), 8);
         assert_eq!(db.lock().taken, 1);
     }
 
+    /// A waiting caller gives up (its future is dropped) before or just
+    /// after the connection is handed to it: the next one gets it.
+    async fn a_caller_gives_up(after_handed: bool) {
+        let db = db(1).await;
+        let first = held(&db).await;
+        let gives_up = selecting(&db, 1).await;
+        let third = selecting(&db, 9).await;
+        if after_handed {
+            // Handed to the second, which is dropped before it runs again.
+            drop(first);
+            gives_up.abort();
+            let _ = gives_up.await;
+        } else {
+            gives_up.abort();
+            let _ = gives_up.await;
+            drop(first);
+        }
+        assert_eq!(third.await.unwrap().unwrap(), 9);
+        assert_eq!((db.spare_count(), db.lock().taken), (1, 1));
+    }
+
     #[tokio::test]
     async fn a_caller_that_gives_up_waiting_passes_its_turn_on() {
-        let db = db(1).await;
-        let mut first = db.acquire().await.unwrap();
-        first.settle(Ok(())).unwrap();
-        let gave_up = tokio::spawn({
-            let db = db.clone();
-            async move { db.acquire().await.map(|_| ()) }
-        });
-        until_waiting(&db, 1).await;
-        let third = tokio::spawn({
-            let db = db.clone();
-            async move { sqlx::query_scalar::<_, i64>("SELECT 9").fetch_one(&db).await }
-        });
-        until_waiting(&db, 2).await;
-        gave_up.abort();
-        let _ = gave_up.await;
-        drop(first);
-        assert_eq!(third.await.unwrap().unwrap(), 9);
+        a_caller_gives_up(false).await;
+    }
+
+    #[tokio::test]
+    async fn a_caller_dropped_just_after_being_handed_a_connection_passes_it_on() {
+        a_caller_gives_up(true).await;
     }
 
     #[tokio::test]

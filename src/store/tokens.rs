@@ -27,6 +27,14 @@ pub struct NewResetToken<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A link just stored: its id, and how many older live links of the
+/// account it revoked (their messages are due to be taken back at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredLink {
+    pub id: i64,
+    pub revoked: usize,
+}
+
 /// A reset link as stored (never the token itself).
 #[derive(Debug, Clone)]
 pub struct StoredToken {
@@ -85,7 +93,7 @@ impl Store {
         new: &NewResetToken<'_>,
         window_start: DateTime<Utc>,
         limit: usize,
-    ) -> StoreResult<Result<i64, Vec<DateTime<Utc>>>> {
+    ) -> StoreResult<Result<StoredLink, Vec<DateTime<Utc>>>> {
         let mut conn = self.pool.acquire().await?;
         let outcome = insert_within_limit(&mut conn, self.backend, new, window_start, limit).await;
         conn.settle(outcome)
@@ -93,13 +101,14 @@ impl Store {
 
     /// Remembers which Telegram message holds link `token_id` and queues its
     /// retraction: when the link expires, or at once if the link was used
-    /// or revoked meanwhile.
+    /// or revoked meanwhile. When the retraction is due (`None`: no such
+    /// link).
     pub async fn record_link_message(
         &self,
         token_id: i64,
         message_id: i32,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<DateTime<Utc>>> {
         let mut conn = self.pool.acquire().await?;
         let outcome = record_link_message_on(&mut conn, token_id, message_id, now).await;
         conn.settle(outcome)
@@ -271,7 +280,7 @@ async fn insert_within_limit(
     new: &NewResetToken<'_>,
     window_start: DateTime<Utc>,
     limit: usize,
-) -> StoreResult<Result<i64, Vec<DateTime<Utc>>>> {
+) -> StoreResult<Result<StoredLink, Vec<DateTime<Utc>>>> {
     let mut tx = match backend {
         Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
         Backend::Postgres => {
@@ -288,7 +297,7 @@ async fn insert_within_limit(
         tx.rollback().await?;
         return Ok(Err(recent));
     }
-    revoke_live_links(&mut tx, new.account_id, new.now).await?;
+    let revoked = revoke_live_links(&mut tx, new.account_id, new.now).await?;
     let id: i64 = sqlx::query(
         "INSERT INTO reset_tokens (account_id, token_hash, tg_user_id, language, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -303,7 +312,7 @@ async fn insert_within_limit(
     .await?
     .try_get("id")?;
     tx.commit().await?;
-    Ok(Ok(id))
+    Ok(Ok(StoredLink { id, revoked }))
 }
 
 /// [`Store::record_link_message`] on one connection.
@@ -312,7 +321,7 @@ async fn record_link_message_on(
     token_id: i64,
     message_id: i32,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<Option<DateTime<Utc>>> {
     let mut tx = conn.begin().await?;
     let row = sqlx::query(
         "UPDATE reset_tokens SET message_id = $1 WHERE id = $2 \
@@ -324,7 +333,7 @@ async fn record_link_message_on(
     .await?;
     let Some(row) = row else {
         tx.rollback().await?;
-        return Ok(());
+        return Ok(None);
     };
     let expires_at = from_unix(row.try_get("expires_at")?);
     let finished = row.try_get::<Option<i64>, _>("used_at")?.is_some()
@@ -339,8 +348,10 @@ async fn record_link_message_on(
         due_at: if finished { now } else { expires_at.max(now) },
         key: Some(retract_link_key(token_id)),
     };
+    let due_at = delivery.due_at;
     insert_delivery(&mut tx, &delivery, now).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(Some(due_at))
 }
 
 /// Creation times of the account's links after `since`, oldest first, read
