@@ -11,8 +11,10 @@
 //! in order, not in sqlx's pool. A connection goes back to sqlx (and gets
 //! its ping) only when it may need it: its statements failed or were
 //! abandoned half-way, it has something to flush (a rolled-back
-//! transaction on PostgreSQL), or it has been lent for a minute (so sqlx's
-//! lifetime and idle limits still apply). [`Db::begin`] gives sqlx's own
+//! transaction on PostgreSQL), or it has been lent for a minute, checked
+//! when it is finished with and again before it is lent out (so sqlx's
+//! lifetime and idle limits still apply, and one that idled here is
+//! checked before a statement finds its socket closed). [`Db::begin`] gives sqlx's own
 //! transaction, whose connection goes back to sqlx when it ends; the
 //! busiest transactions run on a [`Lease`] instead and keep theirs.
 
@@ -117,9 +119,15 @@ impl Db {
         let queued = {
             let mut spare = self.lock();
             if let Some(lent) = spare.connections.pop() {
-                return Ok(lent);
-            }
-            if spare.taken < spare.max {
+                if lent.since.elapsed() < LEND_FOR {
+                    return Ok(lent);
+                }
+                // Lent too long (it may have idled for hours: a socket the
+                // server closed): back to sqlx, which checks it; this
+                // caller keeps its place and takes one from there.
+                drop(lent);
+                None
+            } else if spare.taken < spare.max {
                 spare.taken += 1;
                 None
             } else {
@@ -222,6 +230,12 @@ impl Drop for Lease {
 /// A connection finished with, unchecked: to the first caller still
 /// waiting, else to the spare ones.
 fn give_back(spare: &mut Spare, mut lent: Lent) {
+    if spare.closed {
+        // Closing waits for sqlx to have every connection back.
+        drop(lent);
+        place_freed(spare);
+        return;
+    }
     while let Some(waiter) = spare.waiting.pop_front() {
         match waiter.send(Handed::Connection(lent)) {
             Ok(()) => return,
@@ -405,6 +419,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_kept_too_long_goes_through_sqlx_before_its_next_statement() {
+        let db = db(1).await;
+        sqlx::query("SELECT 1").execute(&db).await.unwrap();
+        // As if it had idled here for a minute (the server may have closed it).
+        if let Some(kept) = db.lock().connections.first_mut() {
+            kept.since = Instant::now().checked_sub(LEND_FOR).expect("a minute since boot");
+        }
+        sqlx::query("SELECT 2").execute(&db).await.unwrap();
+        let spare = db.lock();
+        assert_eq!(spare.connections.len(), 1, "checked by sqlx, then kept anew");
+        assert!(spare.connections[0].since.elapsed() < LEND_FOR);
+        assert_eq!(spare.taken, 1);
+    }
+
+    #[tokio::test]
     async fn a_failed_statement_hands_its_connection_back_to_sqlx() {
         let db = db(2).await;
         let error = sqlx::query("SELECT * FROM no_such_table").execute(&db).await;
@@ -497,6 +526,29 @@ mod tests {
     #[tokio::test]
     async fn a_caller_dropped_just_after_being_handed_a_connection_passes_it_on() {
         a_caller_gives_up(true).await;
+    }
+
+    #[tokio::test]
+    async fn closing_gets_back_a_connection_handed_to_a_caller_that_gave_up() {
+        let db = db(1).await;
+        let first = held(&db).await;
+        let gives_up = selecting(&db, 1).await;
+        // Handed to the waiting caller, which has not run yet.
+        drop(first);
+        let closing = tokio::spawn({
+            let db = db.clone();
+            async move { db.close().await }
+        });
+        while !db.lock().closed {
+            tokio::task::yield_now().await;
+        }
+        gives_up.abort();
+        let _ = gives_up.await;
+        tokio::time::timeout(Duration::from_secs(5), closing)
+            .await
+            .expect("closing waits for no connection kept here")
+            .unwrap();
+        assert_eq!((db.spare_count(), db.lock().taken), (0, 0));
     }
 
     #[tokio::test]
