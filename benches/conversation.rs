@@ -95,7 +95,9 @@ mod pg_database;
 
 use pg_database::PgDatabase;
 use sqlx::{Connection, PgConnection};
-use teloxide::{adaptors::throttle::Limits, prelude::*};
+use teloxide::{
+    adaptors::throttle::Limits, dispatching::UpdateHandler, dptree::di::DependencyMap, prelude::*,
+};
 use tokio::runtime::Runtime;
 
 // The fake of the journey tests, shared as a file. The bench drives only a
@@ -642,23 +644,40 @@ async fn echo(bot: Bot, msg: Message) -> ResponseResult<()> {
 }
 
 fn run_echo(harness: &Harness, warm_up: &[TgUser], users: &[TgUser]) -> Measured {
+    let handler = Update::filter_message().endpoint(echo);
+    run_bare(harness, ECHO, handler, DependencyMap::new(), warm_up, users, echo_conversation)
+}
+
+/// A bare teloxide bot (`handler`, given `deps`) on a fake of its own,
+/// each user walking `conversation` with it.
+fn run_bare<Fut>(
+    harness: &Harness,
+    name: &'static str,
+    handler: UpdateHandler<teloxide::RequestError>,
+    deps: DependencyMap,
+    warm_up: &[TgUser],
+    users: &[TgUser],
+    conversation: fn(FakeTelegram, TgUser) -> Fut,
+) -> Measured
+where
+    Fut: Future<Output = Vec<Duration>> + Send + 'static,
+{
     let tg = harness.fake.block_on(FakeTelegram::start());
     let bot = Bot::new(telegram::TOKEN).set_api_url(tg.api_url());
-    let mut dispatcher = Dispatcher::builder(bot, Update::filter_message().endpoint(echo)).build();
+    let mut dispatcher = Dispatcher::builder(bot, handler).dependencies(deps).build();
     let shutdown = dispatcher.shutdown_token();
     let task = harness.bot.spawn(async move { dispatcher.dispatch().await });
     harness.fake.block_on(tg.wait_for_call("getupdates"));
 
     let tg_for_users = tg.clone();
     let probe = Probe { database: None, metrics: None };
-    let mut measured = harness.measure(ECHO, probe, warm_up, users, move |user| {
-        echo_conversation(tg_for_users.clone(), user)
-    });
+    let mut measured = harness
+        .measure(name, probe, warm_up, users, move |user| conversation(tg_for_users.clone(), user));
     (measured.messages, measured.edits) = messages_per_user(&tg, users);
 
     harness.bot.block_on(async {
         shutdown.shutdown().expect("dispatching").await;
-        task.await.expect("echo bot");
+        task.await.expect("a bare bot");
     });
     measured
 }
@@ -714,29 +733,11 @@ async fn floor_button(bot: Bot, query: CallbackQuery, script: Script) -> Respons
 }
 
 fn run_floor(harness: &Harness, script: Script, warm_up: &[TgUser], users: &[TgUser]) -> Measured {
-    let tg = harness.fake.block_on(FakeTelegram::start());
-    let bot = Bot::new(telegram::TOKEN).set_api_url(tg.api_url());
     let handler = dptree::entry()
         .branch(Update::filter_message().endpoint(floor_message))
         .branch(Update::filter_callback_query().endpoint(floor_button));
-    let mut dispatcher =
-        Dispatcher::builder(bot, handler).dependencies(dptree::deps![script]).build();
-    let shutdown = dispatcher.shutdown_token();
-    let task = harness.bot.spawn(async move { dispatcher.dispatch().await });
-    harness.fake.block_on(tg.wait_for_call("getupdates"));
-
-    let tg_for_users = tg.clone();
-    let probe = Probe { database: None, metrics: None };
-    let mut measured = harness.measure(FLOOR, probe, warm_up, users, move |user| {
-        recovery_conversation(tg_for_users.clone(), user)
-    });
-    (measured.messages, measured.edits) = messages_per_user(&tg, users);
-
-    harness.bot.block_on(async {
-        shutdown.shutdown().expect("dispatching").await;
-        task.await.expect("floor bot");
-    });
-    measured
+    let deps = dptree::deps![script];
+    run_bare(harness, FLOOR, handler, deps, warm_up, users, recovery_conversation)
 }
 
 /// Our bot in `setup`, running; the replicas share `database`.

@@ -27,16 +27,8 @@ impl Store {
         if chat_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT chat_id, state, version FROM dialogues WHERE chat_id IN ({})",
-            super::placeholders(1, chat_ids.len())
-        );
-        // Only numbered placeholders are formatted in; the ids are bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for chat_id in chat_ids {
-            query = query.bind(*chat_id);
-        }
-        query
+        let select = "SELECT chat_id, state, version FROM dialogues WHERE chat_id IN";
+        super::select_in(select, chat_ids.iter().copied())
             .fetch_all(&self.pool)
             .await?
             .iter()

@@ -168,6 +168,17 @@ fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `select` (a statement ending in `IN`) with one bound placeholder per
+/// id, in parentheses: the rows of a batch in one statement.
+fn select_in(
+    select: &str,
+    ids: impl ExactSizeIterator<Item = i64>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!("{select} ({})", placeholders(1, ids.len()));
+    // Only numbered placeholders are formatted in; the ids are bound.
+    ids.fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, id| query.bind(id))
+}
+
 /// `rows` parenthesised groups of `columns` numbered placeholders from
 /// `$first`, for a multi-row `VALUES`.
 fn value_rows(first: usize, rows: usize, columns: usize) -> String {

@@ -473,6 +473,12 @@ mod tests {
         task
     }
 
+    /// Drops a caller's future wherever it waits.
+    async fn abandon<T>(task: tokio::task::JoinHandle<T>) {
+        task.abort();
+        let _ = task.await;
+    }
+
     #[tokio::test]
     async fn a_waiting_caller_gets_the_connection_finished_with() {
         // One connection: the second caller waits while the first holds it
@@ -507,11 +513,9 @@ mod tests {
         if after_handed {
             // Handed to the second, which is dropped before it runs again.
             drop(first);
-            gives_up.abort();
-            let _ = gives_up.await;
+            abandon(gives_up).await;
         } else {
-            gives_up.abort();
-            let _ = gives_up.await;
+            abandon(gives_up).await;
             drop(first);
         }
         assert_eq!(third.await.unwrap().unwrap(), 9);
@@ -542,8 +546,7 @@ mod tests {
         while !db.lock().closed {
             tokio::task::yield_now().await;
         }
-        gives_up.abort();
-        let _ = gives_up.await;
+        abandon(gives_up).await;
         tokio::time::timeout(Duration::from_secs(5), closing)
             .await
             .expect("closing waits for no connection kept here")

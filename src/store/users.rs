@@ -29,16 +29,8 @@ impl Store {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT tg_user_id, language FROM telegram_users WHERE tg_user_id IN ({})",
-            super::placeholders(1, users.len())
-        );
-        // Only numbered placeholders are formatted in; the ids are bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for user in users {
-            query = query.bind(user.0);
-        }
-        query
+        let select = "SELECT tg_user_id, language FROM telegram_users WHERE tg_user_id IN";
+        super::select_in(select, users.iter().map(|user| user.0))
             .fetch_all(&self.pool)
             .await?
             .iter()
