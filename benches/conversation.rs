@@ -117,6 +117,9 @@ const HARNESS_THREADS: &str = "fake-tg";
 const ECHO: &str = "teloxide echo bot";
 const FLOOR: &str = "teloxide, our replies, no DB";
 const UPDATES_PER_USER: usize = 3;
+/// Tasks running statements at once when one statement's cost is
+/// measured: one alone; as many as the handlers in flight at most; a crowd.
+const STATEMENT_TASKS: [usize; 3] = [1, 16, 300];
 /// After the last answer, the bot may still write (the link message's id)
 /// and confirm the updates; that work is counted.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -412,6 +415,9 @@ struct Measured {
     edits: Vec<usize>,
     /// SQL statements run while measured (`BENCH_SQL=1`).
     statements: BTreeMap<String, usize>,
+    /// The bot's CPU for one statement through the store, by how many
+    /// tasks ran statements at once (ours only).
+    statement_cpu: Vec<(usize, Duration)>,
 }
 
 impl Measured {
@@ -552,7 +558,34 @@ impl Harness {
             messages: Vec::new(),
             edits: Vec::new(),
             statements,
+            statement_cpu: Vec::new(),
         }
+    }
+
+    /// The bot's CPU per statement when `tasks` tasks on the bot's runtime
+    /// each run `per_task` of the cheapest statement there is (`SELECT 1`,
+    /// the store's health check) through the store, as handlers do: what
+    /// one round trip to the database costs the bot, whatever the
+    /// statement does.
+    fn statement_cost(&self, store: &Store, tasks: usize, per_task: usize) -> Duration {
+        let before = process_cpu().saturating_sub(harness_cpu());
+        let runs: Vec<_> = (0..tasks)
+            .map(|_| {
+                let store = store.clone();
+                self.bot.spawn(async move {
+                    for _ in 0..per_task {
+                        store.ping().await.expect("SELECT 1");
+                    }
+                })
+            })
+            .collect();
+        self.bot.block_on(async {
+            for run in runs {
+                run.await.expect("a statement task");
+            }
+        });
+        let after = process_cpu().saturating_sub(harness_cpu());
+        after.saturating_sub(before) / (tasks * per_task) as u32
     }
 }
 
@@ -841,6 +874,10 @@ fn run_ours(
         recovery_conversation(tg_for_users.clone(), user)
     });
     (measured.messages, measured.edits) = messages_per_user(&ours.tg, users);
+    measured.statement_cpu = STATEMENT_TASKS
+        .iter()
+        .map(|&tasks| (tasks, harness.statement_cost(ours.store(), tasks, 3_000 / tasks)))
+        .collect();
     let script = Script::of(&ours.tg, &users[0]);
     ours.stop(harness);
     (measured, script)
@@ -1307,6 +1344,18 @@ fn main() {
          hdl: handler time in ms from crm_recovery_handler_seconds, bucket-interpolated, sends \
          and their wait for a turn included (aim: p99 < 50 ms); drv: update queued at the fake → \
          answer seen, ms)"
+    );
+    println!("\n{:<30} {:>9} {:>9} {:>9}", "bot", "1 task", "16 tasks", "300 tasks");
+    for result in results.iter().filter(|r| !r.statement_cpu.is_empty()) {
+        let cost = |tasks| {
+            let found = result.statement_cpu.iter().find(|(t, _)| *t == tasks);
+            found.map_or("-".into(), |(_, cpu)| format!("{:.1}", cpu.as_secs_f64() * 1e6))
+        };
+        println!("{:<30} {:>9} {:>9} {:>9}", result.name, cost(1), cost(16), cost(300));
+    }
+    println!(
+        "(the bot's CPU in µs for one statement through the store, SELECT 1, with that many \
+         tasks running statements at once: one round trip to the database)"
     );
     if count_sql {
         for ours in results.iter().filter(|r| r.name != ECHO && r.name != FLOOR) {

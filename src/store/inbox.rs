@@ -50,7 +50,9 @@ impl Store {
             super::value_rows(1, rows.len(), 4)
         );
         // Only numbered placeholders are formatted in; the values are bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        // A statement of several rows is not kept in sqlx's statement cache
+        // (see `value_rows`).
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(rows.len() == 1);
         for update in rows.iter().rev() {
             query = query
                 .bind(update.update_id)
@@ -58,7 +60,7 @@ impl Store {
                 .bind(&update.payload)
                 .bind(to_unix(now));
         }
-        query.execute(&self.inbox_pool).await?;
+        query.execute(&self.intake_pool).await?;
         Ok(())
     }
 
@@ -75,10 +77,13 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<InboxUpdate>> {
         // The chats another worker holds are read once (a few dozen rows),
-        // not looked up again for every pending update. The statement is
-        // planned anew each time: PostgreSQL's cached generic plan, made
-        // while the inbox was nearly empty, took seconds once a burst had
-        // queued thousands of updates.
+        // not looked up again for every pending update. On PostgreSQL the
+        // statement is planned anew each time: its cached generic plan,
+        // made while the inbox was nearly empty, took seconds once a burst
+        // had queued thousands of updates. On SQLite it is kept, and its
+        // limit is an expression: a bare `$4` is read by SQLite's planner,
+        // which then prepares the statement again whenever the limit
+        // differs from the last one.
         let claim = sqlx::query(
             "UPDATE inbox SET claimed_by = $1, claimed_until = $3 WHERE update_id IN ( \
                  WITH held AS MATERIALIZED ( \
@@ -89,7 +94,7 @@ impl Store {
                  WHERE i.handled_at IS NULL \
                    AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
                    AND NOT EXISTS (SELECT 1 FROM held WHERE held.chat_id = i.chat_id) \
-                 ORDER BY i.update_id LIMIT $4) \
+                 ORDER BY i.update_id LIMIT $4 + 0) \
              RETURNING update_id, chat_id, payload",
         )
         .persistent(self.backend == Backend::Sqlite)
@@ -175,14 +180,11 @@ impl Store {
         let mark = (!update_ids.is_empty()).then(|| {
             let sql = format!(
                 "UPDATE inbox SET handled_at = $1 WHERE update_id IN ({})",
-                super::placeholders(2, update_ids.len())
+                super::in_placeholders(2, update_ids.len())
             );
             // Only numbered placeholders are formatted in; the ids are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(now));
-            for id in update_ids {
-                query = query.bind(*id);
-            }
-            query
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_unix(now));
+            super::bind_in(query, update_ids.iter().copied())
         });
         if dialogues.is_empty() {
             // One statement needs no transaction.
@@ -198,7 +200,8 @@ impl Store {
             super::value_rows(1, dialogues.len(), 4)
         );
         // Only numbered placeholders are formatted in; the values are bound.
-        let mut save = sqlx::query(sqlx::AssertSqlSafe(sql));
+        // A statement of several rows is not kept (see `value_rows`).
+        let mut save = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(dialogues.len() == 1);
         for dialogue in dialogues {
             save = save
                 .bind(dialogue.chat_id)

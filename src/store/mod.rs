@@ -64,12 +64,17 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Db,
-    /// The inbox's own connections: keeping and marking updates never
+    /// The inbox's own connections: claiming and marking updates never
     /// queues behind the handlers' queries (the shorter that wait, the
-    /// fewer answers a crash can repeat), and on SQLite they commit with
-    /// `synchronous = FULL`, so an update Telegram was told arrived
-    /// survives a power cut too.
+    /// fewer answers a crash can repeat).
     inbox_pool: Db,
+    /// Where updates are kept before Telegram is told they arrived. On
+    /// SQLite its one connection commits with `synchronous = FULL`, so a
+    /// kept update survives a power cut too (and with it every commit
+    /// before it in the log); claims and marks commit with NORMAL, which a
+    /// crash of the process cannot undo, and which spares a disk flush per
+    /// group. On PostgreSQL every commit is durable: it is `inbox_pool`.
+    intake_pool: Db,
     backend: Backend,
 }
 
@@ -97,8 +102,12 @@ impl Store {
         let pool =
             open_pool(&options, backend, if backend == Backend::Sqlite { 4 } else { 10 }, "NORMAL")
                 .await?;
-        let inbox_pool = open_pool(&options, backend, 2, "FULL").await?;
-        Ok(Self { pool: Db::new(pool), inbox_pool: Db::new(inbox_pool), backend })
+        let inbox_pool = Db::new(open_pool(&options, backend, 2, "NORMAL").await?);
+        let intake_pool = match backend {
+            Backend::Sqlite => Db::new(open_pool(&options, backend, 1, "FULL").await?),
+            Backend::Postgres => inbox_pool.clone(),
+        };
+        Ok(Self { pool: Db::new(pool), inbox_pool, intake_pool, backend })
     }
 
     /// Applies the migrations of this backend.
@@ -122,6 +131,7 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.inbox_pool.close().await;
+        self.intake_pool.close().await;
     }
 }
 
@@ -168,19 +178,47 @@ fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// `select` (a statement ending in `IN`) with one bound placeholder per
-/// id, in parentheses: the rows of a batch in one statement.
+/// `select` (a statement ending in `IN`) with a bound placeholder per id,
+/// in parentheses: the rows of a batch in one statement.
 fn select_in(
     select: &str,
     ids: impl ExactSizeIterator<Item = i64>,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    let sql = format!("{select} ({})", placeholders(1, ids.len()));
+    let sql = format!("{select} ({})", in_placeholders(1, ids.len()));
     // Only numbered placeholders are formatted in; the ids are bound.
-    ids.fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, id| query.bind(id))
+    bind_in(sqlx::query(sqlx::AssertSqlSafe(sql)), ids)
+}
+
+/// The placeholders of an `IN` list of `len` ids from `$first`, padded to
+/// a power of two (see [`bind_in`]).
+fn in_placeholders(first: usize, len: usize) -> String {
+    placeholders(first, len.max(1).next_power_of_two())
+}
+
+/// Binds `ids` for [`in_placeholders`], padding the list by repeating its
+/// last id (harmless in `IN`): a batch statement then has a few shapes,
+/// not one per length, so each is prepared once per connection and stays
+/// in sqlx's statement cache instead of crowding the handlers' statements
+/// out of it.
+fn bind_in<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ids: impl ExactSizeIterator<Item = i64>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let len = ids.len();
+    let mut last = 0;
+    let query = ids.fold(query, |query, id| {
+        last = id;
+        query.bind(id)
+    });
+    (len..len.max(1).next_power_of_two()).fold(query, |query, _| query.bind(last))
 }
 
 /// `rows` parenthesised groups of `columns` numbered placeholders from
-/// `$first`, for a multi-row `VALUES`.
+/// `$first`, for a multi-row `VALUES`. Unlike an `IN` list it cannot be
+/// padded (an upsert may not touch one row twice), so a statement of
+/// several rows should not be kept in sqlx's statement cache
+/// (`.persistent(false)`): one per length would crowd the handlers'
+/// statements out of it.
 fn value_rows(first: usize, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| format!("({})", placeholders(first + row * columns, columns)))
@@ -194,4 +232,69 @@ pub(crate) fn to_unix(at: DateTime<Utc>) -> i64 {
 
 pub(crate) fn from_unix(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let config = DatabaseConfig::parse(&url).expect("url");
+        let store = Store::connect(&config).await.expect("store");
+        store.migrate().await.expect("migrations");
+        store
+    }
+
+    #[test]
+    fn an_in_list_is_padded_to_a_power_of_two() {
+        assert_eq!(in_placeholders(2, 3), "$2, $3, $4, $5");
+        assert_eq!(in_placeholders(1, 1), "$1");
+        assert_eq!(in_placeholders(1, 0), "$1", "an empty list still has one placeholder");
+        assert_eq!(in_placeholders(1, 9).matches('$').count(), 16);
+    }
+
+    #[tokio::test]
+    async fn a_padded_list_finds_each_row_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = sqlite_store(&dir).await;
+        let now = chrono::Utc::now();
+        let updates: Vec<_> = (1..=5)
+            .map(|id| crate::store::InboxUpdate {
+                update_id: id,
+                chat_id: Some(id * 10),
+                payload: format!("{{\"update_id\":{id}}}"),
+            })
+            .collect();
+        store.keep_updates(&updates, now).await.expect("kept");
+        // Three marks go in a statement of four places, the last repeated.
+        store.finish_updates(&[], &[1, 2, 3], now).await.expect("marked");
+        assert_eq!(store.inbox_depth().await.expect("depth"), 2);
+        let dialogue = |chat_id| StoredDialogue { chat_id, state: "{}".into(), version: 1 };
+        store.finish_updates(&[dialogue(10), dialogue(20), dialogue(30)], &[], now).await.unwrap();
+        let read = store.dialogue_states(&[30, 10, 40]).await.expect("states");
+        let mut chats: Vec<i64> = read.iter().map(|d| d.chat_id).collect();
+        chats.sort_unstable();
+        assert_eq!(chats, [10, 30]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_only_kept_updates_wait_for_the_disk() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = sqlite_store(&dir).await;
+        let level = |db: &Db| {
+            let db = db.clone();
+            async move {
+                let level: i64 =
+                    sqlx::query_scalar("PRAGMA synchronous").fetch_one(&db).await.expect("pragma");
+                level
+            }
+        };
+        // 2 is FULL, 1 NORMAL.
+        assert_eq!(level(&store.intake_pool).await, 2, "updates kept");
+        assert_eq!(level(&store.inbox_pool).await, 1, "claims and marks");
+        assert_eq!(level(&store.pool).await, 1, "the handlers' statements");
+        store.close().await;
+    }
 }
