@@ -11,7 +11,13 @@
 //! answers each step with exactly the message our bot sent (its text,
 //! keyboard and options, replayed from the first set-up's first user) and
 //! answers the button press, with no database, inbox or pacing: the floor
-//! that Telegram's side of a recovery costs. Our bot runs in each
+//! that Telegram's side of a recovery costs. Then our own bot on SQLite
+//! once more, "replies only": its dispatcher tree replaced by the floor
+//! bot's replies (`AppOptions::handler`), so what it costs beyond the
+//! floor is the plumbing every update goes through (the durable inbox,
+//! claims, marks, dialogue states held per claim, pacing, timing), and
+//! what the full bot costs beyond it is the handlers' own work. Our bot
+//! runs in each
 //! set-up in turn (`BENCH_SETUPS`): SQLite with long polling; PostgreSQL
 //! with long polling, with one replica in webhook mode, and with two
 //! replicas in webhook mode on one database behind the fake's load balancer
@@ -33,6 +39,10 @@
 //!   handler's sends and their wait for a turn (`bot/paced`); and the
 //!   driver's time from an update queued at the fake to the bot's answer
 //!   seen there, which adds getUpdates (or the webhook post) and the inbox.
+//!
+//! - The cost of one round trip to the database: after each set-up, 3,000
+//!   `SELECT 1` through the store from 1, 16 and 300 tasks at once, the
+//!   bot's CPU per statement.
 //!
 //! Modes besides the default run (each replaces it):
 //! - `BENCH_BURST=5000`: that many users send `/start` at once, with
@@ -65,7 +75,9 @@
 //!   (sqlx's statement log, at debug level) and lists them; the counting
 //!   costs CPU, so the CPU figures of such a run are not comparable.
 //! - `BENCH_ONLY=ours` or `BENCH_ONLY=echo`: one bot only (for profiling;
-//!   the floor bot needs ours to run first, so it runs with neither).
+//!   the floor and "replies only" bots need ours to run first, so they run
+//!   with neither).
+//! - `BENCH_BOT_THREADS` (default 2): worker threads of the bot's runtime.
 //! - `BENCH_PERF_CTL=<fifo>`: enables `perf record --delay -1 --control
 //!   fifo:<fifo>` for the measured part only (no start-up, import, warm-up).
 
@@ -80,6 +92,7 @@ use std::{
 use crm_recovery_bot::{
     app::{self, AppOptions, RunningApp},
     bot::{
+        BotT,
         callbacks::{Callback, Topic},
         state::{Purpose, State},
         storage::STATE_VERSION,
@@ -116,6 +129,7 @@ use support::telegram::{self, FakeTelegram, TgUser};
 const HARNESS_THREADS: &str = "fake-tg";
 const ECHO: &str = "teloxide echo bot";
 const FLOOR: &str = "teloxide, our replies, no DB";
+const PLUMBING: &str = "ours, SQLite, replies only";
 const UPDATES_PER_USER: usize = 3;
 /// Tasks running statements at once when one statement's cost is
 /// measured: one alone; as many as the handlers in flight at most; a crowd.
@@ -733,7 +747,7 @@ impl Script {
     }
 
     /// Step `step`'s message, to `chat`, as our bot sent it.
-    async fn send(&self, bot: &Bot, chat: ChatId, step: usize) -> ResponseResult<()> {
+    async fn send<B: Requester>(&self, bot: &B, chat: ChatId, step: usize) -> Result<(), B::Err> {
         let params = &self.0[step];
         let text = params["text"].as_str().unwrap_or_default().to_owned();
         let mut request = bot.send_message(chat, text);
@@ -773,6 +787,47 @@ fn run_floor(harness: &Harness, script: Script, warm_up: &[TgUser], users: &[TgU
     run_bare(harness, FLOOR, handler, deps, warm_up, users, recovery_conversation)
 }
 
+/// Our bot on SQLite with polling, its tree replaced by the floor bot's
+/// replies (no handler reads or writes the database): what the durable
+/// inbox, the claims and marks, the dialogue states held for the chats
+/// claimed, the pacing and the timing cost, apart from the handlers' work.
+fn run_plumbing(
+    harness: &Harness,
+    script: Script,
+    warm_up: &[TgUser],
+    users: &[TgUser],
+) -> Measured {
+    let on_message = script.clone();
+    let on_button = script;
+    let tree: UpdateHandler<anyhow::Error> = dptree::entry()
+        .branch(Update::filter_message().endpoint(move |bot: BotT, msg: Message| {
+            let script = on_message.clone();
+            async move {
+                let step = if msg.contact().is_some() { 2 } else { 0 };
+                Ok(script.send(&bot, msg.chat.id, step).await?)
+            }
+        }))
+        .branch(Update::filter_callback_query().endpoint(
+            move |bot: BotT, query: CallbackQuery| {
+                let script = on_button.clone();
+                async move {
+                    bot.answer_callback_query(query.id.clone()).await?;
+                    Ok(script.send(&bot, ChatId(query.from.id.0 as i64), 1).await?)
+                }
+            },
+        ));
+    let database = Database::create(harness, Setup::Sqlite);
+    let ours = Ours::start(harness, Setup::Sqlite, &database, lifted_limits(), Some(tree));
+    let tg_for_users = ours.tg.clone();
+    let probe = Probe { database: None, metrics: Some(ours.replicas[0].http_addr) };
+    let mut measured = harness.measure(PLUMBING, probe, warm_up, users, move |user| {
+        recovery_conversation(tg_for_users.clone(), user)
+    });
+    (measured.messages, measured.edits) = messages_per_user(&ours.tg, users);
+    ours.stop(harness);
+    measured
+}
+
 /// Our bot in `setup`, running; the replicas share `database`.
 struct Ours {
     tg: FakeTelegram,
@@ -780,7 +835,13 @@ struct Ours {
 }
 
 impl Ours {
-    fn start(harness: &Harness, setup: Setup, database: &Database, limits: Limits) -> Ours {
+    fn start(
+        harness: &Harness,
+        setup: Setup,
+        database: &Database,
+        limits: Limits,
+        tree: Option<UpdateHandler<anyhow::Error>>,
+    ) -> Ours {
         let tg = harness.fake.block_on(FakeTelegram::start());
         let mut replicas = Vec::new();
         let mut webhooks = Vec::new();
@@ -823,6 +884,7 @@ impl Ours {
             let options = AppOptions {
                 telegram_limits: limits,
                 http_listener: Some(listener),
+                handler: tree.clone(),
                 ..AppOptions::default()
             };
             let app = harness.bot.block_on(app::start(config, options)).expect("the bot starts");
@@ -854,7 +916,7 @@ fn run_ours(
     users: &[TgUser],
 ) -> (Measured, Script) {
     let database = Database::create(harness, setup);
-    let ours = Ours::start(harness, setup, &database, lifted_limits());
+    let ours = Ours::start(harness, setup, &database, lifted_limits(), None);
     let everyone: Vec<TgUser> = warm_up.iter().chain(users).cloned().collect();
     let csv = import_csv(&everyone);
     let imported = harness
@@ -908,7 +970,7 @@ fn chat_of(call: &telegram::Call) -> Option<i64> {
 
 fn run_burst(harness: &Harness, setup: Setup, count: usize) {
     let database = Database::create(harness, setup);
-    let ours = Ours::start(harness, setup, &database, Limits::default());
+    let ours = Ours::start(harness, setup, &database, Limits::default(), None);
     let tg = ours.tg.clone();
     let metrics = ours.replicas[0].http_addr;
     let before = harness.fake.block_on(Histogram::read(&harness.http, metrics));
@@ -1273,7 +1335,7 @@ fn main() {
             .build()
             .expect("harness runtime"),
         bot: tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(env_number("BENCH_BOT_THREADS").unwrap_or(2))
             .thread_name("bot")
             .enable_all()
             .build()
@@ -1313,6 +1375,12 @@ fn main() {
         }
         if let Some(script) = script.filter(|_| only != "ours") {
             results.push(run_floor(
+                &harness,
+                script.clone(),
+                &users(1_000, warm_up_count),
+                &users(100_000, count),
+            ));
+            results.push(run_plumbing(
                 &harness,
                 script,
                 &users(1_000, warm_up_count),

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use teloxide::{
     adaptors::throttle::Limits,
-    dispatching::ShutdownToken,
+    dispatching::{ShutdownToken, UpdateHandler},
     error_handlers::{IgnoringErrorHandlerSafe, LoggingErrorHandler},
     prelude::*,
     stop::StopToken,
@@ -42,6 +42,10 @@ pub struct AppOptions {
     pub hashing: Option<HashingQueue>,
     /// How often replicas count each other to share the send budget.
     pub send_budget: BudgetTiming,
+    /// The dispatcher's tree instead of the bot's own (`bot::schema`),
+    /// under the same inbox, marks and pacing: the bench measures what
+    /// that plumbing costs under a tree that only replies.
+    pub handler: Option<UpdateHandler<anyhow::Error>>,
 }
 
 impl Default for AppOptions {
@@ -52,6 +56,7 @@ impl Default for AppOptions {
             telegram_limits: Limits::default(),
             hashing: None,
             send_budget: BudgetTiming::default(),
+            handler: None,
         }
     }
 }
@@ -246,7 +251,8 @@ pub async fn start(config: Config, options: AppOptions) -> anyhow::Result<Runnin
 
     let dialogues = DialogueStorage::sharing(store.clone(), dialogue_cache.clone());
     let marks = inbox::Marks::start(store.clone(), updates.in_flight(), dialogue_cache);
-    let handler = bot::inbox::measured(bot::schema::schema(), marks);
+    let tree = options.handler.unwrap_or_else(bot::schema::schema);
+    let handler = bot::inbox::measured(tree, marks);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![recovery, dialogues, settings, desk, languages])
         .default_handler(|_| async {})
