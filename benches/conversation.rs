@@ -769,20 +769,24 @@ impl Script {
 /// updates with exactly our bot's messages (and answers the button press,
 /// as ours does), with no database, no inbox and no pacing. What Telegram's
 /// side of a recovery costs, whatever the bot does besides.
-async fn floor_message(bot: Bot, msg: Message, script: Script) -> ResponseResult<()> {
+async fn floor_message<B: Requester>(bot: B, msg: Message, script: Script) -> Result<(), B::Err> {
     let step = if msg.contact().is_some() { 2 } else { 0 };
     script.send(&bot, msg.chat.id, step).await
 }
 
-async fn floor_button(bot: Bot, query: CallbackQuery, script: Script) -> ResponseResult<()> {
+async fn floor_button<B: Requester>(
+    bot: B,
+    query: CallbackQuery,
+    script: Script,
+) -> Result<(), B::Err> {
     bot.answer_callback_query(query.id.clone()).await?;
     script.send(&bot, ChatId(query.from.id.0 as i64), 1).await
 }
 
 fn run_floor(harness: &Harness, script: Script, warm_up: &[TgUser], users: &[TgUser]) -> Measured {
     let handler = dptree::entry()
-        .branch(Update::filter_message().endpoint(floor_message))
-        .branch(Update::filter_callback_query().endpoint(floor_button));
+        .branch(Update::filter_message().endpoint(floor_message::<Bot>))
+        .branch(Update::filter_callback_query().endpoint(floor_button::<Bot>));
     let deps = dptree::deps![script];
     run_bare(harness, FLOOR, handler, deps, warm_up, users, recovery_conversation)
 }
@@ -797,23 +801,19 @@ fn run_plumbing(
     warm_up: &[TgUser],
     users: &[TgUser],
 ) -> Measured {
+    // Our app's dependencies do not hold the script: the endpoints take it
+    // along.
     let on_message = script.clone();
     let on_button = script;
     let tree: UpdateHandler<anyhow::Error> = dptree::entry()
         .branch(Update::filter_message().endpoint(move |bot: BotT, msg: Message| {
             let script = on_message.clone();
-            async move {
-                let step = if msg.contact().is_some() { 2 } else { 0 };
-                Ok(script.send(&bot, msg.chat.id, step).await?)
-            }
+            async move { Ok(floor_message(bot, msg, script).await?) }
         }))
         .branch(Update::filter_callback_query().endpoint(
             move |bot: BotT, query: CallbackQuery| {
                 let script = on_button.clone();
-                async move {
-                    bot.answer_callback_query(query.id.clone()).await?;
-                    Ok(script.send(&bot, ChatId(query.from.id.0 as i64), 1).await?)
-                }
+                async move { Ok(floor_button(bot, query, script).await?) }
             },
         ));
     let database = Database::create(harness, Setup::Sqlite);
@@ -1335,7 +1335,7 @@ fn main() {
             .build()
             .expect("harness runtime"),
         bot: tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(env_number("BENCH_BOT_THREADS").unwrap_or(2))
+            .worker_threads(env_number("BENCH_BOT_THREADS").unwrap_or(2).max(1))
             .thread_name("bot")
             .enable_all()
             .build()

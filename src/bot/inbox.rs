@@ -733,13 +733,6 @@ mod tests {
         update
     }
 
-    /// A store on a SQLite file in `dir`, and its URL.
-    async fn sqlite_store(dir: &tempfile::TempDir) -> (Store, String) {
-        let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
-        let config = crate::config::DatabaseConfig::parse(&url).expect("url");
-        (Store::connect(&config).await.expect("store"), url)
-    }
-
     fn ids(updates: &[Option<Update>]) -> Vec<Option<u32>> {
         updates.iter().map(|u| u.as_ref().map(|u| u.id.0)).collect()
     }
@@ -747,7 +740,7 @@ mod tests {
     #[tokio::test]
     async fn a_chat_has_one_update_in_flight_and_a_busy_chat_does_not_hold_up_the_others() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, _url) = sqlite_store(&dir).await;
+        let (store, _url) = crate::store::sqlite_store_in(&dir).await;
         let (_intake, mut listener, _allowed) =
             inbox(store.clone(), "test".into(), DialogueCache::default(), Languages::default());
         // A chatty user's three updates, then another user's one.
@@ -779,7 +772,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_hands_over_kept_updates_and_reads_their_users_languages_ahead() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, url) = sqlite_store(&dir).await;
+        let (store, url) = crate::store::sqlite_store_in(&dir).await;
         store.migrate().await.expect("migrations");
         store
             .choose_language(TelegramUserId(10), crate::domain::Lang::Ru, chrono::Utc::now())

@@ -199,7 +199,8 @@ fn in_placeholders(first: usize, len: usize) -> String {
 /// last id (harmless in `IN`): a batch statement then has a few shapes,
 /// not one per length, so each is prepared once per connection and stays
 /// in sqlx's statement cache instead of crowding the handlers' statements
-/// out of it.
+/// out of it. Callers skip the statement for an empty list (it would
+/// look for the id 0).
 fn bind_in<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ids: impl ExactSizeIterator<Item = i64>,
@@ -234,14 +235,23 @@ pub(crate) fn from_unix(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
+/// A store on a SQLite file in `dir` (not migrated), and its URL, for
+/// unit tests.
+#[cfg(test)]
+pub(crate) async fn sqlite_store_in(dir: &tempfile::TempDir) -> (Store, String) {
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let config = DatabaseConfig::parse(&url).expect("url");
+    (Store::connect(&config).await.expect("store"), url)
+}
+
 #[cfg(test)]
 mod tests {
+    use sqlx::{Arguments, Execute};
+
     use super::*;
 
     async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let config = DatabaseConfig::parse(&url).expect("url");
-        let store = Store::connect(&config).await.expect("store");
+        let (store, _url) = sqlite_store_in(dir).await;
         store.migrate().await.expect("migrations");
         store
     }
@@ -250,8 +260,16 @@ mod tests {
     fn an_in_list_is_padded_to_a_power_of_two() {
         assert_eq!(in_placeholders(2, 3), "$2, $3, $4, $5");
         assert_eq!(in_placeholders(1, 1), "$1");
-        assert_eq!(in_placeholders(1, 0), "$1", "an empty list still has one placeholder");
         assert_eq!(in_placeholders(1, 9).matches('$').count(), 16);
+        // As many values bound as placeholders (SQLite would take a missing
+        // one for NULL; PostgreSQL refuses the statement).
+        let bound = |mut query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
+            query.take_arguments().expect("arguments").map_or(0, |arguments| arguments.len())
+        };
+        assert_eq!(bound(select_in("SELECT 1 WHERE 1 IN", [7, 8, 9].into_iter())), 4);
+        assert_eq!(bound(select_in("SELECT 1 WHERE 1 IN", [7, 8].into_iter())), 2);
+        let marks = sqlx::query("UPDATE inbox SET handled_at = $1 WHERE update_id IN").bind(0_i64);
+        assert_eq!(bound(bind_in(marks, [1_i64, 2, 3, 4, 5].into_iter())), 1 + 8);
     }
 
     #[tokio::test]
