@@ -60,9 +60,7 @@ pub struct AuditRow {
 
 impl Store {
     pub async fn audit(&self, at: DateTime<Utc>, entry: AuditEntry) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        let outcome = insert_audit(&mut conn, at, &entry).await;
-        conn.settle(outcome)
+        self.pool.run(async |conn| insert_audit(conn, at, &entry).await).await
     }
 
     /// The audit trail, oldest first.

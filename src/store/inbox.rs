@@ -106,16 +106,16 @@ impl Store {
             // SQLite runs one writer at a time: the one statement is enough.
             Backend::Sqlite => claim.fetch_all(&self.inbox_pool).await?,
             Backend::Postgres => {
-                let mut conn = self.inbox_pool.acquire().await?;
-                let outcome = async {
-                    let mut tx = conn.begin().await?;
-                    sqlx::query("SELECT pg_advisory_xact_lock(7146021)").execute(&mut *tx).await?;
-                    let rows = claim.fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
-                    Ok(rows)
-                }
-                .await;
-                conn.settle(outcome)?
+                self.inbox_pool
+                    .run(async |conn| {
+                        let mut tx = conn.begin().await?;
+                        let lock = sqlx::query("SELECT pg_advisory_xact_lock(7146021)");
+                        lock.execute(&mut *tx).await?;
+                        let rows = claim.fetch_all(&mut *tx).await?;
+                        tx.commit().await?;
+                        Ok(rows)
+                    })
+                    .await?
             }
         };
         let mut claimed = rows
@@ -209,17 +209,16 @@ impl Store {
                 .bind(dialogue.version)
                 .bind(to_unix(now));
         }
-        let mut conn = self.inbox_pool.acquire().await?;
-        let outcome = async {
-            let mut tx = conn.begin().await?;
-            save.execute(&mut *tx).await?;
-            if let Some(mark) = mark {
-                mark.execute(&mut *tx).await?;
-            }
-            tx.commit().await
-        }
-        .await;
-        conn.settle(outcome)
+        self.inbox_pool
+            .run(async |conn| {
+                let mut tx = conn.begin().await?;
+                save.execute(&mut *tx).await?;
+                if let Some(mark) = mark {
+                    mark.execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            })
+            .await
     }
 
     /// Drops updates handled before `before`; how many.

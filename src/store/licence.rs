@@ -47,9 +47,7 @@ pub enum AdminAlertOutcome {
 
 impl Store {
     pub async fn reachable_admins(&self, company: &CompanyName) -> StoreResult<Vec<AdminContact>> {
-        let mut conn = self.pool.acquire().await?;
-        let outcome = reachable_admins(&mut conn, company).await;
-        conn.settle(outcome)
+        self.pool.run(async |conn| reachable_admins(conn, company).await).await
     }
 
     /// Queues (or moves, or cancels) the licence reminders of `admins` for
@@ -63,9 +61,7 @@ impl Store {
     ) -> StoreResult<usize> {
         // Statement by statement: each row stands on its own, and a
         // transaction that reads first could be refused its write on SQLite.
-        let mut conn = self.pool.acquire().await?;
-        let outcome = schedule_reminders(&mut conn, company, end, admins, now).await;
-        conn.settle(outcome)
+        self.pool.run(async |conn| schedule_reminders(conn, company, end, admins, now).await).await
     }
 
     /// Records today's alert for the company and queues it for every

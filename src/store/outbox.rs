@@ -42,9 +42,7 @@ const PENDING: &str = "sent_at IS NULL AND failed_at IS NULL AND cancelled_at IS
 
 impl Store {
     pub async fn enqueue(&self, delivery: &NewDelivery, now: DateTime<Utc>) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        let outcome = insert_delivery(&mut conn, delivery, now).await;
-        conn.settle(outcome)
+        self.pool.run(async |conn| insert_delivery(conn, delivery, now).await).await
     }
 
     /// Claims up to `limit` due rows for `worker` until `now + lease`: rows

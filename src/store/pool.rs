@@ -91,6 +91,18 @@ impl Db {
         Ok(Lease { lent: Some(lent), spare: Arc::clone(&self.spare), clean: false })
     }
 
+    /// Runs `work` on a connection of its own and settles the lease with
+    /// its outcome: the connection is lent again unchecked only if `work`
+    /// succeeded.
+    pub(crate) async fn run<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut conn = self.acquire().await?;
+        let outcome = work(&mut conn).await;
+        conn.settle(outcome)
+    }
+
     /// A transaction of sqlx's; its connection goes back to sqlx when it
     /// ends.
     pub(crate) async fn begin(&self) -> Result<Tx, Error> {
@@ -337,9 +349,8 @@ impl<'p> Executor<'p> for &'_ Db {
         // connection is held, then handed out.
         let db = self.clone();
         let all = async move {
-            let mut lease = db.acquire().await?;
-            let outcome = lease.fetch_many(query).try_collect::<Vec<_>>().await;
-            let results = lease.settle(outcome)?;
+            let results =
+                db.run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await).await?;
             Ok::<_, Error>(futures::stream::iter(results.into_iter().map(Ok)))
         };
         all.into_stream().try_flatten().boxed()
@@ -354,12 +365,7 @@ impl<'p> Executor<'p> for &'_ Db {
         E: 'q + Execute<'q, Any>,
     {
         let db = self.clone();
-        async move {
-            let mut lease = db.acquire().await?;
-            let outcome = lease.fetch_optional(query).await;
-            lease.settle(outcome)
-        }
-        .boxed()
+        async move { db.run(async |conn| conn.fetch_optional(query).await).await }.boxed()
     }
 
     fn prepare_with<'e>(

@@ -508,8 +508,9 @@ impl Store {
         staff: Option<TelegramUserId>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_group_message(&mut conn, chat, message, id, role, staff, now).await
+        self.pool
+            .run(async |conn| insert_group_message(conn, chat, message, id, role, staff, now).await)
+            .await
     }
 
     pub async fn group_message(

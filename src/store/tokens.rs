@@ -75,9 +75,7 @@ impl Store {
         account_id: AccountId,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
-        let mut conn = self.pool.acquire().await?;
-        let outcome = links_created_since(&mut conn, account_id, since).await;
-        conn.settle(outcome)
+        self.pool.run(async |conn| links_created_since(conn, account_id, since).await).await
     }
 
     /// Stores a new link unless the account already has `limit` links
@@ -94,9 +92,10 @@ impl Store {
         window_start: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Result<StoredLink, Vec<DateTime<Utc>>>> {
-        let mut conn = self.pool.acquire().await?;
-        let outcome = insert_within_limit(&mut conn, self.backend, new, window_start, limit).await;
-        conn.settle(outcome)
+        let backend = self.backend;
+        self.pool
+            .run(async |conn| insert_within_limit(conn, backend, new, window_start, limit).await)
+            .await
     }
 
     /// Remembers which Telegram message holds link `token_id` and queues its
@@ -109,9 +108,9 @@ impl Store {
         message_id: i32,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
-        let mut conn = self.pool.acquire().await?;
-        let outcome = record_link_message_on(&mut conn, token_id, message_id, now).await;
-        conn.settle(outcome)
+        self.pool
+            .run(async |conn| record_link_message_on(conn, token_id, message_id, now).await)
+            .await
     }
 
     /// Counts a refused submission of a usable link; the `max`-th spends it
